@@ -1,0 +1,1 @@
+//! Shared helpers for dx benchmarks (timing, ratio printing).

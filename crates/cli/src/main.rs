@@ -1,0 +1,4 @@
+//! The `dx` binary.
+fn main() {
+    println!("dx");
+}

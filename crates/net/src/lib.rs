@@ -1,0 +1,2 @@
+//! dx-net: see ../../docs and DESIGN.md for this crate's role.
+#![deny(missing_docs)]

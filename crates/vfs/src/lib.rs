@@ -1,0 +1,2 @@
+//! dx-vfs: see ../../docs and DESIGN.md for this crate's role.
+#![deny(missing_docs)]
