@@ -5,10 +5,22 @@ Usage: fetch-lock-tarballs.py PACKAGE_LOCK OUT_DIR [--jobs N]
 
 The lock comes from `npm install --package-lock-only --legacy-peer-deps --ignore-scripts`
 against whatever registry npm is configured with; the URLs are taken from the lock, so no
-registry host is named here. Each file is checked against the lock's integrity and written
+registry host is named here; where the lock has no `resolved` field (npm may omit it), the URL
+is built from the registry npm is configured with (`npm config get registry`). Each file is checked against the lock's integrity and written
 atomically as OUT_DIR/<name with / as +>-<version>.tgz. Existing, valid files are kept.
 """
-import base64, concurrent.futures, hashlib, json, os, sys, urllib.request
+import base64, concurrent.futures, hashlib, json, os, subprocess, sys, urllib.request
+
+def configured_registry():
+    env = os.environ.get("DX_REGISTRY") or os.environ.get("NPM_CONFIG_REGISTRY")
+    if env:
+        return env.rstrip("/") + "/"
+    out = subprocess.run(["npm", "config", "get", "registry"], capture_output=True, text=True, check=True)
+    return out.stdout.strip().rstrip("/") + "/"
+
+def tarball_url(registry, name, version):
+    base = name.rsplit("/", 1)[-1]
+    return f"{registry}{name}/-/{base}-{version}.tgz"
 
 def target_name(name, version):
     return f"{name.replace('/', '+')}-{version}.tgz"
@@ -44,11 +56,16 @@ def main():
     os.makedirs(out, exist_ok=True)
     lock = json.load(open(lock_path))
     items = {}
+    registry = None
     for path, meta in lock.get("packages", {}).items():
-        if not path or "resolved" not in meta or not meta.get("integrity"):
+        if not path or meta.get("link") or not meta.get("integrity"):
             continue
         name = meta.get("name") or path.rsplit("node_modules/", 1)[-1]
-        items[(name, meta["version"])] = (name, meta["version"], meta["resolved"], meta["integrity"])
+        url = meta.get("resolved")
+        if not url:
+            registry = registry or configured_registry()
+            url = tarball_url(registry, name, meta["version"])
+        items[(name, meta["version"])] = (name, meta["version"], url, meta["integrity"])
     done = 0
     with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
         for _ in ex.map(lambda i: fetch(i, out), items.values()):

@@ -1,0 +1,174 @@
+//! The command-line grammar: global flags and every subcommand, with examples in `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// dx — a JavaScript package manager whose node_modules is a virtual filesystem.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dx",
+    version,
+    about = "A JavaScript package manager whose node_modules is served lazily from a shared store",
+    after_help = "Examples:\n  dx install                 install package.json's dependencies\n  dx install --materialize   write node_modules to disk (CI)\n  dx cache dir               print where the store is\n  dx registry serve --dir ./tarballs --port 4873\n\nCommands marked (not built yet) exit with status 1 and say so."
+)]
+pub struct Cli {
+    /// Flags every command accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run as if dx was started in DIR.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// The registry to use, overriding DX_REGISTRY, NPM_CONFIG_REGISTRY and .npmrc.
+    #[arg(long, global = true, value_name = "URL")]
+    pub registry: Option<String>,
+    /// Machine-readable output on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors and the command's answer.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more, including the chain of causes of an error.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Never draw progress bars.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+/// dx's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install dependencies (not built yet).
+    #[command(visible_alias = "i")]
+    Install(InstallArgs),
+    /// Add packages to package.json and install (not built yet).
+    Add {
+        /// Packages, as `name` or `name@spec`.
+        #[arg(required = true)]
+        packages: Vec<String>,
+    },
+    /// Remove packages from package.json and install (not built yet).
+    #[command(visible_alias = "rm", alias = "uninstall")]
+    Remove {
+        /// Package names.
+        #[arg(required = true)]
+        packages: Vec<String>,
+    },
+    /// Move dependencies to the newest versions their specifiers allow (not built yet).
+    #[command(visible_alias = "up")]
+    Update {
+        /// Only these packages.
+        packages: Vec<String>,
+    },
+    /// Mount node_modules as a virtual filesystem (not built yet).
+    Mount,
+    /// Unmount node_modules (not built yet).
+    Unmount,
+    /// Show the installed tree (not built yet).
+    #[command(visible_alias = "ls")]
+    List,
+    /// Show why a package is installed (not built yet).
+    Why {
+        /// The package name.
+        package: String,
+    },
+    /// Run a package.json script (not built yet).
+    Run {
+        /// The script and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run a dependency's executable (not built yet).
+    #[command(visible_alias = "x")]
+    Exec {
+        /// The executable and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Create a package.json (not built yet).
+    Init,
+    /// Inspect and maintain the package store.
+    Cache {
+        /// What to do with the store.
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+    /// Report known vulnerabilities (not built yet).
+    Audit,
+    /// Show installed vs wanted vs latest versions (not built yet).
+    Outdated,
+    /// Import package-lock.json, bun.lock, pnpm-lock.yaml or yarn.lock into dx.lock (not built yet).
+    Migrate,
+    /// Serve an npm-compatible registry (not built yet).
+    Registry {
+        /// Registry actions.
+        #[command(subcommand)]
+        action: RegistryAction,
+    },
+}
+
+/// `dx install` flags.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Fail if dx.lock does not match package.json (default when CI=true).
+    #[arg(long)]
+    pub frozen_lockfile: bool,
+    /// Write dx.lock and install nothing.
+    #[arg(long)]
+    pub lockfile_only: bool,
+    /// Write node_modules to disk instead of mounting it: auto, reflink, hardlink or copy.
+    #[arg(long, num_args = 0..=1, default_missing_value = "auto", value_name = "MODE")]
+    pub materialize: Option<String>,
+    /// Skip devDependencies.
+    #[arg(long, visible_alias = "prod")]
+    pub production: bool,
+    /// Do not run lifecycle scripts.
+    #[arg(long)]
+    pub ignore_scripts: bool,
+    /// Never touch the network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Use cached metadata without revalidating it.
+    #[arg(long)]
+    pub prefer_offline: bool,
+}
+
+/// `dx cache` actions.
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Print the store's directory.
+    Dir,
+    /// Rehash every stored archive; quarantine corrupt ones.
+    Verify,
+    /// Empty the store, keeping what live mounts use.
+    Clean,
+}
+
+/// `dx registry` actions.
+#[derive(Debug, Subcommand)]
+pub enum RegistryAction {
+    /// Serve the npm registry API from a directory of tarballs.
+    Serve {
+        /// Directory of .tgz files.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 4873)]
+        port: u16,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Act as a caching proxy of this registry.
+        #[arg(long)]
+        upstream: Option<String>,
+    },
+}

@@ -1,0 +1,45 @@
+//! One module per command; [`run`] dispatches.
+
+mod cache;
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+use crate::cli::{Cli, Command};
+use crate::printer::Printer;
+
+/// Runs the parsed command.
+pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &cli.global.cwd {
+        std::env::set_current_dir(dir)
+            .map_err(|e| anyhow::anyhow!("cannot change to directory {}: {e}", dir.display()))?;
+    }
+    match cli.command {
+        Command::Cache { action } => cache::run(action, printer),
+        other => not_built(&other),
+    }
+}
+
+/// The honest answer for a command that is not implemented yet: say so, exit 1.
+fn not_built(command: &Command) -> anyhow::Result<ExitCode> {
+    let name = match command {
+        Command::Install(_) => "install",
+        Command::Add { .. } => "add",
+        Command::Remove { .. } => "remove",
+        Command::Update { .. } => "update",
+        Command::Mount => "mount",
+        Command::Unmount => "unmount",
+        Command::List => "list",
+        Command::Why { .. } => "why",
+        Command::Run { .. } => "run",
+        Command::Exec { .. } => "exec",
+        Command::Init => "init",
+        Command::Audit => "audit",
+        Command::Outdated => "outdated",
+        Command::Migrate => "migrate",
+        Command::Registry { .. } => "registry",
+        Command::Cache { .. } => "cache",
+    };
+    bail!("`dx {name}` is not built yet in this version of dx")
+}

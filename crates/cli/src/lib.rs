@@ -1,0 +1,31 @@
+//! The `dx` command line: clap definitions, settings, output, and one module per command.
+//!
+//! This crate is thin by design: it merges flags, environment and config files into settings,
+//! calls the library crates, and renders their results and errors. No format, store or
+//! resolution logic lives here.
+#![deny(missing_docs)]
+
+mod cli;
+mod commands;
+mod printer;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+pub use cli::Cli;
+use printer::Printer;
+
+/// Runs dx with the process's arguments and returns its exit status: 0 success, 1 failure,
+/// 2 usage error (clap's own exit code for bad arguments).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(&cli.global);
+    match commands::run(cli, &printer) {
+        Ok(code) => code,
+        Err(err) => {
+            printer.error(&err);
+            ExitCode::from(1)
+        }
+    }
+}
