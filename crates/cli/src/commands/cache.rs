@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use dx_store::Store;
+use dx_store::{Store, VerifyReport};
+use serde_json::json;
 
 use crate::cli::CacheAction;
 use crate::printer::Printer;
@@ -13,15 +14,56 @@ pub fn run(action: CacheAction, printer: &Printer) -> anyhow::Result<ExitCode> {
     let root = Store::default_root().context("cannot locate the store")?;
     match action {
         CacheAction::Dir => {
-            printer.answer(root.display());
+            if printer.json() {
+                printer.json_value(&json!({ "dir": root }));
+            } else {
+                printer.answer(root.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         CacheAction::Verify => {
             let store = Store::open(&root).with_context(|| format!("cannot open the store at {}", root.display()))?;
             let report = store.verify().context("store verification failed")?;
-            printer.line(format!("{report}"));
+            render_verify(&report, printer);
+            // Repairs were made, but the store was not intact: say so in the exit status.
             Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         CacheAction::Clean => anyhow::bail!("`dx cache clean` is not built yet in this version of dx"),
     }
+}
+
+fn render_verify(report: &VerifyReport, printer: &Printer) {
+    if printer.json() {
+        printer.json_value(&json!({
+            "clean": report.is_clean(),
+            "archivesChecked": report.archives_checked,
+            "bytesChecked": report.bytes_checked,
+            "corrupt": report.corrupt.iter().map(|c| json!({
+                "hash": c.hash.to_hex(),
+                "quarantinedTo": c.quarantined_to,
+                "reason": c.reason,
+            })).collect::<Vec<_>>(),
+            "indexEntriesRemoved": report.index_entries_removed,
+            "unpackedChecked": report.unpacked_checked,
+            "unpackedRepaired": report.unpacked_repaired.iter().map(|(h, p)| json!({"hash": h.to_hex(), "path": p})).collect::<Vec<_>>(),
+            "unpackedRemoved": report.unpacked_removed.iter().map(|(h, p)| json!({"hash": h.to_hex(), "reason": p})).collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    for c in &report.corrupt {
+        printer.warn(format!("corrupt archive {} ({}), moved to {}", c.hash, c.reason, c.quarantined_to.display()));
+    }
+    for (hash, path) in &report.unpacked_repaired {
+        printer.warn(format!("repaired {path} of unpacked package {hash} (it had been modified)"));
+    }
+    for (hash, why) in &report.unpacked_removed {
+        printer.warn(format!("removed unpacked package {hash}: {why}"));
+    }
+    printer.line(format!(
+        "checked {} archives ({:.1} MiB) and {} unpacked packages: {}",
+        report.archives_checked,
+        report.bytes_checked as f64 / (1024.0 * 1024.0),
+        report.unpacked_checked,
+        if report.is_clean() { "all intact" } else { "problems found and repaired" }
+    ));
 }

@@ -1,0 +1,101 @@
+//! The test context: a temporary project, store and home directory, and a `dx` runner whose
+//! environment cannot see the developer's own configuration.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// One test's world: everything lives under a temporary directory removed on drop.
+pub struct TestContext {
+    _temp: tempfile::TempDir,
+    /// The project directory (`dx` runs here).
+    pub project: PathBuf,
+    /// `DX_HOME`: the store.
+    pub store: PathBuf,
+    /// `HOME`, so no user `.npmrc` or cache leaks in.
+    pub home: PathBuf,
+    registry: Option<String>,
+}
+
+impl TestContext {
+    /// A fresh context with an empty project directory.
+    pub fn new() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let project = temp.path().join("project");
+        let store = temp.path().join("store");
+        let home = temp.path().join("home");
+        for dir in [&project, &home] {
+            std::fs::create_dir_all(dir).expect("create test dir");
+        }
+        Self { _temp: temp, project, store, home, registry: None }
+    }
+
+    /// Use this registry URL for every `dx` run (passed as `DX_REGISTRY`).
+    #[allow(dead_code)]
+    pub fn with_registry(mut self, url: impl Into<String>) -> Self {
+        self.registry = Some(url.into());
+        self
+    }
+
+    /// Writes a file under the project directory.
+    #[allow(dead_code)]
+    pub fn write(&self, rel: &str, contents: &str) -> PathBuf {
+        let path = self.project.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+
+    /// A `dx` command with a hermetic environment, run in the project directory.
+    pub fn dx_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dx"));
+        cmd.args(args).current_dir(&self.project);
+        for (key, _) in std::env::vars_os() {
+            let key_str = key.to_string_lossy().to_ascii_uppercase();
+            if key_str.starts_with("NPM_CONFIG_") || key_str.starts_with("DX_") || key_str == "XDG_CACHE_HOME" {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env("DX_HOME", &self.store).env("HOME", &self.home).env("NO_COLOR", "1");
+        if let Some(url) = &self.registry {
+            cmd.env("DX_REGISTRY", url);
+        }
+        cmd
+    }
+
+    /// Runs `dx` and returns its output.
+    pub fn dx(&self, args: &[&str]) -> Output {
+        self.dx_command(args).output().expect("run dx")
+    }
+
+    /// Runs `dx`, asserting success, and returns stdout.
+    #[allow(dead_code)]
+    pub fn dx_ok(&self, args: &[&str]) -> String {
+        let out = self.dx(args);
+        assert!(out.status.success(), "dx {args:?} failed:\n{}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The project path joined with `rel`.
+    #[allow(dead_code)]
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.project.join(rel)
+    }
+}
+
+/// A readable dump of a finished command for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether `path` exists without following a final symlink.
+#[allow(dead_code)]
+pub fn exists_no_follow(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
