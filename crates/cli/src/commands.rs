@@ -1,6 +1,7 @@
 //! One module per command; [`run`] dispatches.
 
 mod cache;
+mod install;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Cache { action } => cache::run(action, printer),
+        Command::Install(args) => install::run(args, &cli.global, printer),
         other => not_built(&other),
     }
 }

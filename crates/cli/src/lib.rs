@@ -8,6 +8,9 @@
 mod cli;
 mod commands;
 mod printer;
+mod project;
+mod registry_source;
+mod settings;
 
 use std::process::ExitCode;
 

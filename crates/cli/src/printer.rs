@@ -48,6 +48,13 @@ impl Printer {
         write_stdout(&format!("{text}\n"));
     }
 
+    /// A detail on stderr, only with `--verbose`.
+    pub fn verbose(&self, text: impl std::fmt::Display) {
+        if self.verbose {
+            eprintln!("{text}");
+        }
+    }
+
     /// A warning on stderr (suppressed by `--quiet`).
     pub fn warn(&self, text: impl std::fmt::Display) {
         if !self.quiet {

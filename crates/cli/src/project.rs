@@ -1,0 +1,51 @@
+//! The project dx works on: its directory, package.json and dx.lock.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use dx_formats::lockfile::Lockfile;
+use dx_resolve::PackageJson;
+
+/// The name of dx's committed lockfile.
+pub const LOCKFILE_NAME: &str = "dx.lock";
+
+/// A project directory with a package.json.
+pub struct Project {
+    /// The directory holding package.json.
+    pub dir: PathBuf,
+    /// The parsed package.json.
+    pub manifest: PackageJson,
+}
+
+impl Project {
+    /// Opens the project in `dir` (the current directory, after `--cwd`).
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join("package.json");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            if !path.exists() {
+                format!("no package.json in {} (hint: run `dx init` to create one)", dir.display())
+            } else {
+                format!("cannot read {}", path.display())
+            }
+        })?;
+        let manifest = PackageJson::parse(&text).with_context(|| format!("{} is not valid", path.display()))?;
+        Ok(Self { dir: dir.to_path_buf(), manifest })
+    }
+
+    /// Where dx.lock lives.
+    pub fn lockfile_path(&self) -> PathBuf {
+        self.dir.join(LOCKFILE_NAME)
+    }
+
+    /// dx.lock's text and parsed form, if the project has one.
+    pub fn read_lockfile(&self) -> anyhow::Result<Option<(String, Lockfile)>> {
+        let path = self.lockfile_path();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let lock = Lockfile::parse(&text).with_context(|| format!("{} is broken (delete it to re-resolve)", path.display()))?;
+        Ok(Some((text, lock)))
+    }
+}

@@ -1,0 +1,122 @@
+//! The resolver's [`PackageSource`] served by the registry client: blocking calls from the
+//! resolver thread into the async client, with every packument request put in flight as soon
+//! as a name is known.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use dx_net::{NetError, RegistryClient};
+use dx_resolve::source::{PackageSource, SourceError};
+use dx_resolve::{BundleDependencies, Dist, Packument, RawBin};
+use tokio::runtime::Handle;
+
+/// Packuments from a registry (through the store's metadata cache).
+pub struct RegistrySource {
+    client: RegistryClient,
+    runtime: Handle,
+    converted: Mutex<HashMap<String, Arc<Packument>>>,
+}
+
+impl RegistrySource {
+    /// A source over `client`, running its requests on `runtime`.
+    pub fn new(client: RegistryClient, runtime: Handle) -> Self {
+        Self { client, runtime, converted: Mutex::default() }
+    }
+
+    fn spawn_prefetch(&self, name: String) {
+        let client = self.client.clone();
+        self.runtime.spawn(async move {
+            // Errors surface when the resolver asks for the name itself.
+            let _ = client.packument(&name).await;
+        });
+    }
+}
+
+impl PackageSource for RegistrySource {
+    fn packument(&self, name: &str) -> Result<Arc<Packument>, SourceError> {
+        if let Some(p) = self.converted.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Ok(p.clone());
+        }
+        let raw = self.runtime.block_on(self.client.packument(name)).map_err(|e| source_error(name, e))?;
+        let packument = Arc::new(convert(&raw));
+        // Names the resolver is likely to ask for next: the dependencies of the latest version.
+        if let Some(latest) = packument.dist_tags.get("latest").and_then(|v| packument.versions.get(v)) {
+            for dep in latest.dependencies.keys().chain(latest.optional_dependencies.keys()).chain(latest.peer_dependencies.keys()) {
+                self.spawn_prefetch(dep.clone());
+            }
+        }
+        self.converted.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), packument.clone());
+        Ok(packument)
+    }
+
+    fn prefetch(&self, names: &[&str]) {
+        for name in names {
+            self.spawn_prefetch((*name).to_owned());
+        }
+    }
+}
+
+fn source_error(name: &str, err: NetError) -> SourceError {
+    match err {
+        NetError::PackageNotFound { .. } => SourceError::NotFound { name: name.to_owned() },
+        NetError::OfflineMiss { .. } => SourceError::Offline { name: name.to_owned() },
+        other => SourceError::Failed { name: name.to_owned(), message: other.to_string() },
+    }
+}
+
+/// The registry client's packument as the resolver models it.
+fn convert(raw: &dx_net::client::packument::Packument) -> Packument {
+    let versions = raw
+        .versions
+        .iter()
+        .map(|(v, m)| {
+            let manifest = dx_resolve::VersionManifest {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                dependencies: m.dependencies.clone(),
+                optional_dependencies: m.optional_dependencies.clone(),
+                peer_dependencies: m.peer_dependencies.clone(),
+                peer_dependencies_meta: m
+                    .peer_dependencies_meta
+                    .iter()
+                    .map(|(k, meta)| (k.clone(), dx_resolve::packument::PeerDependencyMeta { optional: meta.optional }))
+                    .collect(),
+                bundle_dependencies: bundle_dependencies(m.bundle_dependencies.as_ref()),
+                bin: raw_bin(m.bin.as_ref()),
+                os: m.os.clone(),
+                cpu: m.cpu.clone(),
+                libc: m.libc.clone(),
+                deprecated: m.deprecated.clone(),
+                has_install_script: m.has_install_script,
+                dist: Dist {
+                    tarball: Some(m.dist.tarball.clone()),
+                    integrity: m.dist.integrity.clone(),
+                    shasum: m.dist.shasum.clone(),
+                },
+                ..Default::default()
+            };
+            (v.clone(), manifest)
+        })
+        .collect();
+    Packument { name: raw.name.clone(), dist_tags: raw.dist_tags.clone(), versions, ..Default::default() }
+}
+
+fn bundle_dependencies(value: Option<&serde_json::Value>) -> BundleDependencies {
+    match value {
+        Some(serde_json::Value::Bool(true)) => BundleDependencies::All,
+        Some(serde_json::Value::Array(names)) => {
+            BundleDependencies::Names(names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+        }
+        _ => BundleDependencies::None,
+    }
+}
+
+fn raw_bin(value: Option<&serde_json::Value>) -> RawBin {
+    match value {
+        Some(serde_json::Value::String(path)) => RawBin::Single(path.clone()),
+        Some(serde_json::Value::Object(map)) => {
+            RawBin::Map(map.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
+        }
+        _ => RawBin::None,
+    }
+}
