@@ -24,3 +24,22 @@ fn cache_verify_on_an_empty_store_is_clean() {
     let out = ctx.dx(&["cache", "verify"]);
     assert!(out.status.success(), "{}", crate::support::describe(&out));
 }
+
+#[test]
+fn cache_clean_empties_the_store_and_install_refetches() {
+    use dx_net::{TestRegistry, write_test_package};
+    let ctx = TestContext::new();
+    let dir = ctx.home.join("registry");
+    write_test_package(&dir, "solo", "1.0.0", serde_json::json!({}), &[("index.js", b"1")]);
+    let registry = TestRegistry::start(&dir);
+    let ctx = ctx.with_registry(registry.url());
+    ctx.write("package.json", r#"{ "dependencies": { "solo": "1.0.0" } }"#);
+    ctx.dx_ok(&["install", "--materialize"]);
+    let out = ctx.dx_ok(&["cache", "clean"]);
+    assert!(out.contains("removed 1 archives"), "{out}");
+    std::fs::remove_dir_all(ctx.path("node_modules")).unwrap();
+    registry.requests().clear();
+    ctx.dx_ok(&["install", "--materialize"]);
+    assert!(registry.requests().len() >= 1, "the archive must be fetched again");
+    assert_eq!(std::fs::read_to_string(ctx.path("node_modules/solo/index.js")).unwrap(), "1");
+}

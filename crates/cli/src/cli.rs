@@ -47,7 +47,7 @@ pub struct GlobalArgs {
 /// dx's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Install dependencies (not built yet).
+    /// Install dependencies (mounts are not built yet: node_modules is materialized).
     #[command(visible_alias = "i")]
     Install(InstallArgs),
     /// Add packages to package.json and install (not built yet).

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use dx_store::{Store, VerifyReport};
+use dx_store::{GcOptions, Store, VerifyReport};
 use serde_json::json;
 
 use crate::cli::CacheAction;
@@ -28,7 +28,36 @@ pub fn run(action: CacheAction, printer: &Printer) -> anyhow::Result<ExitCode> {
             // Repairs were made, but the store was not intact: say so in the exit status.
             Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        CacheAction::Clean => anyhow::bail!("`dx cache clean` is not built yet in this version of dx"),
+        CacheAction::Clean => {
+            let store = Store::open(&root).with_context(|| format!("cannot open the store at {}", root.display()))?;
+            // Everything goes but what a live mount serves; materialized projects keep their
+            // files (hardlinks and reflinks outlive the store's copy) and refetch on next install.
+            let options = GcOptions { min_age: std::time::Duration::ZERO, keep_registered_roots: false };
+            let report = store.gc(&options).context("cannot clean the store")?;
+            let metadata = store.metadata_dir();
+            match std::fs::remove_dir_all(&metadata) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot remove {}", metadata.display())),
+            }
+            if printer.json() {
+                printer.json_value(&json!({
+                    "archivesRemoved": report.archives_removed,
+                    "bytesRemoved": report.archive_bytes_removed,
+                    "archivesKept": report.archives_kept,
+                    "liveMounts": report.live_mounts,
+                }));
+            } else {
+                printer.line(format!(
+                    "removed {} archives ({:.1} MiB); kept {} used by {} live mounts",
+                    report.archives_removed,
+                    report.archive_bytes_removed as f64 / (1024.0 * 1024.0),
+                    report.archives_kept,
+                    report.live_mounts
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

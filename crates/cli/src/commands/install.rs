@@ -93,6 +93,9 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     }
 
     // 2. The compiled layout: from the store when this lock was compiled before.
+    // gc may not run between finding or storing archives and registering the project that uses
+    // them, so the shared insert lock is held from here until the root is registered.
+    let insert_guard = store.insert_guard().context("cannot lock the store")?;
     let key = dxl_key(&lock_text, &layout_options);
     let dxl_path = store.dxl_path(&key);
     let (dxl_bytes, fetched) = match std::fs::read(&dxl_path) {
@@ -107,10 +110,9 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         }
     };
     let dxl = Dxl::parse(&dxl_bytes).with_context(|| format!("compiled layout {} is corrupt", dxl_path.display()))?;
-    // gc may not run between storing archives and registering the project that uses them.
-    let _insert_guard = store.insert_guard().context("cannot lock the store")?;
     let used: Vec<ContentHash> = dxl.packages().map(|p| p.content_hash()).collect();
     store.register_root(&project.dir, &key, &used).context("cannot register the project with the store")?;
+    drop(insert_guard);
 
     // 3. node_modules.
     let mode = link_mode.unwrap_or(LinkMode::Auto);
