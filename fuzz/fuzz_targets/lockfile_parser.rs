@@ -1,0 +1,19 @@
+//! Arbitrary text into the `dx.lock` parser: it must return, never panic, and whatever it
+//! accepts must survive a write and re-read unchanged.
+#![no_main]
+
+use dx_formats::lockfile::Lockfile;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(lock) = Lockfile::parse(text) else {
+        return;
+    };
+    let written = lock.to_text();
+    let reread = Lockfile::parse(&written).expect("dx.lock written by dx must parse");
+    assert_eq!(reread, lock, "parse(to_text(x)) != x");
+    assert_eq!(reread.to_text(), written, "to_text is not stable");
+});
