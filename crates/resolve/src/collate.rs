@@ -1,0 +1,84 @@
+//! npm sorts names and paths with `localeCompare(…, 'en')` (ICU root collation), not by bytes:
+//! punctuation sorts before digits and letters, `_` before `-` before `.` before `@` before `/`,
+//! and letters compare case-insensitively first. Ordering decides which of two conflicting
+//! versions gets the hoisted spot, so it must match.
+
+use std::cmp::Ordering;
+
+const PUNCT: &[u8] = b"_-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$";
+
+/// Primary weights of ASCII in ICU's root collation: whitespace, then punctuation in ICU's
+/// order, then digits, then letters (case folded). Built once at compile time.
+const ASCII_WEIGHTS: [u16; 128] = {
+    let mut table = [0u16; 128];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        table[c] = if b == b' ' || b == b'\t' || b == b'\n' || b == b'\r' {
+            1 + c as u16
+        } else if b.is_ascii_digit() {
+            300 + c as u16
+        } else if b.is_ascii_alphabetic() {
+            400 + b.to_ascii_lowercase() as u16
+        } else {
+            let mut i = 0;
+            let mut w = 600 + c as u16; // control characters and anything unlisted
+            while i < PUNCT.len() {
+                if PUNCT[i] == b {
+                    w = 100 + i as u16;
+                }
+                i += 1;
+            }
+            w
+        };
+        c += 1;
+    }
+    table
+};
+
+/// Primary weight of a character (ASCII by table; anything else after ASCII, by code point).
+fn primary(c: char) -> u32 {
+    if c.is_ascii() {
+        u32::from(ASCII_WEIGHTS[c as usize])
+    } else {
+        1000 + c as u32
+    }
+}
+
+/// `a.localeCompare(b, 'en')` for package names and install paths.
+pub fn locale_compare(a: &str, b: &str) -> Ordering {
+    if a == b {
+        return Ordering::Equal;
+    }
+    collation_key(a).cmp(&collation_key(b))
+}
+
+/// A byte string whose plain byte order is [`locale_compare`]'s order, for sorting many strings
+/// (computed once per string, compared with `memcmp`): primary weights, then the text with
+/// letter case swapped so that lowercase sorts first at equal primary weight.
+pub fn collation_key(s: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(s.len() * 3 + 4);
+    for c in s.chars() {
+        key.extend_from_slice(&primary(c).to_be_bytes());
+    }
+    key.extend_from_slice(&[0, 0, 0, 0]);
+    for b in s.bytes() {
+        key.push(if b.is_ascii_alphabetic() { b ^ 0x20 } else { b });
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn punctuation_before_digits_before_letters() {
+        let mut names = vec!["ab", "a1", "a_b", "a-b", "a.b", "@s/a", "A", "a"];
+        names.sort_by(|a, b| locale_compare(a, b));
+        assert_eq!(
+            names,
+            vec!["@s/a", "a", "A", "a_b", "a-b", "a.b", "a1", "ab"]
+        );
+    }
+}

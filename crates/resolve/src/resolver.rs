@@ -1,0 +1,619 @@
+//! The resolver: from a root package.json (and optionally the previous resolution) to a
+//! [`Resolution`], choosing versions as npm does and placing them as arborist does, so that the
+//! dedupe decisions (which depend on placement) are npm's.
+//!
+//! Version choice (npm-pick-manifest): a dist-tag names its version; a range takes the `latest`
+//! dist-tag when it satisfies and is not deprecated, else the highest satisfying version,
+//! non-deprecated first. Prereleases only through ranges that name them.
+//!
+//! Re-resolution: an edge whose specifier is unchanged since `previous` keeps its locked target
+//! without fetching anything; only changed or new edges reach the registry.
+
+mod pick;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::graph::Resolution;
+use crate::manifest::PackageJson;
+use crate::overrides::Overrides;
+use crate::packument::{Packument, VersionManifest};
+use crate::source::{PackageSource, SourceError};
+use crate::spec::DependencySpec;
+use crate::tree::package::{Dep, Packages, PkgIdx, PkgInfo, accepts};
+use crate::tree::{Choice, Chooser, TreeBuilder};
+
+/// What the resolver reports without failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveWarning {
+    /// A deprecated version was chosen (npm chooses it too when nothing else satisfies).
+    Deprecated {
+        /// Package key.
+        package: String,
+        /// The deprecation message.
+        message: String,
+    },
+    /// A peer dependency is missing or the installed copy does not satisfy it. npm would stop
+    /// with ERESOLVE for the root's own conflicts; dx warns and goes on, as Bun and pnpm do.
+    PeerConflict {
+        /// The package with the peer dependency.
+        dependent: String,
+        /// The peer's name.
+        peer: String,
+        /// The range it wants.
+        wanted: String,
+        /// What it gets instead (package key), if anything.
+        found: Option<String>,
+        /// Who brought the copy it gets (package keys, or "the root project").
+        required_by: Vec<String>,
+    },
+    /// An optional dependency could not be resolved and is left out.
+    OptionalSkipped {
+        /// Package key of the dependent ("the root project" for the root).
+        dependent: String,
+        /// Dependency name.
+        name: String,
+        /// Its specifier.
+        specifier: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ResolveWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResolveWarning::Deprecated { package, message } => {
+                write!(f, "deprecated {package}: {message}")
+            }
+            ResolveWarning::PeerConflict {
+                dependent,
+                peer,
+                wanted,
+                found: Some(found),
+                required_by,
+            } => {
+                write!(f, "{dependent} wants peer {peer}@{wanted} but gets {found}")?;
+                if !required_by.is_empty() {
+                    write!(f, ", required by {}", required_by.join(", "))?;
+                }
+                Ok(())
+            }
+            ResolveWarning::PeerConflict {
+                dependent,
+                peer,
+                wanted,
+                found: None,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{dependent} wants peer {peer}@{wanted}, which is not installed"
+                )
+            }
+            ResolveWarning::OptionalSkipped {
+                dependent,
+                name,
+                specifier,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "skipped optional dependency {name}@{specifier} of {dependent}: {reason}"
+                )
+            }
+        }
+    }
+}
+
+/// Why resolution failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The specifier is not understood.
+    #[error("{dependent} depends on {name}@{specifier:?}, which is not a valid specifier")]
+    InvalidSpec {
+        /// Who depends on it.
+        dependent: String,
+        /// Dependency name.
+        name: String,
+        /// The specifier.
+        specifier: String,
+    },
+    /// Nothing in the packument satisfies the range or tag.
+    #[error("no version of {name} matches {specifier:?} (required by {dependent})")]
+    NoMatchingVersion {
+        /// Who depends on it.
+        dependent: String,
+        /// Package name.
+        name: String,
+        /// The specifier.
+        specifier: String,
+    },
+    /// The packument could not be had.
+    #[error("cannot resolve {name} (required by {dependent}): {source}")]
+    Source {
+        /// Who depends on it.
+        dependent: String,
+        /// Package name.
+        name: String,
+        /// The source's error.
+        #[source]
+        source: SourceError,
+    },
+    /// A kind of specifier dx does not install yet.
+    #[error("{dependent} depends on {name}@{specifier}: {what} dependencies are not supported yet")]
+    Unsupported {
+        /// Who depends on it.
+        dependent: String,
+        /// Dependency name.
+        name: String,
+        /// The specifier.
+        specifier: String,
+        /// The kind (git, workspace).
+        what: &'static str,
+    },
+    /// A `file:` / `link:` directory without a readable package.json.
+    #[error("{dependent} depends on {name}@{specifier}: cannot read {path}: {message}")]
+    LocalPackage {
+        /// Who depends on it.
+        dependent: String,
+        /// Dependency name.
+        name: String,
+        /// The specifier.
+        specifier: String,
+        /// The package.json path tried.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Which names `dx update` re-resolves even though their specifiers did not change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UpdateSelection {
+    /// Keep every locked choice that still matches.
+    #[default]
+    Nothing,
+    /// Re-resolve everything.
+    Everything,
+    /// Re-resolve these package names wherever they appear.
+    Names(Vec<String>),
+}
+
+/// Resolver settings.
+#[derive(Debug, Clone, Default)]
+pub struct ResolveOptions {
+    /// The project directory, for `file:` and `link:` specifiers.
+    pub project_dir: Option<PathBuf>,
+    /// What to refresh relative to the previous resolution.
+    pub update: UpdateSelection,
+}
+
+/// The result of a resolution.
+#[derive(Debug, Clone)]
+pub struct ResolveOutcome {
+    /// The graph (what dx.lock records).
+    pub resolution: Resolution,
+    /// Warnings, in a deterministic order.
+    pub warnings: Vec<ResolveWarning>,
+    /// How many packuments were requested from the source.
+    pub packuments_fetched: usize,
+}
+
+/// Resolves `root` against `source`, reusing `previous` where the specifiers still match.
+pub fn resolve(
+    source: &dyn PackageSource,
+    root: &PackageJson,
+    previous: Option<&Resolution>,
+    options: &ResolveOptions,
+) -> Result<ResolveOutcome, ResolveError> {
+    let overrides = Overrides::from_manifest(root);
+    let mut chooser = RegistryChooser {
+        source,
+        previous,
+        overrides: &overrides,
+        options,
+        packuments: HashMap::new(),
+        picks: HashMap::new(),
+        tags: HashMap::new(),
+        fetched: 0,
+    };
+    let root_info = PkgInfo::root(root);
+    let names: Vec<&str> = root_info
+        .deps
+        .iter()
+        .filter_map(|d| {
+            d.spec
+                .as_ref()
+                .and_then(|s| s.registry_request().map(|_| s.registry_name(&d.name)))
+        })
+        .collect();
+    source.prefetch(&names);
+    let (tree, mut warnings) = TreeBuilder::new(root_info.clone(), &mut chooser).build()?;
+    let resolution = tree.to_resolution(overrides.to_flat());
+    for (key, p) in &resolution.packages {
+        if let Some(message) = &p.deprecated {
+            warnings.push(ResolveWarning::Deprecated {
+                package: key.clone(),
+                message: message.clone(),
+            });
+        }
+    }
+    Ok(ResolveOutcome {
+        resolution,
+        warnings,
+        packuments_fetched: chooser.fetched,
+    })
+}
+
+fn dependent_name(pkgs: &Packages, from: PkgIdx) -> String {
+    let key = &pkgs.list[from].key;
+    if key.is_empty() {
+        "the root project".to_string()
+    } else {
+        key.clone()
+    }
+}
+
+struct RegistryChooser<'a> {
+    source: &'a dyn PackageSource,
+    previous: Option<&'a Resolution>,
+    overrides: &'a Overrides,
+    options: &'a ResolveOptions,
+    packuments: HashMap<String, Arc<Packument>>,
+    picks: HashMap<(String, String, String), Option<String>>,
+    tags: HashMap<(String, String), String>,
+    fetched: usize,
+}
+
+impl RegistryChooser<'_> {
+    fn packument(&mut self, name: &str) -> Result<Arc<Packument>, SourceError> {
+        if let Some(p) = self.packuments.get(name) {
+            return Ok(p.clone());
+        }
+        self.fetched += 1;
+        let p = self.source.packument(name)?;
+        self.packuments.insert(name.to_string(), p.clone());
+        Ok(p)
+    }
+
+    fn wants_update(&self, name: &str) -> bool {
+        match &self.options.update {
+            UpdateSelection::Nothing => false,
+            UpdateSelection::Everything => true,
+            UpdateSelection::Names(names) => names.iter().any(|n| n == name),
+        }
+    }
+
+    /// The previous resolution's answer for this edge, if its specifier is unchanged and the
+    /// locked package still satisfies it.
+    fn reuse(
+        &self,
+        pkgs: &Packages,
+        from: PkgIdx,
+        dep: &Dep,
+        advisory: Option<&Dep>,
+    ) -> Option<Choice> {
+        let previous = self.previous?;
+        let from_key = &pkgs.list[from].key;
+        let edge = if from_key.is_empty() {
+            previous.root.get(&dep.name)
+        } else {
+            previous.packages.get(from_key)?.dependencies.get(&dep.name)
+        }?;
+        if edge.specifier != dep.raw {
+            return None;
+        }
+        let target = edge.target.as_ref()?;
+        let locked = previous.packages.get(target)?;
+        if self.wants_update(&locked.name) {
+            return None;
+        }
+        // A peer whose lock records a conflict keeps it if the requester's range still holds.
+        let fits = |info: &PkgInfo| {
+            accepts(info, dep, None) || advisory.is_some_and(|a| accepts(info, a, None))
+        };
+        if let Some(&i) = pkgs.by_key.get(target) {
+            return fits(&pkgs.list[i]).then_some(Choice::Known(i));
+        }
+        let info = PkgInfo::from_resolved(target, locked, self.overrides);
+        fits(&info).then(|| Choice::New(Box::new(info)))
+    }
+
+    fn fail_or_skip(
+        &self,
+        pkgs: &Packages,
+        from: PkgIdx,
+        dep: &Dep,
+        error: ResolveError,
+    ) -> Result<Choice, ResolveError> {
+        if dep.kind.is_optional() {
+            return Ok(Choice::Skip(Some(ResolveWarning::OptionalSkipped {
+                dependent: dependent_name(pkgs, from),
+                name: dep.name.clone(),
+                specifier: dep.effective.clone(),
+                reason: error.to_string(),
+            })));
+        }
+        Err(error)
+    }
+
+    fn choose_registry(
+        &mut self,
+        pkgs: &Packages,
+        from: PkgIdx,
+        dep: &Dep,
+        spec: &DependencySpec,
+        advisory: Option<&Dep>,
+    ) -> Result<Choice, ResolveError> {
+        let name = spec.registry_name(&dep.name).to_string();
+        let Some(request) = spec.registry_request() else {
+            return self.fail_or_skip(
+                pkgs,
+                from,
+                dep,
+                ResolveError::InvalidSpec {
+                    dependent: dependent_name(pkgs, from),
+                    name: dep.name.clone(),
+                    specifier: dep.effective.clone(),
+                },
+            );
+        };
+        let packument = match self.packument(&name) {
+            Ok(p) => p,
+            Err(source) => {
+                return self.fail_or_skip(
+                    pkgs,
+                    from,
+                    dep,
+                    ResolveError::Source {
+                        dependent: dependent_name(pkgs, from),
+                        name,
+                        source,
+                    },
+                );
+            }
+        };
+        // A peer chosen on behalf of a requester that depends on the same name directly takes the
+        // requester's range, preferring versions that satisfy the peer range too (arborist).
+        let advisory_request = advisory
+            .and_then(|a| a.spec.as_ref())
+            .filter(|a| a.registry_name(&dep.name) == name)
+            .and_then(|a| a.registry_request().cloned());
+        let peer_range = match request {
+            DependencySpec::Range(r) => Some(r.clone()),
+            _ => None,
+        };
+        let version = match &advisory_request {
+            Some(adv) => self
+                .pick_memo(&packument, adv, peer_range.as_ref())
+                .or_else(|| self.pick_memo(&packument, adv, None)),
+            None => self.pick_memo(&packument, request, None),
+        };
+        let Some(version) = version else {
+            return self.fail_or_skip(
+                pkgs,
+                from,
+                dep,
+                ResolveError::NoMatchingVersion {
+                    dependent: dependent_name(pkgs, from),
+                    name,
+                    specifier: dep.effective.clone(),
+                },
+            );
+        };
+        if let DependencySpec::Tag(tag) = request {
+            self.tags
+                .insert((name.clone(), tag.clone()), version.clone());
+        }
+        let Some(manifest) = packument.versions.get(&version) else {
+            return Err(ResolveError::NoMatchingVersion {
+                dependent: dependent_name(pkgs, from),
+                name,
+                specifier: dep.effective.clone(),
+            });
+        };
+        Ok(self.intern_manifest(pkgs, manifest, &name, &version))
+    }
+
+    fn intern_manifest(
+        &self,
+        pkgs: &Packages,
+        manifest: &VersionManifest,
+        name: &str,
+        version: &str,
+    ) -> Choice {
+        let key_version = crate::semver::Version::parse(version)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| version.to_string());
+        if let Some(&i) = pkgs
+            .by_key
+            .get(&crate::graph::package_key(name, &key_version))
+        {
+            return Choice::Known(i);
+        }
+        if manifest.name.is_empty() || manifest.version.is_empty() {
+            let mut filled = manifest.clone();
+            filled.name = name.to_string();
+            filled.version = version.to_string();
+            return Choice::New(Box::new(PkgInfo::from_manifest(&filled, self.overrides)));
+        }
+        Choice::New(Box::new(PkgInfo::from_manifest(manifest, self.overrides)))
+    }
+
+    fn pick_memo(
+        &mut self,
+        packument: &Packument,
+        request: &DependencySpec,
+        also: Option<&crate::semver::Range>,
+    ) -> Option<String> {
+        let key = (
+            packument.name.clone(),
+            request.to_string(),
+            also.map(|r| r.to_string()).unwrap_or_default(),
+        );
+        if let Some(hit) = self.picks.get(&key) {
+            return hit.clone();
+        }
+        let picked = pick::pick_version(packument, request, also);
+        self.picks.insert(key, picked.clone());
+        picked
+    }
+
+    fn choose_local(
+        &mut self,
+        pkgs: &Packages,
+        from: PkgIdx,
+        dep: &Dep,
+        spec: &DependencySpec,
+        path: &str,
+        link: bool,
+    ) -> Result<Choice, ResolveError> {
+        let lower = path.to_ascii_lowercase();
+        let base = self.options.project_dir.clone().unwrap_or_default();
+        let full = base.join(path);
+        if !link
+            && (lower.ends_with(".tgz") || lower.ends_with(".tar.gz") || lower.ends_with(".tar"))
+        {
+            let url = format!("file:{}", full.display());
+            return self.choose_tarball(pkgs, from, dep, spec, &url);
+        }
+        let manifest_path = full.join("package.json");
+        let local_error = |message: String| ResolveError::LocalPackage {
+            dependent: dependent_name(pkgs, from),
+            name: dep.name.clone(),
+            specifier: dep.effective.clone(),
+            path: manifest_path.display().to_string(),
+            message,
+        };
+        let text = match std::fs::read_to_string(&manifest_path) {
+            Ok(t) => t,
+            Err(e) => return self.fail_or_skip(pkgs, from, dep, local_error(e.to_string())),
+        };
+        let pj = match PackageJson::parse(&text) {
+            Ok(pj) => pj,
+            Err(e) => return self.fail_or_skip(pkgs, from, dep, local_error(e.to_string())),
+        };
+        let origin = spec.to_string();
+        let name = pj.name.clone().unwrap_or_else(|| dep.name.clone());
+        let key = crate::graph::package_key(&name, &origin);
+        if let Some(&i) = pkgs.by_key.get(&key) {
+            return Ok(Choice::Known(i));
+        }
+        // Like dx.lock, a non-registry package's version is its source.
+        Ok(Choice::New(Box::new(PkgInfo {
+            key,
+            semver: None,
+            bin: pj.bins(),
+            name,
+            version: origin.clone(),
+            resolved: Some(origin.clone()),
+            link: true,
+            origin: Some(origin),
+            os: pj.os.clone(),
+            cpu: pj.cpu.clone(),
+            libc: pj.libc.clone(),
+            ..PkgInfo::default()
+        })))
+    }
+
+    fn choose_tarball(
+        &mut self,
+        pkgs: &Packages,
+        from: PkgIdx,
+        dep: &Dep,
+        spec: &DependencySpec,
+        url: &str,
+    ) -> Result<Choice, ResolveError> {
+        let manifest = match self.source.tarball_manifest(url) {
+            Ok(m) => m,
+            Err(source) => {
+                return self.fail_or_skip(
+                    pkgs,
+                    from,
+                    dep,
+                    ResolveError::Source {
+                        dependent: dependent_name(pkgs, from),
+                        name: dep.name.clone(),
+                        source,
+                    },
+                );
+            }
+        };
+        let origin = spec.to_string();
+        let mut info = PkgInfo::from_manifest(&manifest, self.overrides);
+        if info.name.is_empty() {
+            info.name = dep.name.clone();
+        }
+        info.key = crate::graph::package_key(&info.name, &origin);
+        info.version = origin.clone();
+        info.semver = None;
+        info.resolved = Some(url.to_string());
+        info.origin = Some(origin);
+        if let Some(&i) = pkgs.by_key.get(&info.key) {
+            return Ok(Choice::Known(i));
+        }
+        Ok(Choice::New(Box::new(info)))
+    }
+}
+
+impl Chooser for RegistryChooser<'_> {
+    fn choose(
+        &mut self,
+        pkgs: &Packages,
+        from: PkgIdx,
+        dep: &Dep,
+        advisory: Option<&Dep>,
+    ) -> Result<Choice, ResolveError> {
+        if let Some(choice) = self.reuse(pkgs, from, dep, advisory) {
+            return Ok(choice);
+        }
+        let Some(spec) = dep.spec.clone() else {
+            return self.fail_or_skip(
+                pkgs,
+                from,
+                dep,
+                ResolveError::InvalidSpec {
+                    dependent: dependent_name(pkgs, from),
+                    name: dep.name.clone(),
+                    specifier: dep.effective.clone(),
+                },
+            );
+        };
+        let unsupported = |what| ResolveError::Unsupported {
+            dependent: dependent_name(pkgs, from),
+            name: dep.name.clone(),
+            specifier: dep.effective.clone(),
+            what,
+        };
+        match &spec {
+            DependencySpec::Range(_) | DependencySpec::Tag(_) | DependencySpec::Alias { .. } => {
+                self.choose_registry(pkgs, from, dep, &spec, advisory)
+            }
+            DependencySpec::Tarball(url) => self.choose_tarball(pkgs, from, dep, &spec, url),
+            DependencySpec::File(path) => self.choose_local(pkgs, from, dep, &spec, path, false),
+            DependencySpec::Link(path) => self.choose_local(pkgs, from, dep, &spec, path, true),
+            DependencySpec::Git(_) => self.fail_or_skip(pkgs, from, dep, unsupported("git")),
+            DependencySpec::Workspace(_) => {
+                self.fail_or_skip(pkgs, from, dep, unsupported("workspace:"))
+            }
+        }
+    }
+
+    fn tag_target(&self, name: &str, tag: &str) -> Option<String> {
+        self.tags.get(&(name.to_string(), tag.to_string())).cloned()
+    }
+
+    fn prefetch(&self, names: &[&str]) {
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !self.packuments.contains_key(*n))
+            .collect();
+        if !missing.is_empty() {
+            self.source.prefetch(&missing);
+        }
+    }
+}

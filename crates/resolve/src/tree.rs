@@ -1,0 +1,785 @@
+//! The tree builder: npm arborist's `buildIdealTree` placement, shared by the resolver (choices
+//! come from the registry) and the layout planner (choices come from the lock).
+//!
+//! Nodes are processed breadth-first by install depth, then by install path in npm's collation;
+//! each node's missing or invalid edges are handled in name order. A dependency is placed by
+//! walking up from the dependent towards the root and taking the highest `node_modules` where it
+//! can go before the first conflict (arborist's `PlaceDep` / `CanPlaceDep`): an existing
+//! satisfying copy is kept (dedupe), an older copy whose dependents all accept the new version is
+//! replaced, and anything else nests. Peers are placed beside their dependent, at or above it.
+
+pub(crate) mod package;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use crate::collate::collation_key;
+use crate::graph::DepKind;
+use crate::resolver::{ResolveError, ResolveWarning};
+use crate::spec::DependencySpec;
+use package::{Dep, Packages, PkgIdx, PkgInfo};
+
+/// Index of a node in the tree; the root project is node 0.
+pub(crate) type NodeIdx = usize;
+pub(crate) const ROOT: NodeIdx = 0;
+/// Deeper than this is a dependency loop, not a real tree.
+const MAX_DEPTH: u32 = 200;
+
+/// A package at an install location.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    /// The name it is installed under (the alias for `npm:` aliases).
+    pub name: String,
+    pub pkg: PkgIdx,
+    pub parent: Option<NodeIdx>,
+    pub children: BTreeMap<String, NodeIdx>,
+    pub depth: u32,
+    /// `node_modules/a/node_modules/b`; empty for the root.
+    pub location: String,
+    /// [`collation_key`] of `location`: npm's path order as plain bytes.
+    pub sort_key: Vec<u8>,
+    pub alive: bool,
+}
+
+/// What the builder asks of its source of versions.
+pub(crate) enum Choice {
+    Known(PkgIdx),
+    New(Box<PkgInfo>),
+    /// Nothing to install for this edge (with the reason, when worth a warning).
+    Skip(Option<ResolveWarning>),
+}
+
+/// Where versions come from: the registry (resolver) or a lock (planner).
+pub(crate) trait Chooser {
+    /// A package for `dep` of package `from`; `advisory` is the requester's own edge on the same
+    /// name when choosing a peer, whose range should be honoured first.
+    fn choose(
+        &mut self,
+        pkgs: &Packages,
+        from: PkgIdx,
+        dep: &Dep,
+        advisory: Option<&Dep>,
+    ) -> Result<Choice, ResolveError>;
+    /// The version a dist-tag resolved to, when known.
+    fn tag_target(&self, name: &str, tag: &str) -> Option<String>;
+    /// Names about to be asked for.
+    fn prefetch(&self, names: &[&str]) {
+        let _ = names;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Ok,
+    Keep,
+    Replace,
+    Conflict,
+}
+
+/// The built tree.
+#[derive(Debug)]
+pub(crate) struct Tree {
+    pub pkgs: Packages,
+    pub nodes: Vec<Node>,
+    /// Edges resolved to an ancestor instead of a copy (dependency loops).
+    pub forced: HashMap<(NodeIdx, String), PkgIdx>,
+}
+
+impl Tree {
+    /// The node `name` resolves to from `from`, as node's `require` would find it.
+    pub fn resolve(&self, from: NodeIdx, name: &str) -> Option<NodeIdx> {
+        let mut n = Some(from);
+        while let Some(i) = n {
+            if let Some(&c) = self.nodes[i].children.get(name) {
+                return Some(c);
+            }
+            n = self.nodes[i].parent;
+        }
+        None
+    }
+
+    /// Live nodes other than the root, shallowest first, then by path in npm's order.
+    pub fn ordered_nodes(&self) -> Vec<NodeIdx> {
+        let mut v: Vec<NodeIdx> = (1..self.nodes.len())
+            .filter(|&i| self.nodes[i].alive)
+            .collect();
+        v.sort_by(|&a, &b| {
+            let (na, nb) = (&self.nodes[a], &self.nodes[b]);
+            na.depth
+                .cmp(&nb.depth)
+                .then_with(|| na.sort_key.cmp(&nb.sort_key))
+        });
+        v
+    }
+
+    /// The package an edge of node `n` leads to.
+    pub fn edge_target(&self, n: NodeIdx, name: &str) -> Option<PkgIdx> {
+        self.resolve(n, name)
+            .map(|t| self.nodes[t].pkg)
+            .or_else(|| self.forced.get(&(n, name.to_string())).copied())
+    }
+
+    fn is_descendant_or_self(&self, mut n: NodeIdx, ancestor: NodeIdx) -> bool {
+        loop {
+            if n == ancestor {
+                return true;
+            }
+            match self.nodes[n].parent {
+                Some(p) => n = p,
+                None => return false,
+            }
+        }
+    }
+}
+
+/// Builds the tree for one root.
+pub(crate) struct TreeBuilder<'c, C: Chooser> {
+    tree: Tree,
+    chooser: &'c mut C,
+    queue: BTreeSet<(u32, Vec<u8>, NodeIdx)>,
+    /// name → nodes whose package has an edge of that name (may repeat; checks are idempotent).
+    dependents: HashMap<String, Vec<NodeIdx>>,
+    warnings: Vec<ResolveWarning>,
+}
+
+impl<'c, C: Chooser> TreeBuilder<'c, C> {
+    pub fn new(root: PkgInfo, chooser: &'c mut C) -> Self {
+        let mut pkgs = Packages::default();
+        let root_pkg = pkgs.intern(root);
+        let node = Node {
+            name: String::new(),
+            pkg: root_pkg,
+            parent: None,
+            children: BTreeMap::new(),
+            depth: 0,
+            location: String::new(),
+            sort_key: Vec::new(),
+            alive: true,
+        };
+        let mut builder = TreeBuilder {
+            tree: Tree {
+                pkgs,
+                nodes: vec![node],
+                forced: HashMap::new(),
+            },
+            chooser,
+            queue: BTreeSet::new(),
+            dependents: HashMap::new(),
+            warnings: Vec::new(),
+        };
+        builder.index_dependents(ROOT);
+        builder
+    }
+
+    /// Runs the placement to completion, prunes what nothing reaches, and reports peer problems.
+    pub fn build(mut self) -> Result<(Tree, Vec<ResolveWarning>), ResolveError> {
+        self.enqueue(ROOT);
+        while let Some(entry) = self.queue.pop_first() {
+            self.process(entry.2)?;
+        }
+        self.prune_unreachable();
+        self.check_peers();
+        Ok((self.tree, self.warnings))
+    }
+
+    fn enqueue(&mut self, n: NodeIdx) {
+        let node = &self.tree.nodes[n];
+        self.queue.insert((node.depth, node.sort_key.clone(), n));
+    }
+
+    fn index_dependents(&mut self, n: NodeIdx) {
+        let pkg = &self.tree.pkgs.list[self.tree.nodes[n].pkg];
+        for d in &pkg.deps {
+            self.dependents.entry(d.name.clone()).or_default().push(n);
+        }
+    }
+
+    fn pkg(&self, n: NodeIdx) -> &PkgInfo {
+        &self.tree.pkgs.list[self.tree.nodes[n].pkg]
+    }
+
+    /// Whether package `p` is acceptable for `dep`.
+    fn satisfies(&self, p: PkgIdx, dep: &Dep) -> bool {
+        let tag = match dep.spec.as_ref().map(|s| (s, s.registry_request())) {
+            Some((s, Some(DependencySpec::Tag(t)))) => {
+                self.chooser.tag_target(s.registry_name(&dep.name), t)
+            }
+            _ => None,
+        };
+        package::accepts(&self.tree.pkgs.list[p], dep, tag.as_deref())
+    }
+
+    fn dep_of(&self, n: NodeIdx, name: &str) -> Option<&Dep> {
+        let pkg = self.pkg(n);
+        pkg.deps
+            .iter()
+            .find(|d| d.name == name)
+            .filter(|d| n == ROOT || d.kind != DepKind::Dev)
+    }
+
+    /// `Some(true)` valid, `Some(false)` invalid, `None` missing.
+    fn edge_valid(&self, from: NodeIdx, dep: &Dep) -> Option<bool> {
+        if self.tree.forced.contains_key(&(from, dep.name.clone())) {
+            return Some(true);
+        }
+        self.tree
+            .resolve(from, &dep.name)
+            .map(|t| self.satisfies(self.tree.nodes[t].pkg, dep))
+    }
+
+    fn process(&mut self, n: NodeIdx) -> Result<(), ResolveError> {
+        if !self.tree.nodes[n].alive || self.pkg(n).link {
+            return Ok(());
+        }
+        let deps: Vec<Dep> = self
+            .pkg(n)
+            .deps
+            .iter()
+            .filter(|d| {
+                !d.bundled
+                    && d.kind != DepKind::OptionalPeer
+                    && (n == ROOT || d.kind != DepKind::Dev)
+            })
+            .filter(|d| self.edge_valid(n, d) != Some(true))
+            .cloned()
+            .collect();
+        if deps.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = deps
+            .iter()
+            .filter_map(|d| {
+                d.spec
+                    .as_ref()
+                    .and_then(|s| s.registry_request().map(|_| s.registry_name(&d.name)))
+            })
+            .collect();
+        self.chooser.prefetch(&names);
+        let from_pkg = self.tree.nodes[n].pkg;
+        for dep in deps {
+            if self.edge_valid(n, &dep) == Some(true) {
+                continue;
+            }
+            if dep.kind == DepKind::Peer && n != ROOT {
+                // A peer is the parent's business: resolve it as seen from the parent.
+                if let Some(p) = self.tree.nodes[n].parent {
+                    if let Some(t) = self.tree.resolve(p, &dep.name) {
+                        if !self.satisfies(self.tree.nodes[t].pkg, &dep) {
+                            continue; // a peer conflict, reported by check_peers
+                        }
+                    }
+                }
+            }
+            let Some(pkg) = self.choose(from_pkg, &dep, None)? else {
+                continue;
+            };
+            let peer_set = self.load_peer_set(n, &dep.name, pkg)?;
+            self.place_dep(n, &dep, pkg, &peer_set);
+        }
+        Ok(())
+    }
+
+    fn choose(
+        &mut self,
+        from: PkgIdx,
+        dep: &Dep,
+        advisory: Option<&Dep>,
+    ) -> Result<Option<PkgIdx>, ResolveError> {
+        match self.chooser.choose(&self.tree.pkgs, from, dep, advisory)? {
+            Choice::Known(i) => Ok(Some(i)),
+            Choice::New(info) => Ok(Some(self.tree.pkgs.intern(*info))),
+            Choice::Skip(w) => {
+                self.warnings.extend(w);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The peers that must travel with `pkg`, chosen once: a visible satisfying copy is reused,
+    /// else the requester's own range for that name is honoured, else the peer range is used.
+    fn load_peer_set(
+        &mut self,
+        requester: NodeIdx,
+        name: &str,
+        pkg: PkgIdx,
+    ) -> Result<HashMap<String, PkgIdx>, ResolveError> {
+        let mut set = HashMap::new();
+        set.insert(name.to_string(), pkg);
+        let mut stack = vec![pkg];
+        while let Some(member) = stack.pop() {
+            let peers: Vec<Dep> = self.tree.pkgs.list[member]
+                .deps
+                .iter()
+                .filter(|d| d.kind == DepKind::Peer)
+                .cloned()
+                .collect();
+            for pd in peers {
+                if set.contains_key(&pd.name) {
+                    continue;
+                }
+                let visible = self
+                    .tree
+                    .resolve(requester, &pd.name)
+                    .map(|t| self.tree.nodes[t].pkg)
+                    .filter(|&p| self.satisfies(p, &pd));
+                let chosen = match visible {
+                    Some(p) => Some(p),
+                    None => {
+                        let advisory = self
+                            .dep_of(requester, &pd.name)
+                            .filter(|d| !d.kind.is_peer() || requester == ROOT)
+                            .cloned();
+                        self.choose(member, &pd, advisory.as_ref())?
+                    }
+                };
+                if let Some(p) = chosen {
+                    set.insert(pd.name.clone(), p);
+                    stack.push(p);
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    fn place_dep(
+        &mut self,
+        from: NodeIdx,
+        dep: &Dep,
+        pkg: PkgIdx,
+        peer_set: &HashMap<String, PkgIdx>,
+    ) -> Option<NodeIdx> {
+        if self.edge_valid(from, dep) == Some(true) {
+            return self.tree.resolve(from, &dep.name);
+        }
+        let start = if dep.kind.is_peer() && from != ROOT {
+            self.tree.nodes[from].parent.unwrap_or(ROOT)
+        } else {
+            from
+        };
+        let mut chosen: Option<(NodeIdx, Place)> = None;
+        let mut chosen_self: Option<(NodeIdx, Place)> = None;
+        let mut target = Some(start);
+        while let Some(t) = target {
+            target = self.tree.nodes[t].parent;
+            if t != ROOT && self.dep_of(t, &dep.name).is_some_and(|e| e.kind.is_peer()) {
+                continue;
+            }
+            let own = self.check_own(pkg, dep, t == from, from, t, dep.kind.is_peer());
+            if own != Place::Conflict {
+                chosen_self = Some((t, own));
+            }
+            let total = if own == Place::Conflict {
+                Place::Conflict
+            } else if self.peers_fit(pkg, from, t, peer_set, &mut vec![pkg]) {
+                own
+            } else {
+                Place::Conflict
+            };
+            if total == Place::Conflict {
+                break;
+            }
+            chosen = Some((t, total));
+        }
+        let (target, place) = chosen.or(chosen_self)?;
+        let placed = match place {
+            Place::Keep | Place::Conflict => {
+                return self.tree.nodes[target].children.get(&dep.name).copied();
+            }
+            Place::Replace => {
+                let existing = self.tree.nodes[target].children.get(&dep.name).copied()?;
+                self.tree.nodes[existing].pkg = pkg;
+                self.index_dependents(existing);
+                self.enqueue(existing);
+                existing
+            }
+            Place::Ok => {
+                // A dependency loop (a@1 -> b@1 -> a@2 -> b@2 -> a@1): point at the ancestor.
+                let mut p = Some(target);
+                while let Some(i) = p {
+                    if i != ROOT && self.tree.nodes[i].pkg == pkg {
+                        self.tree.forced.insert((from, dep.name.clone()), pkg);
+                        return Some(i);
+                    }
+                    p = self.tree.nodes[i].parent;
+                }
+                if self.tree.nodes[target].depth >= MAX_DEPTH {
+                    self.tree.forced.insert((from, dep.name.clone()), pkg);
+                    return None;
+                }
+                self.add_node(target, &dep.name, pkg)
+            }
+        };
+        // Place the unmet peers of what was just placed, beside it.
+        let peers: Vec<Dep> = self.tree.pkgs.list[pkg]
+            .deps
+            .iter()
+            .filter(|d| d.kind == DepKind::Peer)
+            .cloned()
+            .collect();
+        for pd in peers {
+            if self.edge_valid(placed, &pd) == Some(true) {
+                continue;
+            }
+            let Some(&peer) = peer_set.get(&pd.name) else {
+                continue;
+            };
+            if !self.satisfies(peer, &pd) {
+                continue;
+            }
+            self.place_dep(placed, &pd, peer, peer_set);
+        }
+        Some(placed)
+    }
+
+    fn add_node(&mut self, parent: NodeIdx, name: &str, pkg: PkgIdx) -> NodeIdx {
+        let parent_node = &self.tree.nodes[parent];
+        let location = if parent == ROOT {
+            format!("node_modules/{name}")
+        } else {
+            format!("{}/node_modules/{name}", parent_node.location)
+        };
+        let node = Node {
+            name: name.to_string(),
+            pkg,
+            parent: Some(parent),
+            children: BTreeMap::new(),
+            depth: parent_node.depth + 1,
+            sort_key: collation_key(&location),
+            location,
+            alive: true,
+        };
+        let idx = self.tree.nodes.len();
+        self.tree.nodes.push(node);
+        self.tree.nodes[parent]
+            .children
+            .insert(name.to_string(), idx);
+        self.index_dependents(idx);
+        self.enqueue(idx);
+        let names: Vec<&str> = self.tree.pkgs.list[pkg]
+            .deps
+            .iter()
+            .filter(|d| !d.bundled && d.kind != DepKind::OptionalPeer)
+            .filter_map(|d| {
+                d.spec
+                    .as_ref()
+                    .and_then(|s| s.registry_request().map(|_| s.registry_name(&d.name)))
+            })
+            .collect();
+        if !names.is_empty() {
+            self.chooser.prefetch(&names);
+        }
+        idx
+    }
+
+    /// arborist's `CanPlaceDep` for the dep itself (not its peers). `own_edge`: `dep` is the
+    /// target's own edge; `entry_from`: the node whose edge started this placement.
+    fn check_own(
+        &self,
+        pkg: PkgIdx,
+        dep: &Dep,
+        own_edge: bool,
+        entry_from: NodeIdx,
+        target: NodeIdx,
+        prefer_dedupe: bool,
+    ) -> Place {
+        let current = self.tree.nodes[target].children.get(&dep.name).copied();
+        let target_edge = self.dep_of(target, &dep.name);
+        if let Some(te) = target_edge {
+            if te.kind.is_peer() && target != ROOT {
+                return Place::Conflict;
+            }
+            if current.is_none() && !own_edge && !self.satisfies(pkg, te) {
+                return Place::Conflict;
+            }
+        }
+        match current {
+            Some(cur) => {
+                let cur_pkg = self.tree.nodes[cur].pkg;
+                if cur_pkg == pkg && self.satisfies(cur_pkg, dep) {
+                    return Place::Keep;
+                }
+                let try_replace = match (
+                    &self.tree.pkgs.list[pkg].semver,
+                    &self.tree.pkgs.list[cur_pkg].semver,
+                ) {
+                    (Some(new), Some(old)) => new >= old,
+                    _ => false,
+                };
+                if try_replace && self.can_replace(pkg, cur) {
+                    return Place::Replace;
+                }
+                if self.satisfies(cur_pkg, dep) {
+                    return Place::Keep;
+                }
+                if prefer_dedupe && !try_replace && self.can_replace(pkg, cur) {
+                    return Place::Replace;
+                }
+                if !dep.kind.is_peer() && own_edge {
+                    return Place::Replace;
+                }
+                Place::Conflict
+            }
+            None => {
+                if target != entry_from {
+                    if let Some(above) = self.tree.resolve(target, &dep.name) {
+                        let above_pkg = self.tree.nodes[above].pkg;
+                        for &d in self
+                            .dependents
+                            .get(&dep.name)
+                            .map(Vec::as_slice)
+                            .unwrap_or(&[])
+                        {
+                            if !self.tree.nodes[d].alive
+                                || !self.tree.is_descendant_or_self(d, target)
+                            {
+                                continue;
+                            }
+                            if self.tree.resolve(d, &dep.name) != Some(above) {
+                                continue;
+                            }
+                            let Some(e) = self.dep_of(d, &dep.name) else {
+                                continue;
+                            };
+                            if self.satisfies(above_pkg, e) && !self.satisfies(pkg, e) {
+                                return Place::Conflict;
+                            }
+                        }
+                    }
+                }
+                Place::Ok
+            }
+        }
+    }
+
+    /// Whether every node that now resolves to `cur` would accept `pkg` instead.
+    fn can_replace(&self, pkg: PkgIdx, cur: NodeIdx) -> bool {
+        let name = &self.tree.nodes[cur].name;
+        for &d in self.dependents.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+            if !self.tree.nodes[d].alive || self.tree.resolve(d, name) != Some(cur) {
+                continue;
+            }
+            if let Some(e) = self.dep_of(d, name) {
+                if !self.satisfies(pkg, e) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// arborist's `canPlacePeers`: the peers of `pkg` must be placeable at `target` (or kept).
+    fn peers_fit(
+        &self,
+        pkg: PkgIdx,
+        entry_from: NodeIdx,
+        target: NodeIdx,
+        peer_set: &HashMap<String, PkgIdx>,
+        path: &mut Vec<PkgIdx>,
+    ) -> bool {
+        for pd in self.tree.pkgs.list[pkg]
+            .deps
+            .iter()
+            .filter(|d| d.kind == DepKind::Peer)
+        {
+            let Some(&peer) = peer_set.get(&pd.name) else {
+                continue;
+            };
+            if path.contains(&peer) {
+                continue;
+            }
+            if self.check_own(peer, pd, false, entry_from, target, true) == Place::Conflict {
+                return false;
+            }
+            path.push(peer);
+            let ok = self.peers_fit(peer, entry_from, target, peer_set, path);
+            path.pop();
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Drops nodes that no edge reaches any more (left behind by replacements).
+    fn prune_unreachable(&mut self) {
+        let mut reached = vec![false; self.tree.nodes.len()];
+        reached[ROOT] = true;
+        let mut stack = vec![ROOT];
+        while let Some(n) = stack.pop() {
+            let names: Vec<String> = self.pkg(n).deps.iter().map(|d| d.name.clone()).collect();
+            for name in names {
+                if let Some(t) = self.tree.resolve(n, &name) {
+                    if !reached[t] {
+                        reached[t] = true;
+                        stack.push(t);
+                    }
+                }
+            }
+        }
+        for (i, r) in reached.iter().enumerate() {
+            if !r && self.tree.nodes[i].alive {
+                self.tree.nodes[i].alive = false;
+                if let Some(p) = self.tree.nodes[i].parent {
+                    let name = self.tree.nodes[i].name.clone();
+                    if self.tree.nodes[p].children.get(&name) == Some(&i) {
+                        self.tree.nodes[p].children.remove(&name);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Peer edges left unmet or unsatisfied become warnings naming both sides.
+    fn check_peers(&mut self) {
+        let mut seen = HashSet::new();
+        let mut found_problems = Vec::new();
+        for n in self.tree.ordered_nodes() {
+            let pkg = self.pkg(n);
+            for pd in pkg.deps.iter().filter(|d| d.kind.is_peer()) {
+                let found = self.tree.resolve(n, &pd.name);
+                let problem = match found {
+                    Some(t) => !self.satisfies(self.tree.nodes[t].pkg, pd),
+                    None => pd.kind == DepKind::Peer,
+                };
+                if !problem || !seen.insert((pkg.key.clone(), pd.name.clone())) {
+                    continue;
+                }
+                let found_key = found.map(|t| self.pkg(t).key.clone());
+                let required_by = found
+                    .map(|t| {
+                        let mut by: Vec<String> = self
+                            .dependents
+                            .get(&pd.name)
+                            .map(Vec::as_slice)
+                            .unwrap_or(&[])
+                            .iter()
+                            .filter(|&&d| {
+                                d != n
+                                    && self.tree.nodes[d].alive
+                                    && self.tree.resolve(d, &pd.name) == Some(t)
+                            })
+                            .filter(|&&d| {
+                                self.dep_of(d, &pd.name)
+                                    .is_some_and(|e| self.satisfies(self.tree.nodes[t].pkg, e))
+                            })
+                            .map(|&d| {
+                                if d == ROOT {
+                                    "the root project".to_string()
+                                } else {
+                                    self.pkg(d).key.clone()
+                                }
+                            })
+                            .collect();
+                        by.sort();
+                        by.dedup();
+                        by
+                    })
+                    .unwrap_or_default();
+                found_problems.push(ResolveWarning::PeerConflict {
+                    dependent: pkg.key.clone(),
+                    peer: pd.name.clone(),
+                    wanted: pd.effective.clone(),
+                    found: found_key,
+                    required_by,
+                });
+            }
+        }
+        self.warnings.extend(found_problems);
+    }
+}
+
+impl Tree {
+    /// The graph view of the tree: each package once, its edges as seen from its shallowest copy.
+    pub fn to_resolution(&self, overrides: BTreeMap<String, String>) -> crate::graph::Resolution {
+        use crate::graph::{Resolution, ResolvedEdge, ResolvedPackage};
+        let key_of = |p: PkgIdx| self.pkgs.list[p].key.clone();
+        let edges_of = |n: NodeIdx| -> BTreeMap<String, ResolvedEdge> {
+            self.pkgs.list[self.nodes[n].pkg]
+                .deps
+                .iter()
+                .map(|d| {
+                    let target = if d.bundled {
+                        None
+                    } else {
+                        self.edge_target(n, &d.name).map(key_of)
+                    };
+                    (
+                        d.name.clone(),
+                        ResolvedEdge {
+                            specifier: d.raw.clone(),
+                            kind: d.kind,
+                            target,
+                        },
+                    )
+                })
+                .collect()
+        };
+        let order = self.ordered_nodes();
+        let not_dev = self.reach(|n, kind| n != ROOT || kind != DepKind::Dev);
+        let not_optional =
+            self.reach(|n, kind| !kind.is_optional() && (n == ROOT || kind != DepKind::Dev));
+        let mut packages: BTreeMap<String, ResolvedPackage> = BTreeMap::new();
+        let mut prod_reachable_keys = HashSet::new();
+        let mut required_keys = HashSet::new();
+        for &n in &order {
+            let info = &self.pkgs.list[self.nodes[n].pkg];
+            if not_dev[n] {
+                prod_reachable_keys.insert(info.key.clone());
+            }
+            if not_optional[n] {
+                required_keys.insert(info.key.clone());
+            }
+            if packages.contains_key(&info.key) {
+                continue;
+            }
+            packages.insert(
+                info.key.clone(),
+                ResolvedPackage {
+                    name: info.name.clone(),
+                    version: info.version.clone(),
+                    resolved: info.resolved.clone(),
+                    integrity: info.integrity.clone(),
+                    dependencies: edges_of(n),
+                    os: info.os.clone(),
+                    cpu: info.cpu.clone(),
+                    libc: info.libc.clone(),
+                    bin: info.bin.clone(),
+                    has_install_script: info.has_install_script,
+                    deprecated: info.deprecated.clone(),
+                    optional: false,
+                    dev: false,
+                    link: info.link,
+                },
+            );
+        }
+        for (key, p) in packages.iter_mut() {
+            p.dev = !prod_reachable_keys.contains(key);
+            p.optional = !required_keys.contains(key);
+        }
+        Resolution {
+            root: edges_of(ROOT),
+            overrides,
+            packages,
+        }
+    }
+
+    /// Nodes reachable from the root through edges that `follow(from, kind)` accepts.
+    pub fn reach(&self, follow: impl Fn(NodeIdx, DepKind) -> bool) -> Vec<bool> {
+        let mut reached = vec![false; self.nodes.len()];
+        reached[ROOT] = true;
+        let mut stack = vec![ROOT];
+        while let Some(n) = stack.pop() {
+            for d in &self.pkgs.list[self.nodes[n].pkg].deps {
+                if d.bundled || !follow(n, d.kind) {
+                    continue;
+                }
+                if let Some(t) = self.resolve(n, &d.name) {
+                    if self.nodes[t].alive && !reached[t] {
+                        reached[t] = true;
+                        stack.push(t);
+                    }
+                }
+            }
+        }
+        reached
+    }
+}

@@ -1,0 +1,265 @@
+//! The resolver's working form of a package: one per `name@version`, whatever it came from
+//! (a registry manifest, a previous lock, a directory), with its edges already overridden.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::collate::locale_compare;
+use crate::graph::{DepKind, ResolvedPackage, package_key};
+use crate::lenient::BundleDependencies;
+use crate::manifest::PackageJson;
+use crate::overrides::Overrides;
+use crate::packument::{PeerDependencyMeta, VersionManifest};
+use crate::semver::Version;
+use crate::spec::DependencySpec;
+
+/// Index of a package in [`Packages`].
+pub(crate) type PkgIdx = usize;
+
+/// One dependency edge of a package, before resolution.
+#[derive(Debug, Clone)]
+pub(crate) struct Dep {
+    /// The name it is installed (and `require`d) under.
+    pub name: String,
+    /// As written by the dependent.
+    pub raw: String,
+    /// After overrides.
+    pub effective: String,
+    /// `effective`, parsed; `None` when it does not parse.
+    pub spec: Option<DependencySpec>,
+    pub kind: DepKind,
+    /// Comes inside the dependent's tarball: never resolved.
+    pub bundled: bool,
+}
+
+/// A package as the tree builder sees it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PkgInfo {
+    pub key: String,
+    pub name: String,
+    pub version: String,
+    pub semver: Option<Version>,
+    pub resolved: Option<String>,
+    pub integrity: Option<String>,
+    /// Sorted by name with npm's collation.
+    pub deps: Vec<Dep>,
+    pub bin: BTreeMap<String, String>,
+    pub os: Vec<String>,
+    pub cpu: Vec<String>,
+    pub libc: Vec<String>,
+    pub has_install_script: bool,
+    pub deprecated: Option<String>,
+    /// A directory symlink: its own dependencies are not installed by the tree.
+    pub link: bool,
+    /// For non-registry packages, the specifier they satisfy (`file:../x`, a URL).
+    pub origin: Option<String>,
+}
+
+/// The raw dependency maps of a manifest, in one place.
+pub(crate) struct DepSources<'a> {
+    pub prod: &'a BTreeMap<String, String>,
+    pub optional: &'a BTreeMap<String, String>,
+    pub peer: &'a BTreeMap<String, String>,
+    pub peer_meta: &'a BTreeMap<String, PeerDependencyMeta>,
+    pub dev: Option<&'a BTreeMap<String, String>>,
+    pub bundle: &'a BundleDependencies,
+}
+
+impl PkgInfo {
+    /// The root project.
+    pub fn root(pj: &PackageJson) -> Self {
+        let sources = DepSources {
+            prod: &pj.dependencies,
+            optional: &pj.optional_dependencies,
+            peer: &pj.peer_dependencies,
+            peer_meta: &pj.peer_dependencies_meta,
+            dev: Some(&pj.dev_dependencies),
+            bundle: &BundleDependencies::None,
+        };
+        PkgInfo {
+            key: String::new(),
+            name: pj.name.clone().unwrap_or_default(),
+            version: pj.version.clone().unwrap_or_default(),
+            deps: build_deps(&sources, None),
+            ..PkgInfo::default()
+        }
+    }
+
+    /// The root rebuilt from recorded edges (the planner's input).
+    pub fn root_from_edges(edges: &BTreeMap<String, crate::graph::ResolvedEdge>) -> Self {
+        PkgInfo {
+            deps: deps_from_edges(edges, None),
+            ..PkgInfo::default()
+        }
+    }
+
+    /// A registry version.
+    pub fn from_manifest(m: &VersionManifest, overrides: &Overrides) -> Self {
+        let sources = DepSources {
+            prod: &m.dependencies,
+            optional: &m.optional_dependencies,
+            peer: &m.peer_dependencies,
+            peer_meta: &m.peer_dependencies_meta,
+            dev: None,
+            bundle: &m.bundle_dependencies,
+        };
+        let semver = Version::parse(&m.version).ok();
+        let version = semver
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| m.version.clone());
+        let integrity = m.dist.integrity.clone().or_else(|| {
+            m.dist
+                .shasum
+                .as_deref()
+                .and_then(|s| dx_formats::hash::Integrity::from_sha1_hex(s).ok())
+                .map(|i| i.to_string())
+        });
+        PkgInfo {
+            key: package_key(&m.name, &version),
+            name: m.name.clone(),
+            deps: build_deps(&sources, Some((&m.name, semver.as_ref(), overrides))),
+            semver,
+            version,
+            resolved: m.dist.tarball.clone(),
+            integrity,
+            bin: m.bins(),
+            os: m.os.clone(),
+            cpu: m.cpu.clone(),
+            libc: m.libc.clone(),
+            has_install_script: m.has_install_script,
+            deprecated: m.deprecated.clone(),
+            link: false,
+            origin: None,
+        }
+    }
+
+    /// A package recorded in a previous resolution (no fetch needed).
+    pub fn from_resolved(key: &str, p: &ResolvedPackage, overrides: &Overrides) -> Self {
+        let semver = Version::parse(&p.version).ok();
+        let deps = deps_from_edges(&p.dependencies, Some((&p.name, semver.as_ref(), overrides)));
+        // Non-registry packages carry their source (`file:../x`, a URL) as their version.
+        let origin = semver.is_none().then(|| p.version.clone());
+        PkgInfo {
+            key: key.to_string(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            semver,
+            resolved: p.resolved.clone(),
+            integrity: p.integrity.clone(),
+            deps,
+            bin: p.bin.clone(),
+            os: p.os.clone(),
+            cpu: p.cpu.clone(),
+            libc: p.libc.clone(),
+            has_install_script: p.has_install_script,
+            deprecated: p.deprecated.clone(),
+            link: p.link,
+            origin,
+        }
+    }
+}
+
+type OverrideContext<'a> = Option<(&'a str, Option<&'a Version>, &'a Overrides)>;
+
+fn make_dep(name: &str, raw: &str, kind: DepKind, bundled: bool, ctx: OverrideContext<'_>) -> Dep {
+    let effective = ctx
+        .and_then(|(parent, version, overrides)| overrides.apply(parent, version, name, raw))
+        .unwrap_or(raw)
+        .to_string();
+    let spec = DependencySpec::parse(name, &effective).ok();
+    Dep {
+        name: name.to_string(),
+        raw: raw.to_string(),
+        effective,
+        spec,
+        kind,
+        bundled,
+    }
+}
+
+/// npm's precedence when a name appears in several maps: peer, then optional over prod, then dev.
+fn build_deps(s: &DepSources<'_>, ctx: OverrideContext<'_>) -> Vec<Dep> {
+    let mut by_name: HashMap<&str, Dep> = HashMap::new();
+    for (name, raw) in s.prod {
+        let bundled = s.bundle.contains(name, s.prod);
+        by_name.insert(name, make_dep(name, raw, DepKind::Prod, bundled, ctx));
+    }
+    for (name, raw) in s.optional {
+        by_name.insert(name, make_dep(name, raw, DepKind::Optional, false, ctx));
+    }
+    for (name, raw) in s.peer {
+        let optional = s.peer_meta.get(name).is_some_and(|m| m.optional);
+        let kind = if optional {
+            DepKind::OptionalPeer
+        } else {
+            DepKind::Peer
+        };
+        by_name.insert(name, make_dep(name, raw, kind, false, ctx));
+    }
+    // Names only in peerDependenciesMeta are optional peers with any version.
+    for (name, meta) in s.peer_meta {
+        if meta.optional && !by_name.contains_key(name.as_str()) {
+            by_name.insert(name, make_dep(name, "*", DepKind::OptionalPeer, false, ctx));
+        }
+    }
+    if let Some(dev) = s.dev {
+        for (name, raw) in dev {
+            by_name
+                .entry(name)
+                .or_insert_with(|| make_dep(name, raw, DepKind::Dev, false, ctx));
+        }
+    }
+    let mut deps: Vec<Dep> = by_name.into_values().collect();
+    deps.sort_by(|a, b| locale_compare(&a.name, &b.name));
+    deps
+}
+
+fn deps_from_edges(
+    edges: &BTreeMap<String, crate::graph::ResolvedEdge>,
+    ctx: OverrideContext<'_>,
+) -> Vec<Dep> {
+    let mut deps: Vec<Dep> = edges
+        .iter()
+        .map(|(name, e)| {
+            // An edge recorded without a target that is not optional was bundled.
+            let bundled = e.target.is_none() && !e.kind.is_optional() && e.kind != DepKind::Peer;
+            make_dep(name, &e.specifier, e.kind, bundled, ctx)
+        })
+        .collect();
+    deps.sort_by(|a, b| locale_compare(&a.name, &b.name));
+    deps
+}
+
+/// Interned packages.
+#[derive(Debug, Default)]
+pub(crate) struct Packages {
+    pub list: Vec<PkgInfo>,
+    pub by_key: HashMap<String, PkgIdx>,
+}
+
+impl Packages {
+    pub fn intern(&mut self, info: PkgInfo) -> PkgIdx {
+        if let Some(&i) = self.by_key.get(&info.key) {
+            return i;
+        }
+        let i = self.list.len();
+        self.by_key.insert(info.key.clone(), i);
+        self.list.push(info);
+        i
+    }
+}
+
+/// Whether package `info`, installed under `dep.name`, satisfies `dep`; `tag` is what a dist-tag
+/// specifier resolved to, when known.
+pub(crate) fn accepts(info: &PkgInfo, dep: &Dep, tag: Option<&str>) -> bool {
+    let Some(spec) = &dep.spec else { return false };
+    match spec {
+        // arborist's dep-valid: a `*` range accepts any version, prereleases included.
+        DependencySpec::Range(r) if r.is_any() => info.origin.is_none() && info.name == dep.name,
+        DependencySpec::Range(_) | DependencySpec::Tag(_) | DependencySpec::Alias { .. } => {
+            let Some(v) = &info.semver else { return false };
+            info.origin.is_none() && spec.accepts(&dep.name, &info.name, v, tag)
+        }
+        other => info.origin.as_deref() == Some(other.to_string().as_str()),
+    }
+}

@@ -1,0 +1,369 @@
+//! Resolver behaviour beyond the layout cases: re-resolution, updates, unsupported specifiers,
+//! local directories, production plans, and a 5,000-package graph.
+
+#[path = "support/memory_source.rs"]
+mod memory_source;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use dx_resolve::layout::SkipReason;
+use dx_resolve::{
+    LayoutOptions, PackageJson, Packument, Platform, ResolveError, ResolveOptions, ResolveWarning,
+    UpdateSelection, plan_layout, resolve,
+};
+use memory_source::{MemorySource, manifest};
+use serde_json::json;
+
+fn linux() -> LayoutOptions {
+    LayoutOptions {
+        platform: Platform {
+            os: "linux".into(),
+            cpu: "x64".into(),
+            libc: Some("glibc".into()),
+        },
+        omit_dev: false,
+        omit_optional: false,
+    }
+}
+
+fn source() -> MemorySource {
+    MemorySource::from_case(&json!({
+        "a": {"versions": {"1.0.0": {"dependencies": {"c": "^1.0.0"}}, "1.1.0": {"dependencies": {"c": "^1.0.0"}}}},
+        "b": {"versions": {"1.0.0": {"dependencies": {"c": "^1.0.0"}}}},
+        "c": {"versions": {"1.0.0": {}, "1.1.0": {}}},
+        "t": {"versions": {"1.0.0": {"bin": "t.js"}}}
+    }))
+}
+
+fn pj(v: serde_json::Value) -> PackageJson {
+    PackageJson::parse(&v.to_string()).expect("package.json")
+}
+
+#[test]
+fn adding_a_dependency_fetches_only_what_is_new() {
+    let src = source();
+    let first = resolve(
+        &src,
+        &pj(json!({"dependencies": {"a": "^1.0.0"}})),
+        None,
+        &ResolveOptions::default(),
+    )
+    .expect("resolves");
+    assert_eq!(src.request_count(), 2, "a and c");
+    let before = src.request_count();
+    let root = pj(json!({"dependencies": {"a": "^1.0.0", "b": "^1.0.0"}}));
+    let second = resolve(
+        &src,
+        &root,
+        Some(&first.resolution),
+        &ResolveOptions::default(),
+    )
+    .expect("resolves");
+    let fetched: Vec<String> = src.requests.lock().expect("lock")[before..].to_vec();
+    assert_eq!(
+        fetched,
+        vec!["b".to_string()],
+        "only the new package is fetched"
+    );
+    assert!(second.resolution.packages.contains_key("b@1.0.0"));
+    assert!(second.resolution.packages.contains_key("c@1.1.0"));
+}
+
+#[test]
+fn a_changed_specifier_is_re_resolved_and_unchanged_ones_kept() {
+    let mut src = source();
+    let first = resolve(
+        &src,
+        &pj(json!({"dependencies": {"a": "^1.0.0", "c": "~1.0.0"}})),
+        None,
+        &ResolveOptions::default(),
+    )
+    .expect("resolves");
+    assert!(first.resolution.packages.contains_key("c@1.0.0"));
+    // A newer a appears; an unchanged specifier keeps the locked a@1.1.0 anyway.
+    src.add("a", &json!({"versions": {"1.0.0": {}, "1.1.0": {"dependencies": {"c": "^1.0.0"}}, "1.2.0": {}}}));
+    let root = pj(json!({"dependencies": {"a": "^1.0.0", "c": "^1.1.0"}}));
+    let second = resolve(
+        &src,
+        &root,
+        Some(&first.resolution),
+        &ResolveOptions::default(),
+    )
+    .expect("resolves");
+    assert!(second.resolution.packages.contains_key("a@1.1.0"));
+    assert!(second.resolution.packages.contains_key("c@1.1.0"));
+    assert!(!second.resolution.packages.contains_key("c@1.0.0"));
+    // `dx update a` moves it.
+    let options = ResolveOptions {
+        update: UpdateSelection::Names(vec!["a".into()]),
+        ..ResolveOptions::default()
+    };
+    let third = resolve(&src, &root, Some(&second.resolution), &options).expect("resolves");
+    assert!(third.resolution.packages.contains_key("a@1.2.0"));
+}
+
+#[test]
+fn git_and_workspace_specifiers_are_reported_not_guessed() {
+    let src = source();
+    let err = resolve(
+        &src,
+        &pj(json!({"dependencies": {"g": "github:user/repo"}})),
+        None,
+        &ResolveOptions::default(),
+    )
+    .expect_err("git is unsupported");
+    assert!(
+        matches!(err, ResolveError::Unsupported { what: "git", .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("g@github:user/repo"), "{err}");
+    let ok = resolve(
+        &src,
+        &pj(json!({"optionalDependencies": {"g": "github:user/repo"}})),
+        None,
+        &ResolveOptions::default(),
+    )
+    .expect("optional git is skipped");
+    assert!(
+        matches!(&ok.warnings[..], [ResolveWarning::OptionalSkipped { name, .. }] if name == "g")
+    );
+    let err = resolve(
+        &src,
+        &pj(json!({"dependencies": {"u": "http://127.0.0.1:9/u.tgz"}})),
+        None,
+        &ResolveOptions::default(),
+    )
+    .expect_err("tarballs need a source that reads them");
+    assert!(err.to_string().contains("not supported"), "{err}");
+}
+
+#[test]
+fn missing_versions_and_packages_name_the_dependent() {
+    let src = source();
+    let err = resolve(
+        &src,
+        &pj(json!({"dependencies": {"a": "^9.0.0"}})),
+        None,
+        &ResolveOptions::default(),
+    )
+    .expect_err("no such version");
+    assert_eq!(
+        err.to_string(),
+        "no version of a matches \"^9.0.0\" (required by the root project)"
+    );
+    let src = MemorySource::from_case(
+        &json!({"x": {"versions": {"1.0.0": {"dependencies": {"gone": "1"}}}}}),
+    );
+    let err = resolve(
+        &src,
+        &pj(json!({"dependencies": {"x": "1"}})),
+        None,
+        &ResolveOptions::default(),
+    )
+    .expect_err("missing");
+    assert!(err.to_string().contains("required by x@1.0.0"), "{err}");
+}
+
+#[test]
+fn link_and_file_directories_become_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let local = dir.path().join("local");
+    std::fs::create_dir_all(&local).expect("mkdir");
+    std::fs::write(
+        local.join("package.json"),
+        r#"{"name": "local-pkg", "version": "0.3.0", "bin": "run.js"}"#,
+    )
+    .expect("write");
+    let src = source();
+    let options = ResolveOptions {
+        project_dir: Some(dir.path().to_path_buf()),
+        ..ResolveOptions::default()
+    };
+    let root = pj(json!({"dependencies": {"l": "link:./local", "f": "file:./local"}}));
+    let out = resolve(&src, &root, None, &options).expect("resolves");
+    let linked = &out.resolution.packages["local-pkg@link:./local"];
+    assert!(linked.link);
+    assert_eq!(linked.version, "link:./local");
+    let plan = plan_layout(&out.resolution, &linux()).expect("plans");
+    let paths: Vec<(&str, &str)> = plan
+        .nodes
+        .iter()
+        .map(|n| (n.install_path.as_str(), n.package_key.as_str()))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            ("f", "local-pkg@file:./local"),
+            ("l", "local-pkg@link:./local")
+        ]
+    );
+    assert!(
+        plan.bin_links
+            .iter()
+            .any(|b| b.link_path == ".bin/local-pkg" && b.target == "../f/run.js")
+    );
+    // And back through dx.lock.
+    let lock = dx_resolve::to_lockfile(&out.resolution).expect("lock");
+    let again = plan_layout(&dx_resolve::from_lockfile(&lock), &linux()).expect("plans");
+    assert_eq!(again.nodes, plan.nodes);
+}
+
+#[test]
+fn production_plans_leave_dev_only_packages_out() {
+    let src = source();
+    let root = pj(
+        json!({"dependencies": {"b": "^1.0.0"}, "devDependencies": {"a": "^1.0.0", "t": "^1.0.0"}}),
+    );
+    let out = resolve(&src, &root, None, &ResolveOptions::default()).expect("resolves");
+    assert!(out.resolution.packages["a@1.1.0"].dev);
+    assert!(
+        !out.resolution.packages["c@1.1.0"].dev,
+        "c is reached through b too"
+    );
+    let plan = plan_layout(
+        &out.resolution,
+        &LayoutOptions {
+            omit_dev: true,
+            ..linux()
+        },
+    )
+    .expect("plans");
+    let kept: Vec<&str> = plan.nodes.iter().map(|n| n.install_path.as_str()).collect();
+    assert_eq!(kept, vec!["b", "c"]);
+    assert!(plan.skipped.iter().all(|s| s.reason == SkipReason::Dev));
+    assert!(plan.bin_links.is_empty(), "dev bins are not linked");
+    let full = plan_layout(&out.resolution, &linux()).expect("plans");
+    assert_eq!(full.nodes.len(), 4);
+}
+
+#[test]
+fn prefetch_announces_names_before_they_are_fetched() {
+    let src = source();
+    resolve(
+        &src,
+        &pj(json!({"dependencies": {"a": "^1.0.0", "b": "^1.0.0"}})),
+        None,
+        &ResolveOptions::default(),
+    )
+    .expect("resolves");
+    let prefetched = src.prefetched.lock().expect("lock").clone();
+    assert!(
+        prefetched.starts_with(&["a".to_string(), "b".to_string()]),
+        "{prefetched:?}"
+    );
+    assert!(prefetched.contains(&"c".to_string()));
+}
+
+/// A deterministic pseudo-random graph: package i depends on a few packages with larger
+/// indices, with ranges that sometimes exclude the newest major, so nesting happens.
+fn synthetic_source(count: usize) -> MemorySource {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as usize
+    };
+    let mut src = MemorySource::default();
+    for i in 0..count {
+        let name = format!("pkg-{i}");
+        let mut packument = Packument {
+            name: name.clone(),
+            ..Packument::default()
+        };
+        for major in 1..=3 {
+            for minor in 0..3 {
+                let version = format!("{major}.{minor}.0");
+                let mut deps: Vec<(String, String)> = Vec::new();
+                if i + 1 < count {
+                    for _ in 0..next(4) {
+                        let target = i + 1 + next((count - i - 1).min(300));
+                        // Mostly the current major, sometimes an older one (forcing nesting).
+                        let range = if next(10) < 8 {
+                            "^3.0.0".to_string()
+                        } else {
+                            format!("^{}.0.0", 1 + next(2))
+                        };
+                        deps.push((format!("pkg-{target}"), range));
+                    }
+                }
+                let deps_ref: Vec<(&str, &str)> =
+                    deps.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                packument
+                    .versions
+                    .insert(version.clone(), manifest(&name, &version, &deps_ref));
+            }
+        }
+        packument.dist_tags.insert("latest".into(), "3.2.0".into());
+        src.insert(packument);
+    }
+    src
+}
+
+#[test]
+fn five_thousand_packages_resolve_and_plan() {
+    const COUNT: usize = 5_000;
+    let src = synthetic_source(COUNT);
+    let deps: BTreeMap<String, String> = (0..40)
+        .map(|i| (format!("pkg-{}", i * 7), "^3.0.0".to_string()))
+        .collect();
+    let root = PackageJson {
+        dependencies: deps,
+        ..PackageJson::default()
+    };
+    let started = Instant::now();
+    let out = resolve(&src, &root, None, &ResolveOptions::default()).expect("resolves");
+    let resolved_in = started.elapsed();
+    let started = Instant::now();
+    let plan = plan_layout(&out.resolution, &linux()).expect("plans");
+    let planned_in = started.elapsed();
+    eprintln!(
+        "5k graph: {} packuments, {} packages, {} install paths ({} nested); resolve {:?}, plan {:?}",
+        out.packuments_fetched,
+        out.resolution.packages.len(),
+        plan.nodes.len(),
+        plan.nodes
+            .iter()
+            .filter(|n| n.install_path.contains("/node_modules/"))
+            .count(),
+        resolved_in,
+        planned_in
+    );
+    assert!(
+        out.resolution.packages.len() > 1_000,
+        "{}",
+        out.resolution.packages.len()
+    );
+    assert!(plan.nodes.len() >= out.resolution.packages.len());
+    // Every edge of every planned copy resolves, node-style, to a copy that satisfies it.
+    let by_path: BTreeMap<&str, &str> = plan
+        .nodes
+        .iter()
+        .map(|n| (n.install_path.as_str(), n.package_key.as_str()))
+        .collect();
+    for node in &plan.nodes {
+        let package = &out.resolution.packages[&node.package_key];
+        for (dep, edge) in &package.dependencies {
+            let mut dir = node.install_path.clone();
+            let found = loop {
+                let candidate = format!("{dir}/node_modules/{dep}");
+                if let Some(key) = by_path.get(candidate.as_str()) {
+                    break Some(*key);
+                }
+                match dir.rfind("/node_modules/") {
+                    Some(i) => dir.truncate(i),
+                    None => break by_path.get(dep.as_str()).copied(),
+                }
+            };
+            let found = found.unwrap_or_else(|| panic!("{} cannot find {dep}", node.install_path));
+            let version = &out.resolution.packages[found].version;
+            assert!(
+                dx_resolve::semver::satisfies(version, &edge.specifier),
+                "{} gets {found} for {dep}@{}",
+                node.install_path,
+                edge.specifier
+            );
+        }
+    }
+}
