@@ -108,7 +108,7 @@ pub enum Command {
     Outdated,
     /// Import package-lock.json, bun.lock, pnpm-lock.yaml or yarn.lock into dx.lock (not built yet).
     Migrate,
-    /// Serve an npm-compatible registry (not built yet).
+    /// Serve an npm-compatible registry from a directory of tarballs.
     Registry {
         /// Registry actions.
         #[command(subcommand)]

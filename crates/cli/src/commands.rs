@@ -2,6 +2,7 @@
 
 mod cache;
 mod install;
+mod registry;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Cache { action } => cache::run(action, printer),
         Command::Install(args) => install::run(args, &cli.global, printer),
+        Command::Registry { action } => registry::run(action, printer),
         other => not_built(&other),
     }
 }
