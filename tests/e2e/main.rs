@@ -6,3 +6,4 @@ mod support;
 mod cache;
 mod cli;
 mod install;
+mod mount;

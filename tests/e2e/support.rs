@@ -36,6 +36,13 @@ impl TestContext {
         self
     }
 
+    /// Use another context's store (`DX_HOME`), as a second project of the same user would.
+    #[allow(dead_code)]
+    pub fn sharing_store(mut self, store: &Path) -> Self {
+        self.store = store.to_path_buf();
+        self
+    }
+
     /// Writes a file under the project directory.
     #[allow(dead_code)]
     pub fn write(&self, rel: &str, contents: &str) -> PathBuf {
@@ -82,6 +89,39 @@ impl TestContext {
     pub fn path(&self, rel: &str) -> PathBuf {
         self.project.join(rel)
     }
+}
+
+impl Drop for TestContext {
+    /// A test that mounted node_modules must not leave the mount behind, even when it failed:
+    /// ask dx to unmount (which also stops the daemon), then detach whatever is left.
+    fn drop(&mut self) {
+        let node_modules = self.project.join("node_modules");
+        if is_mountpoint(&node_modules) {
+            let _ = self.dx_command(&["unmount"]).output();
+        }
+        if is_mountpoint(&node_modules) {
+            let _ = Command::new("umount").arg("-l").arg(&node_modules).output();
+        }
+    }
+}
+
+/// Whether `path` is a mount point, from /proc/self/mountinfo.
+pub fn is_mountpoint(path: &Path) -> bool {
+    let Ok(canonical) = std::fs::canonicalize(path.parent().unwrap_or(path)) else { return false };
+    let target = canonical.join(path.file_name().unwrap_or_default());
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .is_ok_and(|info| info.lines().any(|line| line.split(' ').nth(4) == Some(&*target.to_string_lossy())))
+}
+
+/// Whether FUSE can be used here. Tests that need it skip with a visible message when it
+/// cannot, except in CI (`CI=true`), where they must run: there a missing FUSE fails.
+pub fn fuse_available(test: &str) -> bool {
+    let ok = std::fs::OpenOptions::new().read(true).write(true).open("/dev/fuse").is_ok();
+    if !ok {
+        assert!(std::env::var("CI").is_err(), "{test}: /dev/fuse is not usable, and CI=true forbids skipping FUSE tests");
+        eprintln!("SKIPPED {test}: /dev/fuse is not usable on this machine");
+    }
+    ok
 }
 
 /// A readable dump of a finished command for assertion messages.

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
     name = "dx",
     version,
     about = "A JavaScript package manager whose node_modules is served lazily from a shared store",
-    after_help = "Examples:\n  dx install                 install package.json's dependencies\n  dx install --materialize   write node_modules to disk (CI)\n  dx cache dir               print where the store is\n  dx registry serve --dir ./tarballs --port 4873\n\nCommands marked (not built yet) exit with status 1 and say so."
+    after_help = "Examples:\n  dx install                 install package.json's dependencies\n  dx install --materialize   write node_modules to disk (CI)\n  dx mount --reset           drop edits made inside node_modules, then mount\n  dx cache dir               print where the store is\n  dx registry serve --dir ./tarballs --port 4873\n\nCommands marked (not built yet) exit with status 1 and say so."
 )]
 pub struct Cli {
     /// Flags every command accepts.
@@ -47,7 +47,7 @@ pub struct GlobalArgs {
 /// dx's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Install dependencies (mounts are not built yet: node_modules is materialized).
+    /// Install dependencies: mount node_modules (or materialize it without FUSE).
     #[command(visible_alias = "i")]
     Install(InstallArgs),
     /// Add packages to package.json and install (not built yet).
@@ -69,9 +69,9 @@ pub enum Command {
         /// Only these packages.
         packages: Vec<String>,
     },
-    /// Mount node_modules as a virtual filesystem (not built yet).
-    Mount,
-    /// Unmount node_modules (not built yet).
+    /// Mount node_modules as a virtual filesystem served from the store.
+    Mount(MountArgs),
+    /// Unmount node_modules (lazily when a file is still open).
     Unmount,
     /// Show the installed tree (not built yet).
     #[command(visible_alias = "ls")]
@@ -140,6 +140,20 @@ pub struct InstallArgs {
     /// Use cached metadata without revalidating it.
     #[arg(long)]
     pub prefer_offline: bool,
+}
+
+/// `dx mount` flags.
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// Serve in this process until interrupted (for debugging), instead of a daemon.
+    #[arg(long)]
+    pub foreground: bool,
+    /// Discard everything written into node_modules (the overlay) before mounting.
+    #[arg(long)]
+    pub reset: bool,
+    /// Internal: run as the background daemon started by `dx mount` / `dx install`.
+    #[arg(long, hide = true)]
+    pub daemon_child: bool,
 }
 
 /// `dx cache` actions.

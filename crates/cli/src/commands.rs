@@ -2,6 +2,7 @@
 
 mod cache;
 mod install;
+mod mount;
 mod registry;
 
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Cache { action } => cache::run(action, printer),
         Command::Install(args) => install::run(args, &cli.global, printer),
         Command::Registry { action } => registry::run(action, printer),
+        Command::Mount(args) => mount::mount(args, &cli.global, printer),
+        Command::Unmount => mount::unmount(printer),
         other => not_built(&other),
     }
 }
@@ -32,7 +35,7 @@ fn not_built(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Add { .. } => "add",
         Command::Remove { .. } => "remove",
         Command::Update { .. } => "update",
-        Command::Mount => "mount",
+        Command::Mount(_) => "mount",
         Command::Unmount => "unmount",
         Command::List => "list",
         Command::Why { .. } => "why",

@@ -7,6 +7,8 @@
 
 mod cli;
 mod commands;
+mod node_modules;
+mod pipeline;
 mod printer;
 mod project;
 mod registry_source;

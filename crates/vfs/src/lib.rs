@@ -32,7 +32,7 @@ pub use lifecycle::{
     cleanup_stale_mount, mount_point_state, overlay_dir_for, readiness_pipe, spawn_with_readiness,
     unmount,
 };
-pub use mount::{Mount, MountConfig, serve_until_signalled};
+pub use mount::{Mount, MountConfig, reload_ack_path, serve_until_signalled};
 pub use overlay::reset_overlay;
 pub use tree::write::SetAttr;
 pub use tree::{DirEntry, FsError, NodeAttr, NodeModulesTree, NodeType, ReloadChanges};

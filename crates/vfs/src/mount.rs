@@ -263,11 +263,10 @@ pub fn serve_until_signalled(
         match sig {
             libc::SIGHUP => match &dxl_path {
                 Some(path) => match std::fs::read(path) {
-                    Ok(bytes) => {
-                        if let Err(e) = mount.reload_dxl(&bytes) {
-                            log::error!("reload from {}: {e}", path.display());
-                        }
-                    }
+                    Ok(bytes) => match mount.reload_dxl(&bytes) {
+                        Ok(_) => acknowledge_reload(path, &bytes),
+                        Err(e) => log::error!("reload from {}: {e}", path.display()),
+                    },
                     Err(e) => log::error!("reload: reading {}: {e}", path.display()),
                 },
                 None => log::warn!("SIGHUP without a DXL path: nothing to reload"),
@@ -293,5 +292,21 @@ pub fn serve_until_signalled(
                 }
             }
         }
+    }
+}
+
+/// The file beside a mount's DXL where the daemon records the BLAKE3 of the DXL it serves
+/// after a reload, so a `dx install` that sent SIGHUP can wait until the new tree is live.
+pub fn reload_ack_path(dxl_path: &Path) -> PathBuf {
+    let mut name = dxl_path.file_name().unwrap_or_default().to_os_string();
+    name.push(".loaded");
+    dxl_path.with_file_name(name)
+}
+
+fn acknowledge_reload(dxl_path: &Path, bytes: &[u8]) {
+    let ack = reload_ack_path(dxl_path);
+    let digest = blake3::hash(bytes).to_hex();
+    if let Err(e) = dx_store::write_atomic(&ack, digest.as_bytes()) {
+        log::error!("writing {}: {e}", ack.display());
     }
 }

@@ -1,29 +1,20 @@
-//! `dx install`: dx.lock (resolving what package.json changed), the store (fetching what it
-//! lacks), the DXL layout, and node_modules (mounted, or materialized on disk).
-//!
-//! The warm path does no resolution and no network: when dx.lock matches package.json and the
-//! store already holds the DXL compiled from it, install only checks the archives are present
-//! and presents the tree.
+//! `dx install`: dx.lock, the store and the compiled layout (see [`crate::pipeline`]), then
+//! node_modules: mounted where FUSE works, materialized otherwise or when asked.
 
-use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context as _, anyhow, bail};
-use dx_fallback_link::{LinkMode, MaterializeOptions};
-use dx_formats::dxl::{Dxl, DxlBuilder, DxlPackage};
-use dx_formats::dxp::BuildLimits;
-use dx_formats::hash::{ContentHash, Integrity};
-use dx_net::{CacheMode, RegistryClient, TarballFetcher, TarballRequest};
-use dx_resolve::{LayoutOptions, LayoutPlan, Platform, ResolveOptions, Resolution};
-use dx_store::Store;
+use anyhow::{Context as _, anyhow};
+use dx_fallback_link::LinkMode;
+use dx_net::CacheMode;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, InstallArgs};
+use crate::node_modules::{self, Presented};
+use crate::pipeline::{self, PrepareOptions};
 use crate::printer::Printer;
 use crate::project::Project;
-use crate::registry_source::RegistrySource;
 use crate::settings;
 
 /// Runs `dx install`.
@@ -31,222 +22,63 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     let started = Instant::now();
     let project = Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
     let store = Arc::new(settings::open_store()?);
-    let frozen = args.frozen_lockfile || settings::is_ci();
-    let link_mode = match args.materialize.as_deref() {
+    let materialize = match args.materialize.as_deref() {
         None => None,
         Some(mode) => Some(mode.parse::<LinkMode>().map_err(|e| anyhow!("--materialize: {e}"))?),
     };
-    let layout_options = LayoutOptions { platform: Platform::current(), omit_dev: args.production, omit_optional: false };
-    let specs = dx_resolve::root_specs(&project.manifest);
-
-    // 1. dx.lock: reuse it when it still matches package.json, else (re-)resolve.
-    let existing = project.read_lockfile()?;
-    let stale = existing.as_ref().and_then(|(_, lock)| lock.is_stale_for(&specs));
-    if frozen {
-        match (&existing, &stale) {
-            (None, _) => bail!("--frozen-lockfile: {} does not exist (run `dx install` without it to create it)", project.lockfile_path().display()),
-            (Some(_), Some(diff)) => bail!("--frozen-lockfile: dx.lock does not match package.json: {diff}"),
-            _ => {}
-        }
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
-    let cache_mode = if args.offline {
-        CacheMode::Offline
-    } else if args.prefer_offline {
-        CacheMode::PreferOffline
-    } else {
-        CacheMode::Revalidate
+    let options = PrepareOptions {
+        frozen: args.frozen_lockfile || settings::is_ci(),
+        lockfile_only: args.lockfile_only,
+        cache_mode: if args.offline {
+            CacheMode::Offline
+        } else if args.prefer_offline {
+            CacheMode::PreferOffline
+        } else {
+            CacheMode::Revalidate
+        },
+        production: args.production,
     };
-    // The registry client is built lazily: a warm install never needs it.
-    let client = std::cell::OnceCell::new();
-    let get_client = || -> anyhow::Result<RegistryClient> {
-        if let Some(c) = client.get() {
-            return Ok(Clone::clone(c));
-        }
-        let config = settings::registry_config(global, &project.dir, &store)?;
-        let c = RegistryClient::new(config, Some(store.metadata_dir()), cache_mode).context("cannot set up the registry client")?;
-        let _ = client.set(c.clone());
-        Ok(c)
-    };
-
-    let (lock_text, lockfile, resolved_now) = match (existing, stale) {
-        (Some((text, lock)), None) => (text, lock, false),
-        (previous, _) => {
-            let previous_resolution = previous.as_ref().map(|(_, lock)| dx_resolve::from_lockfile(lock));
-            let source = RegistrySource::new(get_client()?, runtime.handle().clone());
-            let options = ResolveOptions { project_dir: Some(project.dir.clone()), ..Default::default() };
-            let outcome = dx_resolve::resolve(&source, &project.manifest, previous_resolution.as_ref(), &options)
-                .context("cannot resolve dependencies")?;
-            for warning in &outcome.warnings {
-                printer.warn(warning);
-            }
-            let lock = dx_resolve::to_lockfile(&outcome.resolution).context("cannot record the resolution in dx.lock")?;
-            let text = lock.to_text();
-            dx_store::write_atomic(&project.lockfile_path(), text.as_bytes())
-                .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
-            (text, lock, true)
-        }
-    };
+    let layout = pipeline::prepare(&project, &store, global, &options, printer)?;
     if args.lockfile_only {
-        printer.line(format!("dx.lock written ({} packages) in {} ms", lockfile.packages.len(), started.elapsed().as_millis()));
+        printer.line(format!("dx.lock written ({} packages) in {} ms", layout.locked_packages, started.elapsed().as_millis()));
         return Ok(ExitCode::SUCCESS);
     }
-
-    // 2. The compiled layout: from the store when this lock was compiled before.
-    // gc may not run between finding or storing archives and registering the project that uses
-    // them, so the shared insert lock is held from here until the root is registered.
-    let insert_guard = store.insert_guard().context("cannot lock the store")?;
-    let key = dxl_key(&lock_text, &layout_options);
-    let dxl_path = store.dxl_path(&key);
-    let (dxl_bytes, fetched) = match std::fs::read(&dxl_path) {
-        Ok(bytes) if Dxl::parse(&bytes).is_ok_and(|dxl| all_archives_present(&store, &dxl)) => (bytes, 0),
-        _ => {
-            let resolution = dx_resolve::from_lockfile(&lockfile);
-            let plan = dx_resolve::plan_layout(&resolution, &layout_options).context("cannot plan node_modules")?;
-            let (hashes, fetched) = ensure_in_store(&store, &runtime, &get_client, &resolution, &plan, printer)?;
-            let bytes = compile_dxl(&lock_text, &layout_options, &resolution, &plan, &hashes)?;
-            store.write_dxl(&key, &bytes).context("cannot write the compiled layout to the store")?;
-            (bytes, fetched)
+    let presented = node_modules::present(&project.dir, &store, &layout, materialize, printer)?;
+    let elapsed = started.elapsed().as_millis() as u64;
+    let packages = dx_formats::dxl::Dxl::parse(&layout.dxl).map(|d| d.package_count()).unwrap_or(0);
+    match presented {
+        Presented::Mounted { reloaded } => {
+            if printer.json() {
+                printer.json_value(&json!({
+                    "packages": packages, "resolved": layout.resolved, "downloaded": layout.downloaded,
+                    "node_modules": "mounted", "reloaded": reloaded, "milliseconds": elapsed,
+                }));
+            } else {
+                let how = if reloaded { "mount reloaded" } else { "mounted" };
+                printer.line(format!("{packages} packages ({} downloaded), node_modules {how}, in {elapsed} ms", layout.downloaded));
+            }
         }
-    };
-    let dxl = Dxl::parse(&dxl_bytes).with_context(|| format!("compiled layout {} is corrupt", dxl_path.display()))?;
-    let used: Vec<ContentHash> = dxl.packages().map(|p| p.content_hash()).collect();
-    store.register_root(&project.dir, &key, &used).context("cannot register the project with the store")?;
-    drop(insert_guard);
-
-    // 3. node_modules.
-    let mode = link_mode.unwrap_or(LinkMode::Auto);
-    let report = dx_fallback_link::materialize(&store, &dxl, &key, &MaterializeOptions::new(&project.dir, mode))
-        .context("cannot write node_modules")?;
-    if link_mode.is_none() {
-        printer.warn("the FUSE mount is not built yet in this version of dx: node_modules was materialized");
-    }
-    if let Some(reason) = &report.step_down {
-        printer.warn(reason);
-    }
-    let elapsed = started.elapsed();
-    let packages = dxl.packages().count();
-    if printer.json() {
-        printer.json_value(&json!({
-            "packages": packages,
-            "resolved": resolved_now,
-            "downloaded": fetched,
-            "noop": report.noop,
-            "linkMode": report.mode_used.as_str(),
-            "files": report.files,
-            "milliseconds": elapsed.as_millis() as u64,
-        }));
-    } else if report.noop {
-        printer.line(format!("node_modules is up to date ({packages} packages) in {} ms", elapsed.as_millis()));
-    } else {
-        printer.line(format!(
-            "added {packages} packages ({} downloaded, {} files by {}) in {} ms",
-            fetched,
-            report.files,
-            report.mode_used.as_str(),
-            elapsed.as_millis()
-        ));
+        Presented::Materialized(report) => {
+            if let Some(reason) = &report.step_down {
+                printer.warn(reason);
+            }
+            if printer.json() {
+                printer.json_value(&json!({
+                    "packages": packages, "resolved": layout.resolved, "downloaded": layout.downloaded,
+                    "node_modules": "materialized", "noop": report.noop, "linkMode": report.mode_used.as_str(),
+                    "files": report.files, "milliseconds": elapsed,
+                }));
+            } else if report.noop {
+                printer.line(format!("node_modules is up to date ({packages} packages) in {elapsed} ms"));
+            } else {
+                printer.line(format!(
+                    "added {packages} packages ({} downloaded, {} files by {}) in {elapsed} ms",
+                    layout.downloaded,
+                    report.files,
+                    report.mode_used.as_str(),
+                ));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The store key of the DXL compiled from `lock_text` for this platform and options.
-fn dxl_key(lock_text: &str, options: &LayoutOptions) -> String {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(lock_text.as_bytes());
-    hasher.update(platform_tag(options).as_bytes());
-    hasher.finalize().to_hex()[..32].to_string()
-}
-
-fn platform_tag(options: &LayoutOptions) -> String {
-    let p = &options.platform;
-    format!("{}-{}-{}{}", p.os, p.cpu, p.libc.as_deref().unwrap_or("none"), if options.omit_dev { "-prod" } else { "" })
-}
-
-fn all_archives_present(store: &Store, dxl: &Dxl<'_>) -> bool {
-    dxl.packages().all(|p| store.contains(&p.content_hash()))
-}
-
-/// Makes sure every planned package is in the store, downloading what is missing, and returns
-/// each package key's content hash.
-fn ensure_in_store(
-    store: &Arc<Store>,
-    runtime: &tokio::runtime::Runtime,
-    get_client: &dyn Fn() -> anyhow::Result<RegistryClient>,
-    resolution: &Resolution,
-    plan: &LayoutPlan,
-    printer: &Printer,
-) -> anyhow::Result<(HashMap<String, ContentHash>, usize)> {
-    let mut hashes = HashMap::new();
-    let mut missing = Vec::new();
-    let mut wanted: Vec<&str> = plan.nodes.iter().map(|n| n.package_key.as_str()).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    for key in wanted {
-        let package = resolution.packages.get(key).ok_or_else(|| anyhow!("dx.lock has no entry for {key}"))?;
-        let integrity: Integrity = package
-            .integrity
-            .as_deref()
-            .ok_or_else(|| anyhow!("{key} has no integrity in dx.lock; only registry packages are supported so far"))?
-            .parse()
-            .with_context(|| format!("{key}: invalid integrity in dx.lock"))?;
-        match store.lookup_integrity(&integrity).with_context(|| format!("cannot look up {key} in the store"))? {
-            Some(hash) if store.contains(&hash) => {
-                hashes.insert(key.to_owned(), hash);
-            }
-            _ => {
-                let url = package.resolved.clone().ok_or_else(|| anyhow!("{key} has no tarball URL in dx.lock"))?;
-                missing.push(TarballRequest { package: key.to_owned(), url, integrity });
-            }
-        }
-    }
-    let fetched = missing.len();
-    if !missing.is_empty() {
-        let client = get_client()?;
-        let fetcher = TarballFetcher::new(client, Arc::clone(store), BuildLimits::default());
-        let started = Instant::now();
-        let results = runtime.block_on(fetcher.fetch_all(missing));
-        for result in results {
-            let stored = result?;
-            hashes.insert(stored.package, stored.hash);
-        }
-        printer.verbose(format!("fetched {fetched} packages in {} ms", started.elapsed().as_millis()));
-    }
-    Ok((hashes, fetched))
-}
-
-/// Compiles the lock and its planned layout into DXL bytes.
-fn compile_dxl(
-    lock_text: &str,
-    options: &LayoutOptions,
-    resolution: &Resolution,
-    plan: &LayoutPlan,
-    hashes: &HashMap<String, ContentHash>,
-) -> anyhow::Result<Vec<u8>> {
-    let digest: [u8; 16] = blake3::hash(lock_text.as_bytes()).as_bytes()[..16].try_into().expect("16 bytes");
-    let mut builder = DxlBuilder::new(digest, &platform_tag(options));
-    let mut ids = BTreeMap::new();
-    for node in &plan.nodes {
-        let key = node.package_key.as_str();
-        let id = match ids.get(key) {
-            Some(id) => *id,
-            None => {
-                let package = &resolution.packages[key];
-                let id = builder.add_package(DxlPackage {
-                    name: package.name.clone(),
-                    version: package.version.clone(),
-                    content_hash: hashes[key],
-                    integrity: package.integrity.as_deref().and_then(|i| i.parse().ok()),
-                    has_install_script: package.has_install_script,
-                });
-                ids.insert(key, id);
-                id
-            }
-        };
-        builder.place(&node.install_path, id).with_context(|| format!("cannot place {key} at node_modules/{}", node.install_path))?;
-    }
-    for link in &plan.bin_links {
-        builder.add_bin_link(&link.link_path, &link.target).with_context(|| format!("cannot link node_modules/{}", link.link_path))?;
-    }
-    Ok(builder.finish())
 }

@@ -1,0 +1,183 @@
+//! The virtual node_modules end to end: `dx install` mounting by default, equality with the
+//! materialized tree, writes that survive remounts, live reload, and dead-daemon recovery.
+
+use std::path::Path;
+use std::process::Command;
+
+use dx_net::{TestRegistry, write_test_package};
+use serde_json::json;
+
+use crate::support::{TestContext, describe, fuse_available, is_mountpoint};
+
+fn registry(dir: &Path) -> TestRegistry {
+    write_test_package(dir, "b", "1.0.0", json!({ "main": "index.js" }), &[("index.js", b"module.exports = 'b1';\n")]);
+    write_test_package(dir, "b", "2.0.0", json!({ "main": "index.js" }), &[("index.js", b"module.exports = 'b2';\n")]);
+    write_test_package(
+        dir,
+        "a",
+        "1.0.0",
+        json!({ "main": "index.js", "bin": { "a-cli": "cli.js" }, "dependencies": { "b": "^2.0.0" } }),
+        &[
+            ("index.js", b"module.exports = 'a+' + require('b');\n"),
+            ("cli.js", b"#!/usr/bin/env node\nconsole.log('a-cli ran');\n"),
+            ("lib/deep/file.txt", b"deep\n"),
+        ],
+    );
+    write_test_package(dir, "@scope/c", "3.0.0", json!({ "main": "c.js" }), &[("c.js", b"module.exports = 'c';\n")]);
+    TestRegistry::start(dir)
+}
+
+fn project(ctx: &TestContext, deps: &str) {
+    ctx.write("package.json", &format!(r#"{{ "name": "app", "version": "1.0.0", "dependencies": {deps} }}"#));
+}
+
+const DEPS: &str = r#"{ "a": "^1.0.0", "b": "^1.0.0", "@scope/c": "^3.0.0" }"#;
+
+#[test]
+fn install_mounts_a_tree_identical_to_the_materialized_one() {
+    if !fuse_available("install_mounts_a_tree_identical_to_the_materialized_one") {
+        return;
+    }
+    let mounted = TestContext::new();
+    let reg = registry(&mounted.home.join("registry"));
+    let mounted = mounted.with_registry(reg.url());
+    project(&mounted, DEPS);
+    let out = mounted.dx_ok(&["install"]);
+    assert!(out.contains("mounted"), "{out}");
+    assert!(is_mountpoint(&mounted.path("node_modules")), "node_modules must be a mount");
+
+    let disk = TestContext::new().with_registry(reg.url());
+    project(&disk, DEPS);
+    disk.dx_ok(&["install", "--materialize"]);
+    // The materializer's own marker is the one file the mount does not have.
+    std::fs::remove_file(disk.path("node_modules/.dx-layout")).unwrap();
+    let diff = Command::new("diff")
+        .args(["-r", "--no-dereference"])
+        .arg(mounted.path("node_modules"))
+        .arg(disk.path("node_modules"))
+        .output()
+        .unwrap();
+    assert!(diff.status.success(), "mounted and materialized trees differ:\n{}", describe(&diff));
+    let modes = |root: &Path| {
+        let out = Command::new("find").arg(root).args(["-printf", "%P %y %m\n"]).output().unwrap();
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    let mut mounted_modes = modes(&mounted.path("node_modules"));
+    let mut disk_modes = modes(&disk.path("node_modules"));
+    // Directories differ only in their write bits (the materialized tree is read-only files).
+    let strip = |v: &mut Vec<String>| v.iter_mut().for_each(|l| *l = l.rsplit_once(' ').map(|(a, m)| format!("{a} {}", exec_bits(m))).unwrap());
+    strip(&mut mounted_modes);
+    strip(&mut disk_modes);
+    assert_eq!(mounted_modes, disk_modes);
+
+    let out = Command::new("node").args(["-e", "console.log(require('a'), require('b'), require('@scope/c'))"]).current_dir(&mounted.project).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "a+b2 b1 c", "{}", describe(&out));
+    let out = Command::new(mounted.path("node_modules/.bin/a-cli")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "a-cli ran", "{}", describe(&out));
+}
+
+fn exec_bits(mode: &str) -> String {
+    let m = u32::from_str_radix(mode, 8).unwrap_or(0);
+    format!("{:o}", m & 0o111)
+}
+
+#[test]
+fn writes_survive_remount_never_reach_the_store_and_reset_discards_them() {
+    if !fuse_available("writes_survive_remount_never_reach_the_store_and_reset_discards_them") {
+        return;
+    }
+    let ctx = TestContext::new();
+    let reg = registry(&ctx.home.join("registry"));
+    let ctx = ctx.with_registry(reg.url());
+    project(&ctx, DEPS);
+    ctx.dx_ok(&["install"]);
+    let nm = ctx.path("node_modules");
+    std::fs::create_dir_all(nm.join(".vite/deps")).unwrap();
+    std::fs::write(nm.join(".vite/deps/x.js"), "cached").unwrap();
+    std::fs::write(nm.join("b/index.js"), "module.exports = 'edited';\n").unwrap();
+    std::fs::remove_file(nm.join("a/lib/deep/file.txt")).unwrap();
+
+    ctx.dx_ok(&["unmount"]);
+    assert!(!is_mountpoint(&nm));
+    ctx.dx_ok(&["mount"]);
+    assert_eq!(std::fs::read_to_string(nm.join(".vite/deps/x.js")).unwrap(), "cached");
+    assert_eq!(std::fs::read_to_string(nm.join("b/index.js")).unwrap(), "module.exports = 'edited';\n");
+    assert!(!nm.join("a/lib/deep/file.txt").exists(), "a deletion must survive a remount");
+
+    // Another project mounting the same package from the same store sees the original.
+    let other = TestContext::new().with_registry(reg.url()).sharing_store(&ctx.store);
+    project(&other, DEPS);
+    other.dx_ok(&["install"]);
+    assert_eq!(std::fs::read_to_string(other.path("node_modules/b/index.js")).unwrap(), "module.exports = 'b1';\n");
+    drop(other);
+
+    ctx.dx_ok(&["unmount"]);
+    ctx.dx_ok(&["mount", "--reset"]);
+    assert_eq!(std::fs::read_to_string(nm.join("b/index.js")).unwrap(), "module.exports = 'b1';\n");
+    assert!(nm.join("a/lib/deep/file.txt").exists());
+    assert!(!nm.join(".vite").exists());
+}
+
+#[test]
+fn install_reloads_a_live_mount_when_dependencies_change() {
+    if !fuse_available("install_reloads_a_live_mount_when_dependencies_change") {
+        return;
+    }
+    let ctx = TestContext::new();
+    let reg = registry(&ctx.home.join("registry"));
+    let ctx = ctx.with_registry(reg.url());
+    project(&ctx, r#"{ "b": "^1.0.0" }"#);
+    ctx.dx_ok(&["install"]);
+    let nm = ctx.path("node_modules");
+    assert!(!nm.join("a").exists());
+    // Hold a file open across the reload: it must stay readable.
+    let held = std::fs::File::open(nm.join("b/index.js")).unwrap();
+
+    project(&ctx, DEPS);
+    let out = ctx.dx_ok(&["install"]);
+    assert!(out.contains("reloaded"), "{out}");
+    assert!(is_mountpoint(&nm));
+    assert_eq!(std::fs::read_to_string(nm.join("a/node_modules/b/index.js")).unwrap(), "module.exports = 'b2';\n");
+    assert_eq!(std::fs::read_to_string(nm.join("@scope/c/c.js")).unwrap(), "module.exports = 'c';\n");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut &held, &mut text).unwrap();
+    assert_eq!(text, "module.exports = 'b1';\n");
+
+    project(&ctx, r#"{ "@scope/c": "^3.0.0" }"#);
+    ctx.dx_ok(&["install"]);
+    assert!(!nm.join("b").exists(), "a removed package must disappear from the live mount");
+    assert!(nm.join("@scope/c/c.js").exists());
+}
+
+#[test]
+fn a_killed_daemon_is_detected_and_the_next_install_remounts() {
+    if !fuse_available("a_killed_daemon_is_detected_and_the_next_install_remounts") {
+        return;
+    }
+    let ctx = TestContext::new();
+    let reg = registry(&ctx.home.join("registry"));
+    let ctx = ctx.with_registry(reg.url());
+    project(&ctx, DEPS);
+    ctx.dx_ok(&["install"]);
+    let lock_dir = std::fs::read_dir(ctx.store.join("mounts")).unwrap().next().unwrap().unwrap().path();
+    let pid: i32 = std::fs::read_to_string(lock_dir.join("mount.lock")).unwrap().trim().parse().unwrap();
+    // SAFETY: killing the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let nm = ctx.path("node_modules");
+    // The dead mount answers ENOTCONN.
+    for _ in 0..200 {
+        if std::fs::read_dir(&nm).is_err() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let err = std::fs::read_dir(&nm).err().expect("a dead mount must fail");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN), "{err}");
+
+    let out = ctx.dx(&["install"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dead mount"), "{}", describe(&out));
+    assert_eq!(std::fs::read_to_string(nm.join("b/index.js")).unwrap(), "module.exports = 'b1';\n");
+}
