@@ -76,8 +76,13 @@ impl fmt::Display for ResolveWarning {
                 required_by,
             } => {
                 write!(f, "{dependent} wants peer {peer}@{wanted} but gets {found}")?;
+                // One line: name a few of the packages that pull the found version in.
+                const SHOWN: usize = 3;
                 if !required_by.is_empty() {
-                    write!(f, ", required by {}", required_by.join(", "))?;
+                    write!(f, ", required by {}", required_by[..required_by.len().min(SHOWN)].join(", "))?;
+                    if required_by.len() > SHOWN {
+                        write!(f, " and {} more", required_by.len() - SHOWN)?;
+                    }
                 }
                 Ok(())
             }
