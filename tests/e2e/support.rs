@@ -64,6 +64,8 @@ impl TestContext {
                 cmd.env_remove(&key);
             }
         }
+        // CI=true makes installs frozen; tests that want that set it themselves.
+        cmd.env_remove("CI");
         cmd.env("DX_HOME", &self.store).env("HOME", &self.home).env("NO_COLOR", "1");
         if let Some(url) = &self.registry {
             cmd.env("DX_REGISTRY", url);

@@ -96,7 +96,11 @@ pub fn prepare(
         (previous, _) => {
             let previous_resolution = previous.as_ref().map(|(_, lock)| dx_resolve::from_lockfile(lock));
             let source = RegistrySource::new(get_client()?, get_runtime()?.handle().clone());
-            let resolve_options = ResolveOptions { project_dir: Some(project.dir.clone()), ..Default::default() };
+            let resolve_options = ResolveOptions {
+                project_dir: Some(project.dir.clone()),
+                node_version: installed_node_version(),
+                ..Default::default()
+            };
             let outcome = dx_resolve::resolve(&source, &project.manifest, previous_resolution.as_ref(), &resolve_options)
                 .context("cannot resolve dependencies")?;
             for warning in &outcome.warnings {
@@ -134,6 +138,14 @@ pub fn prepare(
     store.register_root(&project.dir, &key, &used).context("cannot register the project with the store")?;
     drop(insert_guard);
     Ok(PreparedLayout { key, dxl, locked_packages: lockfile.packages.len(), resolved, downloaded })
+}
+
+/// The version of the `node` on PATH, so versions whose `engines.node` it does not meet are
+/// avoided as npm avoids them; `None` (no node) ignores `engines`.
+fn installed_node_version() -> Option<dx_resolve::semver::Version> {
+    let out = std::process::Command::new("node").arg("--version").stdin(std::process::Stdio::null()).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    dx_resolve::semver::Version::parse(text.trim().trim_start_matches('v')).ok()
 }
 
 /// The store key of the DXL compiled from `lock_text` for this platform and options.

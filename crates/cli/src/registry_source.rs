@@ -83,6 +83,7 @@ fn convert(raw: &dx_net::client::packument::Packument) -> Packument {
                     .collect(),
                 bundle_dependencies: bundle_dependencies(m.bundle_dependencies.as_ref()),
                 bin: raw_bin(m.bin.as_ref()),
+                engines: string_map(m.engines.as_ref()),
                 os: m.os.clone(),
                 cpu: m.cpu.clone(),
                 libc: m.libc.clone(),
@@ -118,5 +119,14 @@ fn raw_bin(value: Option<&serde_json::Value>) -> RawBin {
             RawBin::Map(map.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
         }
         _ => RawBin::None,
+    }
+}
+
+fn string_map(value: Option<&serde_json::Value>) -> std::collections::BTreeMap<String, String> {
+    match value {
+        Some(serde_json::Value::Object(map)) => {
+            map.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect()
+        }
+        _ => Default::default(),
     }
 }

@@ -30,11 +30,25 @@ pub enum LockConversionError {
 
 /// The root manifest's specifiers as dx.lock records them (for staleness checks).
 pub fn root_specs(pj: &PackageJson) -> RootSpecs {
+    // A name listed in several sections is one edge, from the section npm reads last (peer,
+    // prod, optional, dev): the lock records it there only, so compare it there only.
+    let without = |section: &BTreeMap<String, String>, later: &[&BTreeMap<String, String>]| {
+        section
+            .iter()
+            .filter(|(name, _)| !later.iter().any(|l| l.contains_key(*name)))
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect()
+    };
+    let (prod, optional, dev) = (
+        &pj.dependencies,
+        &pj.optional_dependencies,
+        &pj.dev_dependencies,
+    );
     RootSpecs {
-        dependencies: pj.dependencies.clone(),
-        dev_dependencies: pj.dev_dependencies.clone(),
-        optional_dependencies: pj.optional_dependencies.clone(),
-        peer_dependencies: pj.peer_dependencies.clone(),
+        dependencies: without(prod, &[optional, dev]),
+        dev_dependencies: dev.clone(),
+        optional_dependencies: without(optional, &[dev]),
+        peer_dependencies: without(&pj.peer_dependencies, &[prod, optional, dev]),
         overrides: Overrides::from_manifest(pj).to_flat(),
     }
 }

@@ -79,6 +79,10 @@ pub struct VersionManifest {
     /// `libc` filter (`glibc` / `musl`).
     #[serde(deserialize_with = "lenient::string_list")]
     pub libc: Vec<String>,
+    /// `engines` (`node`, `npm`, ...): npm's version choice avoids versions whose `engines.node`
+    /// the running node does not meet, so dx's must too to pick the same versions.
+    #[serde(deserialize_with = "lenient::string_map")]
+    pub engines: BTreeMap<String, String>,
     /// Deprecation message; chosen versions that carry one produce a warning.
     #[serde(deserialize_with = "lenient::deprecated")]
     pub deprecated: Option<String>,

@@ -79,7 +79,11 @@ impl fmt::Display for ResolveWarning {
                 // One line: name a few of the packages that pull the found version in.
                 const SHOWN: usize = 3;
                 if !required_by.is_empty() {
-                    write!(f, ", required by {}", required_by[..required_by.len().min(SHOWN)].join(", "))?;
+                    write!(
+                        f,
+                        ", required by {}",
+                        required_by[..required_by.len().min(SHOWN)].join(", ")
+                    )?;
                     if required_by.len() > SHOWN {
                         write!(f, " and {} more", required_by.len() - SHOWN)?;
                     }
@@ -194,6 +198,10 @@ pub struct ResolveOptions {
     pub project_dir: Option<PathBuf>,
     /// What to refresh relative to the previous resolution.
     pub update: UpdateSelection,
+    /// The node that will run the project (`node --version`). npm picks, among the versions a
+    /// range allows, one whose `engines.node` this node meets when there is one; `None` ignores
+    /// `engines` (and may then pick a newer version than npm would).
+    pub node_version: Option<crate::semver::Version>,
 }
 
 /// The result of a resolution.
@@ -462,7 +470,8 @@ impl RegistryChooser<'_> {
         if let Some(hit) = self.picks.get(&key) {
             return hit.clone();
         }
-        let picked = pick::pick_version(packument, request, also);
+        let picked =
+            pick::pick_version(packument, request, also, self.options.node_version.as_ref());
         self.picks.insert(key, picked.clone());
         picked
     }

@@ -1,16 +1,31 @@
 //! npm-pick-manifest's choice of a version for a range or a tag.
 
-use crate::packument::Packument;
+use crate::packument::{Packument, VersionManifest};
 use crate::semver::{Range, Version};
 use crate::spec::DependencySpec;
 
+/// Whether `manifest`'s `engines.node` accepts `node` (npm-pick-manifest's `engineOk`, which
+/// includes prereleases and treats a range it cannot parse as unmet). With no known node, every
+/// version is acceptable. `engines.npm` is not checked: dx is not npm.
+fn engine_ok(manifest: &VersionManifest, node: Option<&Version>) -> bool {
+    let (Some(node), Some(range)) = (node, manifest.engines.get("node")) else {
+        return true;
+    };
+    Range::parse(range).is_ok_and(|r| r.satisfies_including_prerelease(node))
+}
+
 /// The version npm would pick for `request` (a range or a tag), optionally also requiring
-/// `also` (used when a peer must fit its requester's range too). Returns the packument's own
-/// version key.
+/// `also` (used when a peer must fit its requester's range too), for a project run by `node`.
+/// Returns the packument's own version key.
+///
+/// npm's order: the `latest` tag when it satisfies, is not deprecated and suits the engine;
+/// else the satisfying versions ranked by (not deprecated and engine-ok), engine-ok, not
+/// deprecated, then highest version.
 pub(crate) fn pick_version(
     packument: &Packument,
     request: &DependencySpec,
     also: Option<&Range>,
+    node: Option<&Version>,
 ) -> Option<String> {
     let range = match request {
         DependencySpec::Tag(tag) => {
@@ -24,25 +39,69 @@ pub(crate) fn pick_version(
     let also_ok = |v: &Version| also.is_none_or(|a| a.satisfies(v));
     if let Some(latest) = packument.dist_tags.get("latest") {
         if let (Ok(v), Some(m)) = (Version::parse(latest), packument.versions.get(latest)) {
-            if (star || range.satisfies(&v)) && also_ok(&v) && m.deprecated.is_none() {
+            if (star || range.satisfies(&v))
+                && also_ok(&v)
+                && m.deprecated.is_none()
+                && engine_ok(m, node)
+            {
                 return Some(latest.clone());
             }
         }
     }
-    let mut best: Option<(bool, Version, &String)> = None;
+    let mut best: Option<((bool, bool, bool), Version, &String)> = None;
     for (raw, manifest) in &packument.versions {
         let Ok(v) = Version::parse(raw) else { continue };
         if !range.satisfies(&v) || !also_ok(&v) {
             continue;
         }
         let not_deprecated = manifest.deprecated.is_none();
+        let engine = engine_ok(manifest, node);
+        let rank = (not_deprecated && engine, engine, not_deprecated);
         let better = match &best {
             None => true,
-            Some((nd, bv, _)) => (not_deprecated, &v) > (*nd, bv),
+            Some((best_rank, bv, _)) => (rank, &v) > (*best_rank, bv),
         };
         if better {
-            best = Some((not_deprecated, v, raw));
+            best = Some((rank, v, raw));
         }
     }
     best.map(|(_, _, raw)| raw.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packument(json: serde_json::Value) -> Packument {
+        serde_json::from_value(json).expect("test packument parses")
+    }
+
+    #[test]
+    fn an_engine_the_node_does_not_meet_is_avoided_unless_nothing_else_fits() {
+        let p = packument(serde_json::json!({
+            "name": "a",
+            "dist-tags": {"latest": "1.2.0"},
+            "versions": {
+                "1.0.0": {"name": "a", "version": "1.0.0"},
+                "1.1.0": {"name": "a", "version": "1.1.0", "engines": {"node": ">=18"}},
+                "1.2.0": {"name": "a", "version": "1.2.0", "engines": {"node": ">=22"}},
+                "2.0.0": {"name": "a", "version": "2.0.0", "engines": {"node": ">=99"}}
+            }
+        }));
+        let node = Version::parse("20.1.0").expect("version");
+        let caret1 = DependencySpec::Range(Range::parse("^1.0.0").expect("range"));
+        let caret2 = DependencySpec::Range(Range::parse("^2.0.0").expect("range"));
+        assert_eq!(
+            pick_version(&p, &caret1, None, Some(&node)).as_deref(),
+            Some("1.1.0")
+        );
+        assert_eq!(
+            pick_version(&p, &caret1, None, None).as_deref(),
+            Some("1.2.0")
+        );
+        assert_eq!(
+            pick_version(&p, &caret2, None, Some(&node)).as_deref(),
+            Some("2.0.0")
+        );
+    }
 }

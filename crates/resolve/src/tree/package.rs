@@ -177,16 +177,11 @@ fn make_dep(name: &str, raw: &str, kind: DepKind, bundled: bool, ctx: OverrideCo
     }
 }
 
-/// npm's precedence when a name appears in several maps: peer, then optional over prod, then dev.
+/// npm's precedence when a name appears in several maps (arborist's `loadDeps`: each later map
+/// replaces the edge): peer, then prod, then optional, then (the root's) dev. So a name in both
+/// dependencies and devDependencies is a dev dependency with the dev specifier, as in npm.
 fn build_deps(s: &DepSources<'_>, ctx: OverrideContext<'_>) -> Vec<Dep> {
     let mut by_name: HashMap<&str, Dep> = HashMap::new();
-    for (name, raw) in s.prod {
-        let bundled = s.bundle.contains(name, s.prod);
-        by_name.insert(name, make_dep(name, raw, DepKind::Prod, bundled, ctx));
-    }
-    for (name, raw) in s.optional {
-        by_name.insert(name, make_dep(name, raw, DepKind::Optional, false, ctx));
-    }
     for (name, raw) in s.peer {
         let optional = s.peer_meta.get(name).is_some_and(|m| m.optional);
         let kind = if optional {
@@ -202,11 +197,16 @@ fn build_deps(s: &DepSources<'_>, ctx: OverrideContext<'_>) -> Vec<Dep> {
             by_name.insert(name, make_dep(name, "*", DepKind::OptionalPeer, false, ctx));
         }
     }
+    for (name, raw) in s.prod {
+        let bundled = s.bundle.contains(name, s.prod);
+        by_name.insert(name, make_dep(name, raw, DepKind::Prod, bundled, ctx));
+    }
+    for (name, raw) in s.optional {
+        by_name.insert(name, make_dep(name, raw, DepKind::Optional, false, ctx));
+    }
     if let Some(dev) = s.dev {
         for (name, raw) in dev {
-            by_name
-                .entry(name)
-                .or_insert_with(|| make_dep(name, raw, DepKind::Dev, false, ctx));
+            by_name.insert(name, make_dep(name, raw, DepKind::Dev, false, ctx));
         }
     }
     let mut deps: Vec<Dep> = by_name.into_values().collect();
