@@ -64,7 +64,12 @@ impl Store {
             hashes: hashes.to_vec(),
         };
         let path = self.layout.root_path(&project_key(&project));
-        self.write_file(&path, &record.encode(), 0o644)?;
+        let encoded = record.encode();
+        // A repeat install of an unchanged project must not pay for an fsync'd write.
+        if fs::read(&path).is_ok_and(|existing| existing == encoded) {
+            return Ok(path);
+        }
+        self.write_file(&path, &encoded, 0o644)?;
         Ok(path)
     }
 
