@@ -132,6 +132,8 @@ fn install_reloads_a_live_mount_when_dependencies_change() {
     ctx.dx_ok(&["install"]);
     let nm = ctx.path("node_modules");
     assert!(!nm.join("a").exists());
+    let out = ctx.dx_ok(&["install"]);
+    assert!(out.contains("up to date"), "a repeat install on a live mount is a no-op: {out}");
     // Hold a file open across the reload: it must stay readable.
     let held = std::fs::File::open(nm.join("b/index.js")).unwrap();
 

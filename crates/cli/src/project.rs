@@ -15,6 +15,8 @@ pub struct Project {
     pub dir: PathBuf,
     /// The parsed package.json.
     pub manifest: PackageJson,
+    /// package.json as read, for fingerprints.
+    pub manifest_text: String,
 }
 
 impl Project {
@@ -29,12 +31,24 @@ impl Project {
             }
         })?;
         let manifest = PackageJson::parse(&text).with_context(|| format!("{} is not valid", path.display()))?;
-        Ok(Self { dir: dir.to_path_buf(), manifest })
+        Ok(Self { dir: dir.to_path_buf(), manifest, manifest_text: text })
     }
 
     /// Where dx.lock lives.
     pub fn lockfile_path(&self) -> PathBuf {
         self.dir.join(LOCKFILE_NAME)
+    }
+
+    /// A digest of everything a finished install depends on: package.json, dx.lock and the
+    /// install options. Equal fingerprints on a live mount mean there is nothing to do.
+    pub fn fingerprint(&self, options: &str) -> String {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(self.manifest_text.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(&std::fs::read(self.lockfile_path()).unwrap_or_default());
+        hasher.update(b"\0");
+        hasher.update(options.as_bytes());
+        hasher.finalize().to_hex().to_string()
     }
 
     /// dx.lock's text and parsed form, if the project has one.

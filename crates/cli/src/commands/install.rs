@@ -38,6 +38,15 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         },
         production: args.production,
     };
+    // The same package.json, dx.lock and options on a live mount: nothing to do.
+    let fingerprint_options = format!("mount prod={}", args.production);
+    if materialize.is_none()
+        && !args.lockfile_only
+        && node_modules::mounted_with(&store, &project.dir, &project.fingerprint(&fingerprint_options))
+    {
+        printer.line(format!("node_modules is up to date (mounted) in {} ms", started.elapsed().as_millis()));
+        return Ok(ExitCode::SUCCESS);
+    }
     let layout = pipeline::prepare(&project, &store, global, &options, printer)?;
     if args.lockfile_only {
         printer.line(format!("dx.lock written ({} packages) in {} ms", layout.locked_packages, started.elapsed().as_millis()));
@@ -48,6 +57,7 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     let packages = dx_formats::dxl::Dxl::parse(&layout.dxl).map(|d| d.package_count()).unwrap_or(0);
     match presented {
         Presented::Mounted { reloaded } => {
+            node_modules::record_mounted(&store, &project.dir, &project.fingerprint(&fingerprint_options))?;
             if printer.json() {
                 printer.json_value(&json!({
                     "packages": packages, "resolved": layout.resolved, "downloaded": layout.downloaded,
