@@ -80,6 +80,13 @@ fn warm_install_makes_no_request_and_repeat_is_a_noop() {
     let out = ctx.dx_ok(&["install", "--materialize"]);
     assert!(out.contains("up to date"), "{out}");
     assert_eq!(registry.requests().len(), 0);
+
+    // A package removed by hand is put back by the next install, still without the network.
+    crate::support::make_writable_and_remove(&ctx.path("node_modules/b"));
+    let out = ctx.dx_ok(&["install", "--materialize"]);
+    assert!(!out.contains("up to date"), "a damaged tree is not up to date: {out}");
+    assert_eq!(std::fs::read_to_string(ctx.path("node_modules/b/index.js")).unwrap(), "module.exports = 'b1';\n");
+    assert_eq!(registry.requests().len(), 0);
 }
 
 #[test]

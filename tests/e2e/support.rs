@@ -136,6 +136,13 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// Removes a materialized directory, whose files and directories may be read-only.
+#[allow(dead_code)]
+pub fn make_writable_and_remove(path: &Path) {
+    let _ = Command::new("chmod").arg("-R").arg("u+w").arg(path).output();
+    std::fs::remove_dir_all(path).expect("remove directory");
+}
+
 /// Whether `path` exists without following a final symlink.
 #[allow(dead_code)]
 pub fn exists_no_follow(path: &Path) -> bool {

@@ -38,14 +38,34 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         },
         production: args.production,
     };
-    // The same package.json, dx.lock and options on a live mount: nothing to do.
-    let fingerprint_options = format!("mount prod={}", args.production);
-    if materialize.is_none()
-        && !args.lockfile_only
-        && node_modules::mounted_with(&store, &project.dir, &project.fingerprint(&fingerprint_options))
-    {
-        printer.line(format!("node_modules is up to date (mounted) in {} ms", started.elapsed().as_millis()));
-        return Ok(ExitCode::SUCCESS);
+    // The same package.json, dx.lock and options as the last install: check the tree is still
+    // in place and stop, before parsing anything.
+    let fingerprint_options = match materialize {
+        None => format!("mount prod={}", args.production),
+        Some(mode) => format!("materialize={} prod={}", mode.as_str(), args.production),
+    };
+    let fingerprint = project.fingerprint(&fingerprint_options);
+    if !args.lockfile_only {
+        let checked = match materialize {
+            None => node_modules::mounted_with(&store, &project.dir, &fingerprint).then_some(None),
+            Some(mode) => node_modules::materialized_with(&store, &project.dir, &fingerprint, mode)?.map(Some),
+        };
+        match checked {
+            Some(Some(report)) if !report.noop => {
+                printer.line(format!(
+                    "node_modules repaired ({} files by {}) in {} ms",
+                    report.files,
+                    report.mode_used.as_str(),
+                    started.elapsed().as_millis()
+                ));
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(_) => {
+                printer.line(format!("node_modules is up to date in {} ms", started.elapsed().as_millis()));
+                return Ok(ExitCode::SUCCESS);
+            }
+            None => {}
+        }
     }
     let layout = pipeline::prepare(&project, &store, global, &options, printer)?;
     if args.lockfile_only {
@@ -57,7 +77,7 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     let packages = dx_formats::dxl::Dxl::parse(&layout.dxl).map(|d| d.package_count()).unwrap_or(0);
     match presented {
         Presented::Mounted { reloaded } => {
-            node_modules::record_mounted(&store, &project.dir, &project.fingerprint(&fingerprint_options))?;
+            node_modules::record_install(&store, &project.dir, &project.fingerprint(&fingerprint_options), &layout.key)?;
             if printer.json() {
                 printer.json_value(&json!({
                     "packages": packages, "resolved": layout.resolved, "downloaded": layout.downloaded,
@@ -69,6 +89,9 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
             }
         }
         Presented::Materialized(report) => {
+            if materialize.is_some() {
+                node_modules::record_install(&store, &project.dir, &project.fingerprint(&fingerprint_options), &layout.key)?;
+            }
             if let Some(reason) = &report.step_down {
                 printer.warn(reason);
             }

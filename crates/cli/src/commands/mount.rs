@@ -49,7 +49,7 @@ pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     }
     dx_vfs::check_fuse_available().map_err(|why| anyhow::anyhow!("cannot mount: {why} (hint: `dx install --materialize` writes node_modules to disk instead)"))?;
     let reloaded = node_modules::mount(&project.dir, &store, &layout, printer)?;
-    node_modules::record_mounted(&store, &project.dir, &project.fingerprint("mount prod=false"))?;
+    node_modules::record_install(&store, &project.dir, &project.fingerprint("mount prod=false"), &layout.key)?;
     printer.line(format!(
         "node_modules {} in {} ms",
         if reloaded { "mount reloaded" } else { "mounted" },
