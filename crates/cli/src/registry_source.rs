@@ -94,12 +94,11 @@ fn convert(raw: &dx_net::client::packument::Packument) -> Packument {
                     integrity: m.dist.integrity.clone(),
                     shasum: m.dist.shasum.clone(),
                 },
-                ..Default::default()
             };
             (v.clone(), manifest)
         })
         .collect();
-    Packument { name: raw.name.clone(), dist_tags: raw.dist_tags.clone(), versions, ..Default::default() }
+    Packument { name: raw.name.clone(), dist_tags: raw.dist_tags.clone(), versions }
 }
 
 fn bundle_dependencies(value: Option<&serde_json::Value>) -> BundleDependencies {

@@ -17,6 +17,7 @@ use crate::error::LinkError;
 use crate::marker::LayoutMarker;
 
 pub use place::InjectedFailure;
+pub use swap::remove_tree;
 pub(crate) use plan::is_plain_relative;
 
 /// What to materialize where, and how.

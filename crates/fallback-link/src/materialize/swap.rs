@@ -99,7 +99,7 @@ pub(crate) fn swap_in(
 /// Removes a tree (files, links, directories) with its top-level entries in parallel.
 ///
 /// Read-only files need no chmod: unlinking depends on the directory's permission only.
-pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
+pub fn remove_tree(path: &Path) -> io::Result<()> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
