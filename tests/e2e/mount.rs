@@ -175,7 +175,7 @@ fn a_killed_daemon_is_detected_and_the_next_install_remounts() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let err = std::fs::read_dir(&nm).err().expect("a dead mount must fail");
+    let err = std::fs::read_dir(&nm).expect_err("a dead mount must fail");
     assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN), "{err}");
 
     let out = ctx.dx(&["install"]);
