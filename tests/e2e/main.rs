@@ -5,5 +5,6 @@ mod support;
 
 mod cache;
 mod cli;
+mod edit;
 mod install;
 mod mount;

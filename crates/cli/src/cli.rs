@@ -50,24 +50,34 @@ pub enum Command {
     /// Install dependencies: mount node_modules (or materialize it without FUSE).
     #[command(visible_alias = "i")]
     Install(InstallArgs),
-    /// Add packages to package.json and install (not built yet).
-    Add {
-        /// Packages, as `name` or `name@spec`.
-        #[arg(required = true)]
-        packages: Vec<String>,
-    },
-    /// Remove packages from package.json and install (not built yet).
-    #[command(visible_alias = "rm", alias = "uninstall")]
+    /// Add packages to package.json and install.
+    #[command(after_help = "Examples:\n  dx add react                 newest version, saved as ^X.Y.Z\n  dx add -D typescript@~5.6    a devDependency with the given range\n  dx add -E lodash@latest      saved as the exact version\n  dx add alias@npm:real@^2     an alias")]
+    Add(AddArgs),
+    /// Remove packages from package.json and install.
+    #[command(visible_alias = "rm", alias = "uninstall", alias = "un")]
     Remove {
         /// Package names.
         #[arg(required = true)]
         packages: Vec<String>,
+        /// How to install afterwards.
+        #[command(flatten)]
+        install: InstallArgs,
     },
-    /// Move dependencies to the newest versions their specifiers allow (not built yet).
-    #[command(visible_alias = "up")]
+    /// Move dependencies to the newest versions their specifiers allow.
+    #[command(
+        visible_alias = "up",
+        alias = "upgrade",
+        after_help = "Examples:\n  dx update              re-resolve every dependency within its range\n  dx update react        only react (wherever it appears in the tree)\n  dx update --latest     rewrite direct ranges to ^latest, then install"
+    )]
     Update {
-        /// Only these packages.
+        /// Only these packages (every package when none is given).
         packages: Vec<String>,
+        /// Rewrite the direct dependencies' specifiers to the `latest` dist-tag's version.
+        #[arg(long, short = 'L')]
+        latest: bool,
+        /// How to install afterwards.
+        #[command(flatten)]
+        install: InstallArgs,
     },
     /// Mount node_modules as a virtual filesystem served from the store.
     Mount(MountArgs),
@@ -106,8 +116,9 @@ pub enum Command {
     Audit,
     /// Show installed vs wanted vs latest versions (not built yet).
     Outdated,
-    /// Import package-lock.json, bun.lock, pnpm-lock.yaml or yarn.lock into dx.lock (not built yet).
-    Migrate,
+    /// Import package-lock.json, bun.lock or yarn.lock into dx.lock with the same versions.
+    #[command(after_help = "Examples:\n  dx migrate                       the first lockfile found\n  dx migrate --from yarn.lock      a given file")]
+    Migrate(MigrateArgs),
     /// Serve an npm-compatible registry from a directory of tarballs.
     Registry {
         /// Registry actions.
@@ -116,8 +127,8 @@ pub enum Command {
     },
 }
 
-/// `dx install` flags.
-#[derive(Debug, Args)]
+/// `dx install` flags (also taken by `add`, `remove` and `update`).
+#[derive(Debug, Args, Default)]
 pub struct InstallArgs {
     /// Fail if dx.lock does not match package.json (default when CI=true).
     #[arg(long)]
@@ -140,6 +151,41 @@ pub struct InstallArgs {
     /// Use cached metadata without revalidating it.
     #[arg(long)]
     pub prefer_offline: bool,
+}
+
+/// `dx add` flags.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Packages, as `name`, `name@range`, `name@tag` or `alias@npm:name@range`.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    /// Save to devDependencies.
+    #[arg(short = 'D', long = "save-dev", visible_alias = "dev", conflicts_with_all = ["optional", "peer"])]
+    pub dev: bool,
+    /// Save to optionalDependencies.
+    #[arg(short = 'O', long = "save-optional", visible_alias = "optional", conflicts_with = "peer")]
+    pub optional: bool,
+    /// Save to peerDependencies (and devDependencies, so it is installed).
+    #[arg(long = "save-peer", visible_alias = "peer")]
+    pub peer: bool,
+    /// Save the exact version instead of a ^range.
+    #[arg(short = 'E', long = "save-exact", visible_alias = "exact")]
+    pub exact: bool,
+    /// How to install afterwards.
+    #[command(flatten)]
+    pub install: InstallArgs,
+}
+
+/// `dx migrate` flags.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The lockfile to import (default: the first of package-lock.json, npm-shrinkwrap.json,
+    /// bun.lock, yarn.lock found in the project).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Overwrite an existing dx.lock.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `dx mount` flags.

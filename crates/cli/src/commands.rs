@@ -1,9 +1,13 @@
 //! One module per command; [`run`] dispatches.
 
+mod add;
 mod cache;
+mod changes;
 mod install;
 mod mount;
 mod registry;
+mod remove;
+mod update;
 
 use std::process::ExitCode;
 
@@ -24,6 +28,9 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Registry { action } => registry::run(action, printer),
         Command::Mount(args) => mount::mount(args, &cli.global, printer),
         Command::Unmount => mount::unmount(printer),
+        Command::Add(args) => add::run(args, &cli.global, printer),
+        Command::Remove { packages, install } => remove::run(&packages, &install, &cli.global, printer),
+        Command::Update { packages, latest, install } => update::run(&packages, latest, &install, &cli.global, printer),
         other => not_built(&other),
     }
 }
@@ -32,7 +39,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
 fn not_built(command: &Command) -> anyhow::Result<ExitCode> {
     let name = match command {
         Command::Install(_) => "install",
-        Command::Add { .. } => "add",
+        Command::Add(_) => "add",
         Command::Remove { .. } => "remove",
         Command::Update { .. } => "update",
         Command::Mount(_) => "mount",
@@ -44,7 +51,7 @@ fn not_built(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Init => "init",
         Command::Audit => "audit",
         Command::Outdated => "outdated",
-        Command::Migrate => "migrate",
+        Command::Migrate(_) => "migrate",
         Command::Registry { .. } => "registry",
         Command::Cache { .. } => "cache",
     };

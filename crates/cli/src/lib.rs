@@ -7,6 +7,7 @@
 
 mod cli;
 mod commands;
+mod lookup;
 mod node_modules;
 mod pipeline;
 mod printer;

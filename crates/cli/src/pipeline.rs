@@ -13,7 +13,7 @@ use dx_formats::dxl::{Dxl, DxlBuilder, DxlPackage};
 use dx_formats::dxp::BuildLimits;
 use dx_formats::hash::{ContentHash, Integrity};
 use dx_net::{CacheMode, RegistryClient, TarballFetcher, TarballRequest};
-use dx_resolve::{LayoutOptions, LayoutPlan, Platform, ResolveOptions, Resolution};
+use dx_resolve::{LayoutOptions, LayoutPlan, Platform, ResolveOptions, Resolution, UpdateSelection};
 use dx_store::Store;
 
 use crate::cli::GlobalArgs;
@@ -32,6 +32,8 @@ pub struct PrepareOptions {
     pub cache_mode: CacheMode,
     /// Leave out devDependencies.
     pub production: bool,
+    /// Packages to re-resolve although dx.lock still matches package.json (`dx update`).
+    pub update: UpdateSelection,
 }
 
 /// A layout ready to present, compiled and stored.
@@ -92,14 +94,14 @@ pub fn prepare(
     };
 
     let (lock_text, lockfile, resolved) = match (existing, stale) {
-        (Some((text, lock)), None) => (text, lock, false),
+        (Some((text, lock)), None) if options.update == UpdateSelection::Nothing => (text, lock, false),
         (previous, _) => {
             let previous_resolution = previous.as_ref().map(|(_, lock)| dx_resolve::from_lockfile(lock));
             let source = RegistrySource::new(get_client()?, get_runtime()?.handle().clone());
             let resolve_options = ResolveOptions {
                 project_dir: Some(project.dir.clone()),
                 node_version: installed_node_version(),
-                ..Default::default()
+                update: options.update.clone(),
             };
             let outcome = dx_resolve::resolve(&source, &project.manifest, previous_resolution.as_ref(), &resolve_options)
                 .context("cannot resolve dependencies")?;

@@ -34,6 +34,12 @@ impl Project {
         Ok(Self { dir: dir.to_path_buf(), manifest, manifest_text: text })
     }
 
+    /// The same project with package.json replaced (in memory only) by `text`.
+    pub fn with_manifest_text(&self, text: String) -> anyhow::Result<Self> {
+        let manifest = PackageJson::parse(&text).context("the edited package.json is not valid")?;
+        Ok(Self { dir: self.dir.clone(), manifest, manifest_text: text })
+    }
+
     /// Where dx.lock lives.
     pub fn lockfile_path(&self) -> PathBuf {
         self.dir.join(LOCKFILE_NAME)

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{Context as _, anyhow};
 use dx_fallback_link::LinkMode;
 use dx_net::CacheMode;
+use dx_resolve::UpdateSelection;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, InstallArgs};
@@ -19,15 +20,38 @@ use crate::settings;
 
 /// Runs `dx install`.
 pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
     let project = Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    install_project(project, &args, global, printer, &Edit::default())
+}
+
+/// What a command that edits package.json (`add`, `remove`, `update`) asks of the install.
+#[derive(Default)]
+pub struct Edit {
+    /// `project.manifest_text` differs from package.json on disk: write it once dx.lock has
+    /// been resolved from it, and put the old dx.lock back if resolving or fetching fails.
+    pub write_manifest: bool,
+    /// Packages to re-resolve although dx.lock matches.
+    pub update: UpdateSelection,
+}
+
+/// Installs `project` (whose manifest may be an edited, not yet written package.json).
+pub fn install_project(
+    project: Project,
+    args: &InstallArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+    edit: &Edit,
+) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
     let store = Arc::new(settings::open_store()?);
+    let editing = edit.write_manifest || edit.update != UpdateSelection::Nothing;
     let materialize = match args.materialize.as_deref() {
         None => None,
         Some(mode) => Some(mode.parse::<LinkMode>().map_err(|e| anyhow!("--materialize: {e}"))?),
     };
     let options = PrepareOptions {
-        frozen: args.frozen_lockfile || settings::is_ci(),
+        // CI implies --frozen-lockfile for `dx install` only: an edit asks for a new lock.
+        frozen: args.frozen_lockfile || (settings::is_ci() && !editing),
         lockfile_only: args.lockfile_only,
         cache_mode: if args.offline {
             CacheMode::Offline
@@ -37,6 +61,7 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
             CacheMode::Revalidate
         },
         production: args.production,
+        update: edit.update.clone(),
     };
     // The same package.json, dx.lock and options as the last install: check the tree is still
     // in place and stop, before parsing anything.
@@ -45,7 +70,7 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         Some(mode) => format!("materialize={} prod={}", mode.as_str(), args.production),
     };
     let fingerprint = project.fingerprint(&fingerprint_options);
-    if !args.lockfile_only {
+    if !args.lockfile_only && !editing {
         let checked = match materialize {
             None => node_modules::mounted_with(&store, &project.dir, &fingerprint).then_some(None),
             Some(mode) => node_modules::materialized_with(&store, &project.dir, &fingerprint, mode)?.map(Some),
@@ -67,7 +92,11 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
             None => {}
         }
     }
-    let layout = pipeline::prepare(&project, &store, global, &options, printer)?;
+    let layout = if edit.write_manifest {
+        prepare_then_write_manifest(&project, &store, global, &options, printer)?
+    } else {
+        pipeline::prepare(&project, &store, global, &options, printer)?
+    };
     if args.lockfile_only {
         printer.line(format!("dx.lock written ({} packages) in {} ms", layout.locked_packages, started.elapsed().as_millis()));
         return Ok(ExitCode::SUCCESS);
@@ -114,4 +143,42 @@ pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves and fetches for an edited package.json, then writes it; if that fails, dx.lock is
+/// put back as it was, so a failed `dx add` leaves package.json and dx.lock untouched.
+fn prepare_then_write_manifest(
+    project: &Project,
+    store: &Arc<dx_store::Store>,
+    global: &GlobalArgs,
+    options: &PrepareOptions,
+    printer: &Printer,
+) -> anyhow::Result<pipeline::PreparedLayout> {
+    let lock_path = project.lockfile_path();
+    let old_lock = match std::fs::read(&lock_path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", lock_path.display())),
+    };
+    let restore = || match &old_lock {
+        Some(bytes) => {
+            let _ = dx_store::write_atomic(&lock_path, bytes);
+        }
+        None => {
+            let _ = std::fs::remove_file(&lock_path);
+        }
+    };
+    let layout = match pipeline::prepare(project, store, global, options, printer) {
+        Ok(layout) => layout,
+        Err(e) => {
+            restore();
+            return Err(e);
+        }
+    };
+    let manifest_path = project.dir.join("package.json");
+    if let Err(e) = dx_store::write_atomic(&manifest_path, project.manifest_text.as_bytes()) {
+        restore();
+        return Err(e).with_context(|| format!("cannot write {}", manifest_path.display()));
+    }
+    Ok(layout)
 }

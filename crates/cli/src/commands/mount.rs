@@ -37,7 +37,7 @@ pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         bail!("no dx.lock in {} (hint: run `dx install` first)", project.dir.display());
     }
     // The lock must match package.json: mounting never re-resolves.
-    let options = PrepareOptions { frozen: true, lockfile_only: false, cache_mode: CacheMode::Revalidate, production: false };
+    let options = PrepareOptions { frozen: true, lockfile_only: false, cache_mode: CacheMode::Revalidate, production: false, update: dx_resolve::UpdateSelection::Nothing };
     let layout = pipeline::prepare(&project, &store, global, &options, printer)?;
     if args.foreground {
         let state = MountState::of(&store, &project.dir);

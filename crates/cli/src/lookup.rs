@@ -1,0 +1,53 @@
+//! One-off packument lookups for commands that need a version before resolving (`dx add` turns
+//! `react` into `^18.3.1`, `dx update --latest` rewrites ranges, `dx outdated` compares).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use dx_net::{CacheMode, RegistryClient};
+use dx_resolve::source::PackageSource as _;
+use dx_resolve::Packument;
+use dx_store::Store;
+
+use crate::cli::GlobalArgs;
+use crate::registry_source::RegistrySource;
+use crate::settings;
+
+/// Packuments from the configured registry, through the store's metadata cache.
+pub struct Lookup {
+    // Field order matters: the source's tasks run on the runtime, so it is dropped first.
+    source: RegistrySource,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Lookup {
+    /// A lookup for the project in `project_dir`, with the registry configuration npm would use.
+    pub fn new(project_dir: &Path, store: &Store, global: &GlobalArgs, cache_mode: CacheMode) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let config = settings::registry_config(global, project_dir, store)?;
+        let client = RegistryClient::new(config, Some(store.metadata_dir()), cache_mode)
+            .context("cannot set up the registry client")?;
+        let source = RegistrySource::new(client, runtime.handle().clone());
+        Ok(Self { source, _runtime: runtime })
+    }
+
+    /// The packument of `name`.
+    pub fn packument(&self, name: &str) -> anyhow::Result<Arc<Packument>> {
+        self.source.packument(name).map_err(|e| anyhow!("{e}"))
+    }
+
+    /// The version a dist-tag of `name` points at.
+    pub fn tagged_version(&self, name: &str, tag: &str) -> anyhow::Result<String> {
+        let packument = self.packument(name)?;
+        packument
+            .dist_tags
+            .get(tag)
+            .cloned()
+            .ok_or_else(|| anyhow!("package {name} has no dist-tag `{tag}`"))
+    }
+}
