@@ -7,4 +7,5 @@ mod cache;
 mod cli;
 mod edit;
 mod install;
+mod migrate;
 mod mount;

@@ -4,6 +4,7 @@ mod add;
 mod cache;
 mod changes;
 mod install;
+mod migrate;
 mod mount;
 mod registry;
 mod remove;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Mount(args) => mount::mount(args, &cli.global, printer),
         Command::Unmount => mount::unmount(printer),
         Command::Add(args) => add::run(args, &cli.global, printer),
+        Command::Migrate(args) => migrate::run(args, &cli.global, printer),
         Command::Remove { packages, install } => remove::run(&packages, &install, &cli.global, printer),
         Command::Update { packages, latest, install } => update::run(&packages, latest, &install, &cli.global, printer),
         other => not_built(&other),

@@ -18,7 +18,8 @@ use crate::settings;
 pub struct Lookup {
     // Field order matters: the source's tasks run on the runtime, so it is dropped first.
     source: RegistrySource,
-    _runtime: tokio::runtime::Runtime,
+    client: RegistryClient,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Lookup {
@@ -32,13 +33,33 @@ impl Lookup {
         let config = settings::registry_config(global, project_dir, store)?;
         let client = RegistryClient::new(config, Some(store.metadata_dir()), cache_mode)
             .context("cannot set up the registry client")?;
-        let source = RegistrySource::new(client, runtime.handle().clone());
-        Ok(Self { source, _runtime: runtime })
+        let source = RegistrySource::new(client.clone(), runtime.handle().clone());
+        Ok(Self { source, client, runtime })
     }
 
     /// The packument of `name`.
     pub fn packument(&self, name: &str) -> anyhow::Result<Arc<Packument>> {
         self.source.packument(name).map_err(|e| anyhow!("{e}"))
+    }
+
+    /// Puts the packuments of `names` in flight at once (errors surface on [`Lookup::packument`]).
+    pub fn prefetch(&self, names: impl IntoIterator<Item = String>) {
+        for name in names {
+            let client = self.client.clone();
+            self.runtime.spawn(async move {
+                let _ = client.packument(&name).await;
+            });
+        }
+    }
+
+    /// Resolves `manifest` against the registry, preferring `previous`'s choices.
+    pub fn resolve(
+        &self,
+        manifest: &dx_resolve::PackageJson,
+        previous: Option<&dx_resolve::Resolution>,
+        options: &dx_resolve::ResolveOptions,
+    ) -> Result<dx_resolve::ResolveOutcome, dx_resolve::ResolveError> {
+        dx_resolve::resolve(&self.source, manifest, previous, options)
     }
 
     /// The version a dist-tag of `name` points at.

@@ -144,7 +144,7 @@ pub fn prepare(
 
 /// The version of the `node` on PATH, so versions whose `engines.node` it does not meet are
 /// avoided as npm avoids them; `None` (no node) ignores `engines`.
-fn installed_node_version() -> Option<dx_resolve::semver::Version> {
+pub(crate) fn installed_node_version() -> Option<dx_resolve::semver::Version> {
     let out = std::process::Command::new("node").arg("--version").stdin(std::process::Stdio::null()).output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     dx_resolve::semver::Version::parse(text.trim().trim_start_matches('v')).ok()

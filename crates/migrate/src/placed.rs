@@ -1,0 +1,245 @@
+//! Lockfiles that record where each package sits in node_modules (npm's package-lock.json and
+//! Bun's bun.lock) share one model: a tree of placed packages, whose dependency edges are found
+//! the way node's `require` finds them — in the dependent's own node_modules, then in each
+//! ancestor's.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dx_resolve::{DepKind, Resolution, ResolvedEdge, ResolvedPackage, package_key};
+
+/// One dependency as the dependent declares it.
+#[derive(Debug, Clone)]
+pub struct DeclaredDep {
+    /// The name it is installed under (an alias's own name).
+    pub name: String,
+    /// The specifier as written.
+    pub spec: String,
+    /// Its kind.
+    pub kind: DepKind,
+}
+
+/// A package at one place in node_modules.
+#[derive(Debug, Clone, Default)]
+pub struct PlacedNode {
+    /// The package's real name (an alias's target).
+    pub name: String,
+    /// The version.
+    pub version: String,
+    /// Tarball URL.
+    pub resolved: Option<String>,
+    /// SRI integrity.
+    pub integrity: Option<String>,
+    /// What it depends on.
+    pub deps: Vec<DeclaredDep>,
+    /// Command → path (normalized).
+    pub bin: BTreeMap<String, String>,
+    /// `os` filter.
+    pub os: Vec<String>,
+    /// `cpu` filter.
+    pub cpu: Vec<String>,
+    /// `libc` filter.
+    pub libc: Vec<String>,
+    /// Has install scripts.
+    pub has_install_script: bool,
+    /// Deprecation message.
+    pub deprecated: Option<String>,
+    /// Only a devDependency's dependency.
+    pub dev: bool,
+    /// Only reached through optional edges.
+    pub optional: bool,
+}
+
+/// The placed tree: every package by its path, a list of install names (`["a", "@s/b"]` is
+/// `node_modules/a/node_modules/@s/b`).
+#[derive(Debug, Default)]
+pub struct PlacedTree {
+    /// The root project's dependencies (from package.json, see [`PlacedTree::into_resolution`]).
+    root_deps: Vec<DeclaredDep>,
+    /// Packages by path.
+    pub nodes: BTreeMap<Vec<String>, PlacedNode>,
+}
+
+impl PlacedTree {
+    /// The path `require(name)` finds from the package at `from` (empty: the root).
+    fn find(&self, from: &[String], name: &str) -> Option<&PlacedNode> {
+        let mut probe: Vec<String> = from.to_vec();
+        loop {
+            probe.push(name.to_owned());
+            if let Some(node) = self.nodes.get(&probe) {
+                return Some(node);
+            }
+            probe.pop();
+            probe.pop()?;
+        }
+    }
+
+    fn edges(&self, from: &[String], deps: &[DeclaredDep]) -> BTreeMap<String, ResolvedEdge> {
+        deps.iter()
+            .map(|d| {
+                let target = self.find(from, &d.name).map(|n| package_key(&n.name, &n.version));
+                (d.name.clone(), ResolvedEdge { specifier: d.spec.clone(), kind: d.kind, target })
+            })
+            .collect()
+    }
+
+    /// The resolution the tree records, and every `name@version` in it. A package placed at
+    /// several paths is recorded once, with the edges seen from its shallowest place.
+    pub fn into_resolution(mut self, root_manifest: &serde_json::Value) -> (Resolution, BTreeSet<String>) {
+        self.root_deps = declared(root_manifest, true);
+        let mut paths: Vec<&Vec<String>> = self.nodes.keys().collect();
+        paths.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+        let mut packages = BTreeMap::new();
+        for path in paths {
+            let node = &self.nodes[path];
+            let key = package_key(&node.name, &node.version);
+            if packages.contains_key(&key) {
+                continue;
+            }
+            let package = ResolvedPackage {
+                name: node.name.clone(),
+                version: node.version.clone(),
+                resolved: node.resolved.clone(),
+                integrity: node.integrity.clone(),
+                dependencies: self.edges(path, &node.deps),
+                os: node.os.clone(),
+                cpu: node.cpu.clone(),
+                libc: node.libc.clone(),
+                bin: node.bin.clone(),
+                has_install_script: node.has_install_script,
+                deprecated: node.deprecated.clone(),
+                optional: node.optional,
+                dev: node.dev,
+                link: false,
+            };
+            packages.insert(key, package);
+        }
+        let versions = packages.keys().cloned().collect();
+        let root = self.edges(&[], &self.root_deps);
+        (Resolution { root, overrides: BTreeMap::new(), packages }, versions)
+    }
+}
+
+/// Declared dependencies from a manifest-shaped JSON object: `dependencies`,
+/// `devDependencies` (when `with_dev`), `optionalDependencies` (winning over `dependencies`),
+/// `peerDependencies` with `peerDependenciesMeta` (or Bun's `optionalPeers` list).
+pub fn declared(object: &serde_json::Value, with_dev: bool) -> Vec<DeclaredDep> {
+    let map = |key: &str| -> Vec<(String, String)> {
+        object
+            .get(key)
+            .and_then(|v| v.as_object())
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .unwrap_or_default()
+    };
+    let optional_peers: BTreeSet<String> = object
+        .get("peerDependenciesMeta")
+        .and_then(|v| v.as_object())
+        .map(|m| {
+            m.iter()
+                .filter(|(_, meta)| meta.get("optional").and_then(|o| o.as_bool()) == Some(true))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let bun_optional_peers: BTreeSet<String> = object
+        .get("optionalPeers")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let optional: BTreeMap<String, String> = map("optionalDependencies").into_iter().collect();
+    let mut out = Vec::new();
+    for (name, spec) in map("dependencies") {
+        if !optional.contains_key(&name) {
+            out.push(DeclaredDep { name, spec, kind: DepKind::Prod });
+        }
+    }
+    if with_dev {
+        for (name, spec) in map("devDependencies") {
+            out.push(DeclaredDep { name, spec, kind: DepKind::Dev });
+        }
+    }
+    for (name, spec) in optional {
+        out.push(DeclaredDep { name, spec, kind: DepKind::Optional });
+    }
+    for (name, spec) in map("peerDependencies") {
+        let kind = if optional_peers.contains(&name) || bun_optional_peers.contains(&name) {
+            DepKind::OptionalPeer
+        } else {
+            DepKind::Peer
+        };
+        out.push(DeclaredDep { name, spec, kind });
+    }
+    out
+}
+
+/// A string list field (`os`, `cpu`, `libc`), accepting a lone string.
+pub fn string_list(object: &serde_json::Value, key: &str) -> Vec<String> {
+    match object.get(key) {
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `bin` (string or object) normalized as npm does.
+pub fn bins(name: &str, object: &serde_json::Value) -> BTreeMap<String, String> {
+    let raw = match object.get("bin") {
+        Some(serde_json::Value::String(s)) => dx_resolve::RawBin::Single(s.clone()),
+        Some(serde_json::Value::Object(m)) => dx_resolve::RawBin::Map(
+            m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect(),
+        ),
+        _ => dx_resolve::RawBin::None,
+    };
+    dx_resolve::bins::normalize_bin(name, &raw)
+}
+
+/// Splits a path of names joined by `/` (`a/@s/b/c`) into install names, keeping scopes whole.
+pub fn split_names(path: &str) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    let mut parts = path.split('/');
+    while let Some(part) = parts.next() {
+        if part.is_empty() {
+            return None;
+        }
+        if part.starts_with('@') {
+            let rest = parts.next().filter(|r| !r.is_empty())?;
+            names.push(format!("{part}/{rest}"));
+        } else {
+            names.push(part.to_owned());
+        }
+    }
+    (!names.is_empty()).then_some(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_dependencies_like_require() {
+        let mut tree = PlacedTree::default();
+        let node = |name: &str, version: &str, deps: &[&str]| PlacedNode {
+            name: name.into(),
+            version: version.into(),
+            deps: deps.iter().map(|d| DeclaredDep { name: (*d).into(), spec: "*".into(), kind: DepKind::Prod }).collect(),
+            ..PlacedNode::default()
+        };
+        tree.nodes.insert(vec!["a".into()], node("a", "1.0.0", &["b", "c"]));
+        tree.nodes.insert(vec!["b".into()], node("b", "1.0.0", &[]));
+        tree.nodes.insert(vec!["a".into(), "b".into()], node("b", "2.0.0", &["c"]));
+        tree.nodes.insert(vec!["c".into()], node("c", "1.0.0", &[]));
+        let (resolution, versions) = tree.into_resolution(&serde_json::json!({ "dependencies": { "a": "^1" } }));
+        assert_eq!(versions.len(), 4);
+        let a = &resolution.packages["a@1.0.0"];
+        assert_eq!(a.dependencies["b"].target.as_deref(), Some("b@2.0.0"));
+        assert_eq!(a.dependencies["c"].target.as_deref(), Some("c@1.0.0"));
+        assert_eq!(resolution.packages["b@2.0.0"].dependencies["c"].target.as_deref(), Some("c@1.0.0"));
+        assert_eq!(resolution.root["a"].target.as_deref(), Some("a@1.0.0"));
+    }
+
+    #[test]
+    fn splits_scoped_paths() {
+        assert_eq!(split_names("a/@s/b/c"), Some(vec!["a".into(), "@s/b".into(), "c".into()]));
+        assert_eq!(split_names("@s"), None);
+        assert_eq!(split_names("a//b"), None);
+    }
+}
