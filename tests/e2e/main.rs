@@ -3,6 +3,7 @@
 
 mod support;
 
+mod audit;
 mod cache;
 mod cli;
 mod edit;

@@ -112,10 +112,15 @@ pub enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
-    /// Report known vulnerabilities (not built yet).
-    Audit,
-    /// Show installed vs wanted vs latest versions (not built yet).
-    Outdated,
+    /// Report known vulnerabilities of the installed packages; `dx audit fix` updates them.
+    #[command(after_help = "Examples:\n  dx audit                       list advisories; exit 1 if any\n  dx audit --audit-level high    exit 1 only for high or critical\n  dx audit --json\n  dx audit fix                   re-resolve vulnerable packages within their ranges")]
+    Audit(AuditArgs),
+    /// Show current, wanted and latest versions of direct dependencies (exit 1 if any is outdated).
+    #[command(after_help = "Examples:\n  dx outdated\n  dx outdated react --json")]
+    Outdated {
+        /// Only these direct dependencies.
+        packages: Vec<String>,
+    },
     /// Import package-lock.json, bun.lock or yarn.lock into dx.lock with the same versions.
     #[command(after_help = "Examples:\n  dx migrate                       the first lockfile found\n  dx migrate --from yarn.lock      a given file")]
     Migrate(MigrateArgs),
@@ -172,6 +177,20 @@ pub struct AddArgs {
     #[arg(short = 'E', long = "save-exact", visible_alias = "exact")]
     pub exact: bool,
     /// How to install afterwards.
+    #[command(flatten)]
+    pub install: InstallArgs,
+}
+
+/// `dx audit` flags.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// `fix` to update vulnerable packages.
+    #[arg(value_name = "fix")]
+    pub action: Option<String>,
+    /// Exit 1 only for advisories at or above this severity: info, low, moderate, high, critical, none.
+    #[arg(long, default_value = "low", value_name = "LEVEL")]
+    pub audit_level: String,
+    /// How `dx audit fix` installs (also: `--production` audits without devDependencies).
     #[command(flatten)]
     pub install: InstallArgs,
 }

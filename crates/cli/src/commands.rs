@@ -1,10 +1,12 @@
 //! One module per command; [`run`] dispatches.
 
 mod add;
+mod audit;
 mod cache;
 mod changes;
 mod install;
 mod migrate;
+mod outdated;
 mod mount;
 mod registry;
 mod remove;
@@ -31,6 +33,8 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Unmount => mount::unmount(printer),
         Command::Add(args) => add::run(args, &cli.global, printer),
         Command::Migrate(args) => migrate::run(args, &cli.global, printer),
+        Command::Audit(args) => audit::run(args, &cli.global, printer),
+        Command::Outdated { packages } => outdated::run(&packages, &cli.global, printer),
         Command::Remove { packages, install } => remove::run(&packages, &install, &cli.global, printer),
         Command::Update { packages, latest, install } => update::run(&packages, latest, &install, &cli.global, printer),
         other => not_built(&other),
@@ -51,8 +55,8 @@ fn not_built(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Run { .. } => "run",
         Command::Exec { .. } => "exec",
         Command::Init => "init",
-        Command::Audit => "audit",
-        Command::Outdated => "outdated",
+        Command::Audit(_) => "audit",
+        Command::Outdated { .. } => "outdated",
         Command::Migrate(_) => "migrate",
         Command::Registry { .. } => "registry",
         Command::Cache { .. } => "cache",

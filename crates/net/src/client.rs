@@ -2,6 +2,7 @@
 //! cached in the store and revalidated with ETag / Last-Modified, with retries; and the
 //! authenticated, pooled HTTP client the tarball pipeline shares.
 
+mod audit;
 mod cache;
 pub mod packument;
 pub(crate) mod retry;

@@ -1,0 +1,210 @@
+//! `dx audit [fix]`: sends the installed set (dx.lock) to the registry's bulk advisory endpoint
+//! as npm 7+ does, keeps the advisories whose `vulnerable_versions` cover an installed version,
+//! and prints them by severity with the path that pulls each in. Exits 1 when one is at or
+//! above `--audit-level`. `fix` re-resolves the vulnerable packages within the ranges that
+//! require them, installs, and audits again.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use dx_resolve::semver::{Range, Version};
+use dx_resolve::{Resolution, UpdateSelection};
+use serde_json::{Value, json};
+
+use crate::cli::{AuditArgs, GlobalArgs};
+use crate::commands::install::{self, Edit};
+use crate::printer::Printer;
+use crate::project::Project;
+use crate::settings;
+
+/// Severities in increasing order, as npm names them.
+const SEVERITIES: [&str; 5] = ["info", "low", "moderate", "high", "critical"];
+
+/// One advisory affecting one installed version.
+#[derive(Debug, Clone)]
+struct Finding {
+    name: String,
+    version: String,
+    severity: String,
+    title: String,
+    url: String,
+    id: Value,
+    vulnerable_versions: String,
+    path: Vec<String>,
+}
+
+/// Runs `dx audit`.
+pub fn run(args: AuditArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+    let level = severity_rank(&args.audit_level)
+        .or_else(|| (args.audit_level == "none").then_some(SEVERITIES.len()))
+        .with_context(|| format!("--audit-level {}: expected info, low, moderate, high, critical or none", args.audit_level))?;
+    let fix = match args.action.as_deref() {
+        None => false,
+        Some("fix") => true,
+        Some(other) => bail!("unknown audit action `{other}` (expected `dx audit` or `dx audit fix`)"),
+    };
+    let project = Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let mut findings = audit(&project, args.install.production, global)?;
+    if fix && !findings.is_empty() {
+        let names: BTreeSet<String> = findings.iter().map(|f| f.name.clone()).collect();
+        let before = findings.len();
+        let update = UpdateSelection::Names(names.into_iter().collect());
+        install::install_project(Project::open(&project.dir)?, &args.install, global, printer, &Edit { write_manifest: false, update })?;
+        findings = audit(&project, args.install.production, global)?;
+        printer.line(format!("fixed {} of {before} vulnerabilities", before.saturating_sub(findings.len())));
+    }
+    report(&findings, printer);
+    let failing = findings.iter().any(|f| severity_rank(&f.severity).unwrap_or(0) >= level);
+    Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The findings for the project's dx.lock as it is now.
+fn audit(project: &Project, omit_dev: bool, global: &GlobalArgs) -> anyhow::Result<Vec<Finding>> {
+    let Some((_, lock)) = project.read_lockfile()? else {
+        bail!("no dx.lock in {} (run `dx install` first)", project.dir.display());
+    };
+    let resolution = dx_resolve::from_lockfile(&lock);
+    let mut installed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for package in resolution.packages.values() {
+        if omit_dev && package.dev {
+            continue;
+        }
+        installed.entry(package.name.clone()).or_default().push(package.version.clone());
+    }
+    let store = settings::open_store()?;
+    let config = settings::registry_config(global, &project.dir, &store)?;
+    let client = dx_net::RegistryClient::new(config, None, dx_net::CacheMode::Revalidate).context("cannot set up the registry client")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    let answer = runtime.block_on(client.bulk_advisories(&installed)).context("cannot fetch security advisories")?;
+    let Value::Object(by_name) = answer else {
+        bail!("the registry's advisory answer is not a JSON object");
+    };
+    let paths = shortest_paths(&resolution);
+    let mut findings = Vec::new();
+    for (name, advisories) in by_name {
+        let Some(versions) = installed.get(&name) else { continue };
+        for advisory in advisories.as_array().into_iter().flatten() {
+            let vulnerable = advisory.get("vulnerable_versions").and_then(Value::as_str).unwrap_or("*");
+            let Ok(range) = Range::parse(vulnerable) else { continue };
+            for version in versions {
+                if !Version::parse(version).is_ok_and(|v| range.satisfies_including_prerelease(&v)) {
+                    continue;
+                }
+                let text = |key: &str| advisory.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let key = dx_resolve::package_key(&name, version);
+                findings.push(Finding {
+                    name: name.clone(),
+                    version: version.clone(),
+                    severity: text("severity"),
+                    title: text("title"),
+                    url: text("url"),
+                    id: advisory.get("id").cloned().unwrap_or(Value::Null),
+                    vulnerable_versions: vulnerable.to_owned(),
+                    path: paths.get(&key).cloned().unwrap_or_default(),
+                });
+            }
+        }
+    }
+    findings.sort_by(|a, b| {
+        severity_rank(&b.severity).cmp(&severity_rank(&a.severity)).then_with(|| (&a.name, &a.version).cmp(&(&b.name, &b.version)))
+    });
+    Ok(findings)
+}
+
+fn severity_rank(severity: &str) -> Option<usize> {
+    SEVERITIES.iter().position(|s| s.eq_ignore_ascii_case(severity))
+}
+
+/// For each package key, the shortest chain of install names from the root that reaches it.
+fn shortest_paths(resolution: &Resolution) -> BTreeMap<String, Vec<String>> {
+    let mut paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut queue = VecDeque::new();
+    for (name, edge) in &resolution.root {
+        if let Some(target) = &edge.target {
+            if !paths.contains_key(target) {
+                paths.insert(target.clone(), vec![name.clone()]);
+                queue.push_back(target.clone());
+            }
+        }
+    }
+    while let Some(key) = queue.pop_front() {
+        let Some(package) = resolution.packages.get(&key) else { continue };
+        let here = paths[&key].clone();
+        for (name, edge) in &package.dependencies {
+            if let Some(target) = &edge.target {
+                if !paths.contains_key(target) {
+                    let mut path = here.clone();
+                    path.push(name.clone());
+                    paths.insert(target.clone(), path);
+                    queue.push_back(target.clone());
+                }
+            }
+        }
+    }
+    paths
+}
+
+fn report(findings: &[Finding], printer: &Printer) {
+    let mut counts: BTreeMap<&str, usize> = SEVERITIES.iter().map(|s| (*s, 0)).collect();
+    for f in findings {
+        if let Some(rank) = severity_rank(&f.severity) {
+            *counts.entry(SEVERITIES[rank]).or_default() += 1;
+        }
+    }
+    if printer.json() {
+        let list: Vec<Value> = findings
+            .iter()
+            .map(|f| {
+                json!({
+                    "name": f.name, "version": f.version, "severity": f.severity, "title": f.title,
+                    "url": f.url, "id": f.id, "vulnerableVersions": f.vulnerable_versions, "path": f.path,
+                })
+            })
+            .collect();
+        printer.json_value(&json!({ "vulnerabilities": list, "counts": counts, "total": findings.len() }));
+        return;
+    }
+    if findings.is_empty() {
+        printer.answer("found 0 vulnerabilities");
+        return;
+    }
+    for f in findings {
+        printer.answer(format!("{:<9} {}@{}  {}", f.severity, f.name, f.version, f.title));
+        printer.answer(format!("          vulnerable: {}  {}", f.vulnerable_versions, f.url));
+        printer.answer(format!("          path: {}", f.path.join(" > ")));
+    }
+    let summary: Vec<String> = SEVERITIES.iter().rev().filter(|s| counts[*s] > 0).map(|s| format!("{} {s}", counts[*s])).collect();
+    printer.answer(format!("{} vulnerabilities ({})", findings.len(), summary.join(", ")));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dx_resolve::{DepKind, ResolvedEdge, ResolvedPackage};
+
+    #[test]
+    fn shortest_path_goes_through_the_root_edge_first() {
+        let edge = |t: &str| ResolvedEdge { specifier: "*".into(), kind: DepKind::Prod, target: Some(t.into()) };
+        let mut r = Resolution::default();
+        r.root.insert("a".into(), edge("a@1"));
+        r.root.insert("c".into(), edge("c@1"));
+        let mut a = ResolvedPackage::default();
+        a.dependencies.insert("b".into(), edge("b@1"));
+        let mut b = ResolvedPackage::default();
+        b.dependencies.insert("c".into(), edge("c@1"));
+        r.packages.insert("a@1".into(), a);
+        r.packages.insert("b@1".into(), b);
+        r.packages.insert("c@1".into(), ResolvedPackage::default());
+        let paths = shortest_paths(&r);
+        assert_eq!(paths["b@1"], vec!["a", "b"]);
+        assert_eq!(paths["c@1"], vec!["c"]);
+    }
+
+    #[test]
+    fn severities_rank_in_npm_order() {
+        assert!(severity_rank("critical") > severity_rank("high"));
+        assert_eq!(severity_rank("MODERATE"), Some(2));
+        assert_eq!(severity_rank("bogus"), None);
+    }
+}
