@@ -566,6 +566,16 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         true
     }
 
+    /// arborist's `deepestNestingTarget`: the first of `start` and its ancestors where `name`
+    /// may be placed, skipping packages that have `name` as a peer (it must go above them).
+    fn deepest_nesting_target(&self, start: NodeIdx, name: &str) -> NodeIdx {
+        let mut t = start;
+        while t != ROOT && self.dep_of(t, name).is_some_and(|e| e.kind.is_peer()) {
+            t = self.tree.nodes[t].parent.unwrap_or(ROOT);
+        }
+        t
+    }
+
     /// arborist's `canPlacePeers`: the peers of `pkg` must be placeable at `target` (or kept).
     fn peers_fit(
         &self,
@@ -586,11 +596,13 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             if path.contains(&peer) {
                 continue;
             }
-            if self.check_own(peer, pd, false, entry_from, target, true) == Place::Conflict {
+            // The peer may have to go above `target` when `target` itself peers on it.
+            let peer_target = self.deepest_nesting_target(target, &pd.name);
+            if self.check_own(peer, pd, false, entry_from, peer_target, true) == Place::Conflict {
                 return false;
             }
             path.push(peer);
-            let ok = self.peers_fit(peer, entry_from, target, peer_set, path);
+            let ok = self.peers_fit(peer, entry_from, peer_target, peer_set, path);
             path.pop();
             if !ok {
                 return false;

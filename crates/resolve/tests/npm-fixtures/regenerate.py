@@ -160,7 +160,9 @@ def regenerate(dx, case_path, keep):
             (project / "package.json").write_text(json.dumps(root, indent=2))
             result = run_npm(project, url, work, platform, flags)
             if result.returncode != 0 and "ERESOLVE" in result.stderr:
-                flags = ["--legacy-peer-deps"]
+                # --force: npm still installs peers and overrides the conflicting one, which is
+                # what dx does (with a warning); --legacy-peer-deps would skip every peer.
+                flags = ["--force"]
                 result = run_npm(project, url, work, platform, flags)
             if result.returncode != 0:
                 sys.exit(f"{case_path.name}: npm failed\n{result.stdout}\n{result.stderr}")
