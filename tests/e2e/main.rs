@@ -7,6 +7,8 @@ mod audit;
 mod cache;
 mod cli;
 mod edit;
+mod everyday;
 mod install;
 mod migrate;
+mod scripts;
 mod mount;

@@ -83,29 +83,40 @@ pub enum Command {
     Mount(MountArgs),
     /// Unmount node_modules (lazily when a file is still open).
     Unmount,
-    /// Show the installed tree (not built yet).
-    #[command(visible_alias = "ls")]
-    List,
-    /// Show why a package is installed (not built yet).
-    Why {
-        /// The package name.
-        package: String,
-    },
-    /// Run a package.json script (not built yet).
-    Run {
-        /// The script and its arguments.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// Run a dependency's executable (not built yet).
-    #[command(visible_alias = "x")]
-    Exec {
-        /// The executable and its arguments.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
-        args: Vec<String>,
-    },
-    /// Create a package.json (not built yet).
-    Init,
+    /// Show the installed tree, from dx.lock (node_modules need not exist).
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:\n  dx list                      the direct dependencies\n  dx ls --depth 2              two levels below them\n  dx ls --all --json           the whole tree, as `npm ls --all --json` prints it\n  dx ls --prod                 without devDependencies\n\nA package already shown higher in the tree is marked `deduped` and not expanded again."
+    )]
+    List(ListArgs),
+    /// Show why a package is installed: every path to it, with the specifiers.
+    #[command(
+        visible_alias = "explain",
+        after_help = "Examples:\n  dx why react                 every installed version of react, and who requires it\n  dx why react@^17             only the versions a range matches\n  dx why react --json          the same, as `npm explain --json` shapes it"
+    )]
+    Why(WhyArgs),
+    /// Run a package.json script (`dx <script>` works too when no dx command has that name).
+    #[command(
+        after_help = "Examples:\n  dx run                       list the scripts\n  dx run build                 run `build` (and `prebuild` / `postbuild` if present)\n  dx run test -- --watch       arguments after the name are appended to the script\n  dx test --watch              the same, when the script's name is not a dx command\n\nScripts run with `sh -c` in the project's directory, with every node_modules/.bin from there\nup on PATH and npm's variables (npm_lifecycle_event, npm_package_name, INIT_CWD…).\nThe script's exit status is dx's."
+    )]
+    Run(RunArgs),
+    /// Run an installed dependency's executable from node_modules/.bin.
+    #[command(
+        visible_alias = "x",
+        after_help = "Examples:\n  dx exec tsc --noEmit         run node_modules/.bin/tsc with arguments\n  dx x eslint .                the same, shorter\n\nNothing is downloaded: a command that is not installed is an error (add its package first\nwith `dx add -D <package>`)."
+    )]
+    Exec(ExecArgs),
+    /// Create a package.json, as `npm init -y` writes it.
+    #[command(
+        after_help = "Examples:\n  dx init                      write package.json named after the directory\n  dx init -y                   the same (dx never asks questions)\n\nAn existing package.json is never touched: dx init fails instead (npm init would merge\ninto it)."
+    )]
+    Init(InitArgs),
+    /// A package.json script run by its name, as `dx <script>` (any name that is not a command).
+    #[command(external_subcommand)]
+    External(Vec<String>),
+    /// Allow dependencies' install scripts and run them now (no argument: list blocked ones).
+    #[command(after_help = "Examples:\n  dx trust                list installed packages whose install scripts are blocked\n  dx trust esbuild        run esbuild's scripts now and on every install\n  dx trust --all          trust every blocked package")]
+    Trust(TrustArgs),
     /// Inspect and maintain the package store.
     Cache {
         /// What to do with the store.
@@ -181,6 +192,79 @@ pub struct AddArgs {
     pub install: InstallArgs,
 }
 
+/// `dx run` flags.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The script to run; without one, the scripts are listed.
+    pub script: Option<String>,
+    /// Arguments appended to the script, shell-quoted (a `--` before them is optional).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+    /// Succeed without doing anything when the script does not exist.
+    #[arg(long)]
+    pub if_present: bool,
+    /// Skip the pre<script> and post<script> scripts.
+    #[arg(long)]
+    pub ignore_scripts: bool,
+}
+
+/// `dx exec` flags.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The command, a name in node_modules/.bin.
+    pub command: String,
+    /// Its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+/// `dx init` flags.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Accept every default (dx init never asks questions, so this changes nothing; accepted
+    /// for npm's muscle memory).
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+/// `dx list` flags.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// How many levels below the direct dependencies to show.
+    #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "all")]
+    pub depth: usize,
+    /// Show the whole tree (every depth).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Leave out devDependencies.
+    #[arg(long, visible_alias = "production", conflicts_with = "dev")]
+    pub prod: bool,
+    /// Show only devDependencies (and what they pull in).
+    #[arg(long)]
+    pub dev: bool,
+    /// Leave out a kind of dependency: dev, optional or peer (repeatable).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub omit: Vec<OmitKind>,
+}
+
+/// A kind of dependency `dx list --omit` leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OmitKind {
+    /// devDependencies of the project.
+    Dev,
+    /// optionalDependencies, everywhere in the tree.
+    Optional,
+    /// peerDependencies, everywhere in the tree.
+    Peer,
+}
+
+/// `dx why` flags.
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The package: `name`, or `name@range` for only the versions the range matches.
+    pub package: String,
+}
+
 /// `dx audit` flags.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -193,6 +277,16 @@ pub struct AuditArgs {
     /// How `dx audit fix` installs (also: `--production` audits without devDependencies).
     #[command(flatten)]
     pub install: InstallArgs,
+}
+
+/// `dx trust` flags.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Packages to trust.
+    pub packages: Vec<String>,
+    /// Trust every installed package whose scripts are blocked.
+    #[arg(long, conflicts_with = "packages")]
+    pub all: bool,
 }
 
 /// `dx migrate` flags.

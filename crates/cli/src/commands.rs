@@ -4,17 +4,21 @@ mod add;
 mod audit;
 mod cache;
 mod changes;
+mod exec;
+mod init;
 mod install;
+mod list;
 mod migrate;
 mod outdated;
 mod mount;
 mod registry;
 mod remove;
+mod run;
+mod trust;
 mod update;
+mod why;
 
 use std::process::ExitCode;
-
-use anyhow::bail;
 
 use crate::cli::{Cli, Command};
 use crate::printer::Printer;
@@ -37,29 +41,12 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Outdated { packages } => outdated::run(&packages, &cli.global, printer),
         Command::Remove { packages, install } => remove::run(&packages, &install, &cli.global, printer),
         Command::Update { packages, latest, install } => update::run(&packages, latest, &install, &cli.global, printer),
-        other => not_built(&other),
+        Command::Run(args) => run::run(args, &cli.global, printer),
+        Command::External(args) => run::run_external(args, &cli.global, printer),
+        Command::Exec(args) => exec::run(args, printer),
+        Command::Init(args) => init::run(&args, printer),
+        Command::List(args) => list::run(&args, printer),
+        Command::Why(args) => why::run(&args, printer),
+        Command::Trust(args) => trust::run(&args, printer),
     }
-}
-
-/// The honest answer for a command that is not implemented yet: say so, exit 1.
-fn not_built(command: &Command) -> anyhow::Result<ExitCode> {
-    let name = match command {
-        Command::Install(_) => "install",
-        Command::Add(_) => "add",
-        Command::Remove { .. } => "remove",
-        Command::Update { .. } => "update",
-        Command::Mount(_) => "mount",
-        Command::Unmount => "unmount",
-        Command::List => "list",
-        Command::Why { .. } => "why",
-        Command::Run { .. } => "run",
-        Command::Exec { .. } => "exec",
-        Command::Init => "init",
-        Command::Audit(_) => "audit",
-        Command::Outdated { .. } => "outdated",
-        Command::Migrate(_) => "migrate",
-        Command::Registry { .. } => "registry",
-        Command::Cache { .. } => "cache",
-    };
-    bail!("`dx {name}` is not built yet in this version of dx")
 }

@@ -7,13 +7,16 @@
 
 mod cli;
 mod commands;
+mod lifecycle;
 mod lookup;
 mod node_modules;
 mod pipeline;
 mod printer;
 mod project;
 mod registry_source;
+mod scripts;
 mod settings;
+mod suggest;
 
 use std::process::ExitCode;
 

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::cli::{GlobalArgs, InstallArgs};
 use crate::node_modules::{self, Presented};
 use crate::pipeline::{self, PrepareOptions};
+use crate::lifecycle;
 use crate::printer::Printer;
 use crate::project::Project;
 use crate::settings;
@@ -70,6 +71,10 @@ pub fn install_project(
         Some(mode) => format!("materialize={} prod={}", mode.as_str(), args.production),
     };
     let fingerprint = project.fingerprint(&fingerprint_options);
+    let scripts = !args.ignore_scripts && !args.lockfile_only;
+    if scripts {
+        lifecycle::run_root(&project.dir, &project.manifest, &["preinstall"])?;
+    }
     if !args.lockfile_only && !editing {
         let checked = match materialize {
             None => node_modules::mounted_with(&store, &project.dir, &fingerprint).then_some(None),
@@ -83,10 +88,16 @@ pub fn install_project(
                     report.mode_used.as_str(),
                     started.elapsed().as_millis()
                 ));
+                if scripts {
+                    lifecycle::run_root(&project.dir, &project.manifest, &lifecycle::ROOT_AFTER)?;
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             Some(_) => {
                 printer.line(format!("node_modules is up to date in {} ms", started.elapsed().as_millis()));
+                if scripts {
+                    lifecycle::run_root(&project.dir, &project.manifest, &lifecycle::ROOT_AFTER)?;
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             None => {}
@@ -102,6 +113,9 @@ pub fn install_project(
         return Ok(ExitCode::SUCCESS);
     }
     let presented = node_modules::present(&project.dir, &store, &layout, materialize, printer)?;
+    if scripts {
+        run_install_scripts(&project, &layout.dxl, printer)?;
+    }
     let elapsed = started.elapsed().as_millis() as u64;
     let packages = dx_formats::dxl::Dxl::parse(&layout.dxl).map(|d| d.package_count()).unwrap_or(0);
     match presented {
@@ -181,4 +195,22 @@ fn prepare_then_write_manifest(
         return Err(e).with_context(|| format!("cannot write {}", manifest_path.display()));
     }
     Ok(layout)
+}
+
+/// After node_modules is in place: trusted dependencies' install scripts, in dependency order,
+/// then the project's own; blocked ones are reported.
+fn run_install_scripts(project: &Project, dxl_bytes: &[u8], printer: &Printer) -> anyhow::Result<()> {
+    let dxl = dx_formats::dxl::Dxl::parse(dxl_bytes).context("the compiled layout is corrupt")?;
+    if dxl.packages().any(|p| p.has_install_script()) {
+        let resolution = match project.read_lockfile()? {
+            Some((_, lock)) => dx_resolve::from_lockfile(&lock),
+            None => dx_resolve::Resolution::default(),
+        };
+        let plan = lifecycle::plan(&dxl, &resolution, &project.manifest.trusted_dependencies);
+        lifecycle::run_dependencies(&project.dir, &plan, printer)?;
+        if let Some(line) = lifecycle::blocked_line(&plan.blocked) {
+            printer.line(line);
+        }
+    }
+    lifecycle::run_root(&project.dir, &project.manifest, &lifecycle::ROOT_AFTER)
 }

@@ -121,6 +121,12 @@ impl ManifestEditor {
         }
     }
 
+    /// Sets a top-level field (`trustedDependencies`, …), keeping its place when it exists and
+    /// appending it otherwise.
+    pub fn set_field(&mut self, key: &str, value: Value) {
+        self.root.insert(key.to_string(), value);
+    }
+
     /// The whole document, for reads the typed model does not cover.
     pub fn value(&self) -> &Map<String, Value> {
         &self.root

@@ -1,0 +1,113 @@
+//! Lifecycle scripts at install time and `dx trust`: the project's own scripts run, a
+//! dependency's only when trusted, in dependency order; blocked ones are reported.
+
+use std::path::Path;
+
+use dx_net::{TestRegistry, write_test_package};
+use serde_json::json;
+
+use crate::support::{TestContext, describe};
+
+/// Each script appends `<name>:<event>` to `$INIT_CWD/ran.txt`; `lib` (a dependency of `tool`)
+/// also writes a file into its own directory.
+fn registry(dir: &Path) -> TestRegistry {
+    let log = |event: &str| format!("echo \"$npm_package_name:{event}\" >> \"$INIT_CWD/ran.txt\"");
+    write_test_package(
+        dir,
+        "lib",
+        "1.0.0",
+        json!({ "scripts": { "postinstall": format!("{} && echo built > built.txt", log("postinstall")) } }),
+        &[("index.js", b"module.exports = 1;\n")],
+    );
+    write_test_package(
+        dir,
+        "tool",
+        "1.0.0",
+        json!({ "dependencies": { "lib": "^1.0.0" }, "scripts": { "preinstall": log("preinstall"), "install": log("install") } }),
+        &[("index.js", b"module.exports = 2;\n")],
+    );
+    write_test_package(dir, "failing", "1.0.0", json!({ "scripts": { "postinstall": "exit 7" } }), &[("index.js", b"\n")]);
+    TestRegistry::start(dir)
+}
+
+fn ran(ctx: &TestContext) -> Vec<String> {
+    std::fs::read_to_string(ctx.path("ran.txt")).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+fn context(trusted: &[&str]) -> (TestContext, TestRegistry) {
+    let ctx = TestContext::new();
+    let registry = registry(&ctx.home.join("registry"));
+    let ctx = ctx.with_registry(registry.url());
+    let pj = json!({
+        "name": "app", "version": "1.0.0",
+        "dependencies": { "tool": "^1.0.0" },
+        "trustedDependencies": trusted,
+        "scripts": {
+            "preinstall": "echo \"$npm_package_name:preinstall\" >> ran.txt",
+            "postinstall": "echo \"$npm_package_name:postinstall\" >> ran.txt",
+            "prepare": "echo \"$npm_package_name:prepare\" >> ran.txt"
+        }
+    });
+    ctx.write("package.json", &serde_json::to_string_pretty(&pj).unwrap());
+    (ctx, registry)
+}
+
+#[test]
+fn untrusted_dependency_scripts_are_blocked_and_reported() {
+    let (ctx, _registry) = context(&[]);
+    let out = ctx.dx_ok(&["install", "--materialize"]);
+    assert!(out.contains("blocked install scripts of 2 packages: lib, tool (run `dx trust <name>` to allow one)"), "{out}");
+    assert_eq!(ran(&ctx), ["app:preinstall", "app:postinstall", "app:prepare"]);
+    assert!(!ctx.path("node_modules/lib/built.txt").exists());
+
+    // `dx trust` lists, then trusts and runs now, in dependency order, and records it.
+    assert_eq!(ctx.dx_ok(&["trust"]).lines().collect::<Vec<_>>(), ["lib", "tool"]);
+    std::fs::remove_file(ctx.path("ran.txt")).unwrap();
+    let out = ctx.dx_ok(&["trust", "tool", "lib"]);
+    assert!(out.contains("trusted tool, lib (install scripts ran in 2 places)"), "{out}");
+    assert_eq!(ran(&ctx), ["lib:postinstall", "tool:preinstall", "tool:install"]);
+    let pj: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ctx.path("package.json")).unwrap()).unwrap();
+    assert_eq!(pj["trustedDependencies"], json!(["lib", "tool"]));
+
+    let out = ctx.dx(&["trust", "nothing"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nothing is not installed"), "{}", describe(&out));
+}
+
+#[test]
+fn trusted_scripts_run_at_install_dependencies_first() {
+    for materialize in [true, false] {
+        let (ctx, _registry) = context(&["lib", "tool"]);
+        let mut args = vec!["install"];
+        if materialize {
+            args.push("--materialize");
+        } else if !crate::support::fuse_available("trusted_scripts_run_at_install_dependencies_first") {
+            continue;
+        }
+        let out = ctx.dx_ok(&args);
+        assert!(!out.contains("blocked"), "{out}");
+        assert_eq!(
+            ran(&ctx),
+            ["app:preinstall", "lib:postinstall", "tool:preinstall", "tool:install", "app:postinstall", "app:prepare"],
+            "materialize={materialize}"
+        );
+        assert_eq!(std::fs::read_to_string(ctx.path("node_modules/lib/built.txt")).unwrap(), "built\n");
+        // --ignore-scripts runs nothing, not even the project's own.
+        std::fs::remove_file(ctx.path("ran.txt")).unwrap();
+        ctx.dx_ok(&["install", "--ignore-scripts", if materialize { "--materialize" } else { "--frozen-lockfile" }]);
+        assert!(ran(&ctx).is_empty(), "{:?}", ran(&ctx));
+        if !materialize {
+            ctx.dx_ok(&["unmount"]);
+        }
+    }
+}
+
+#[test]
+fn a_failing_trusted_script_fails_the_install_naming_it() {
+    let (ctx, _registry) = context(&["failing"]);
+    ctx.write("package.json", r#"{ "name": "app", "dependencies": { "failing": "1.0.0" }, "trustedDependencies": ["failing"] }"#);
+    let out = ctx.dx(&["install", "--materialize"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the postinstall script of failing@1.0.0 failed with exit code 7"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
