@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
     name = "dx",
     version,
     about = "A JavaScript package manager whose node_modules is served lazily from a shared store",
-    after_help = "Examples:\n  dx install                 install package.json's dependencies\n  dx install --materialize   write node_modules to disk (CI)\n  dx mount --reset           drop edits made inside node_modules, then mount\n  dx cache dir               print where the store is\n  dx registry serve --dir ./tarballs --port 4873\n\nCommands marked (not built yet) exit with status 1 and say so."
+    after_help = "Examples:\n  dx install                 install package.json's dependencies (mounted node_modules)\n  dx install --materialize   write node_modules to disk (CI)\n  dx add react               add a dependency (^latest) and install\n  dx add -D typescript       add a devDependency\n  dx remove react            remove a dependency and install\n  dx update                  newest versions the ranges allow\n  dx test                    run package.json's `test` script (same as `dx run test`)\n  dx why debug               every path that pulls a package in\n  dx migrate                 import package-lock.json, bun.lock or yarn.lock\n  dx mount --reset           drop edits made inside node_modules, then mount\n  dx cache dir               print where the store is"
 )]
 pub struct Cli {
     /// Flags every command accepts.

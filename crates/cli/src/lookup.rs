@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 use dx_net::{CacheMode, RegistryClient};
-use dx_resolve::source::PackageSource as _;
+use dx_resolve::source::{PackageSource as _, SourceError};
 use dx_resolve::Packument;
 use dx_store::Store;
 
@@ -37,9 +37,19 @@ impl Lookup {
         Ok(Self { source, client, runtime })
     }
 
-    /// The packument of `name`.
+    /// The packument of `name`; when the registry does not know it, the error names the
+    /// registry and suggests the closest name its search finds.
     pub fn packument(&self, name: &str) -> anyhow::Result<Arc<Packument>> {
-        self.source.packument(name).map_err(|e| anyhow!("{e}"))
+        match self.source.packument(name) {
+            Ok(packument) => Ok(packument),
+            Err(SourceError::NotFound { .. }) => {
+                let registry = self.client.config().registry_for(name).unwrap_or_default().to_owned();
+                let found = self.runtime.block_on(self.client.search_names(name, 20)).unwrap_or_default();
+                let hint = crate::suggest::did_you_mean(name, found.iter().map(String::as_str));
+                Err(anyhow!("package {name} not found in registry {registry}{hint}"))
+            }
+            Err(e) => Err(anyhow!("{e}")),
+        }
     }
 
     /// Puts the packuments of `names` in flight at once (errors surface on [`Lookup::packument`]).

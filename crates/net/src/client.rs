@@ -4,6 +4,7 @@
 
 mod audit;
 mod cache;
+mod search;
 pub mod packument;
 pub(crate) mod retry;
 
