@@ -2,6 +2,7 @@
 //! `packages` maps a placement path (`a`, `a/b`, `@s/a/@t/b`) to
 //! `["name@version", registry-or-tarball, { dependencies, bin, os, cpu, … }, integrity]`.
 
+use dx_resolve::ResolvedPackage;
 use serde_json::Value;
 
 use crate::placed::{PlacedNode, PlacedTree, bins, declared, split_names, string_list};
@@ -34,18 +35,18 @@ pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imp
         let location = items.get(1).and_then(Value::as_str).unwrap_or("");
         let meta = items.get(2).cloned().unwrap_or(Value::Null);
         let integrity = items.get(3).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-        let node = PlacedNode {
+        let package = ResolvedPackage {
             name: name.to_owned(),
             version: version.to_owned(),
             resolved: Some(tarball(location, name, version, options)),
             integrity,
-            deps: declared(&meta, false),
             bin: bins(name, &meta),
             os: string_list(&meta, "os"),
             cpu: string_list(&meta, "cpu"),
             libc: string_list(&meta, "libc"),
-            ..PlacedNode::default()
+            ..ResolvedPackage::default()
         };
+        let node = PlacedNode { package, deps: declared(&meta, false) };
         tree.nodes.insert(names, node);
     }
     let (resolution, versions) = tree.into_resolution(options.root_manifest);

@@ -1,6 +1,7 @@
 //! npm's package-lock.json / npm-shrinkwrap.json: lockfileVersion 2 and 3 (`packages`, keyed
 //! by install path) and 1 (nested `dependencies` with `requires`).
 
+use dx_resolve::ResolvedPackage;
 use serde_json::Value;
 
 use crate::placed::{DeclaredDep, PlacedNode, PlacedTree, bins, declared, string_list};
@@ -64,12 +65,11 @@ fn install_names(path: &str) -> Option<Vec<String>> {
 fn node(name: &str, version: &str, entry: &Value, deps: Vec<DeclaredDep>) -> PlacedNode {
     let text = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
     let flag = |key: &str| entry.get(key).and_then(Value::as_bool).unwrap_or(false);
-    PlacedNode {
+    let package = ResolvedPackage {
         name: name.to_owned(),
         version: version.to_owned(),
         resolved: text("resolved"),
         integrity: text("integrity"),
-        deps,
         bin: bins(name, entry),
         os: string_list(entry, "os"),
         cpu: string_list(entry, "cpu"),
@@ -78,7 +78,9 @@ fn node(name: &str, version: &str, entry: &Value, deps: Vec<DeclaredDep>) -> Pla
         deprecated: text("deprecated"),
         dev: flag("dev"),
         optional: flag("optional"),
-    }
+        ..ResolvedPackage::default()
+    };
+    PlacedNode { package, deps }
 }
 
 /// lockfileVersion 1: `dependencies: { name: { version, resolved, integrity, requires, dependencies } }`.

@@ -18,35 +18,14 @@ pub struct DeclaredDep {
     pub kind: DepKind,
 }
 
-/// A package at one place in node_modules.
+/// A package at one place in node_modules: what dx.lock records of it (its edges still
+/// empty), and its dependencies as declared, to be found from this place.
 #[derive(Debug, Clone, Default)]
 pub struct PlacedNode {
-    /// The package's real name (an alias's target).
-    pub name: String,
-    /// The version.
-    pub version: String,
-    /// Tarball URL.
-    pub resolved: Option<String>,
-    /// SRI integrity.
-    pub integrity: Option<String>,
+    /// The package (real name, version, tarball, integrity, bin, platform filters, flags).
+    pub package: ResolvedPackage,
     /// What it depends on.
     pub deps: Vec<DeclaredDep>,
-    /// Command → path (normalized).
-    pub bin: BTreeMap<String, String>,
-    /// `os` filter.
-    pub os: Vec<String>,
-    /// `cpu` filter.
-    pub cpu: Vec<String>,
-    /// `libc` filter.
-    pub libc: Vec<String>,
-    /// Has install scripts.
-    pub has_install_script: bool,
-    /// Deprecation message.
-    pub deprecated: Option<String>,
-    /// Only a devDependency's dependency.
-    pub dev: bool,
-    /// Only reached through optional edges.
-    pub optional: bool,
 }
 
 /// The placed tree: every package by its path, a list of install names (`["a", "@s/b"]` is
@@ -76,7 +55,7 @@ impl PlacedTree {
     fn edges(&self, from: &[String], deps: &[DeclaredDep]) -> BTreeMap<String, ResolvedEdge> {
         deps.iter()
             .map(|d| {
-                let target = self.find(from, &d.name).map(|n| package_key(&n.name, &n.version));
+                let target = self.find(from, &d.name).map(|n| package_key(&n.package.name, &n.package.version));
                 (d.name.clone(), ResolvedEdge { specifier: d.spec.clone(), kind: d.kind, target })
             })
             .collect()
@@ -91,26 +70,11 @@ impl PlacedTree {
         let mut packages = BTreeMap::new();
         for path in paths {
             let node = &self.nodes[path];
-            let key = package_key(&node.name, &node.version);
+            let key = package_key(&node.package.name, &node.package.version);
             if packages.contains_key(&key) {
                 continue;
             }
-            let package = ResolvedPackage {
-                name: node.name.clone(),
-                version: node.version.clone(),
-                resolved: node.resolved.clone(),
-                integrity: node.integrity.clone(),
-                dependencies: self.edges(path, &node.deps),
-                os: node.os.clone(),
-                cpu: node.cpu.clone(),
-                libc: node.libc.clone(),
-                bin: node.bin.clone(),
-                has_install_script: node.has_install_script,
-                deprecated: node.deprecated.clone(),
-                optional: node.optional,
-                dev: node.dev,
-                link: false,
-            };
+            let package = ResolvedPackage { dependencies: self.edges(path, &node.deps), ..node.package.clone() };
             packages.insert(key, package);
         }
         let versions = packages.keys().cloned().collect();
@@ -218,10 +182,8 @@ mod tests {
     fn finds_dependencies_like_require() {
         let mut tree = PlacedTree::default();
         let node = |name: &str, version: &str, deps: &[&str]| PlacedNode {
-            name: name.into(),
-            version: version.into(),
+            package: ResolvedPackage { name: name.into(), version: version.into(), ..ResolvedPackage::default() },
             deps: deps.iter().map(|d| DeclaredDep { name: (*d).into(), spec: "*".into(), kind: DepKind::Prod }).collect(),
-            ..PlacedNode::default()
         };
         tree.nodes.insert(vec!["a".into()], node("a", "1.0.0", &["b", "c"]));
         tree.nodes.insert(vec!["b".into()], node("b", "1.0.0", &[]));
