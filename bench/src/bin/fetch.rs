@@ -10,6 +10,9 @@
 //!   created beside it unless `--store-in` says where)
 //! - `cargo run --release -p dx-bench --bin fetch -- serve DIR PORT` only serves DIR, so other
 //!   package managers can be pointed at the same server.
+//! - `... --bin fetch -- DIR --registry URL` fetches DIR's packages from a server already running
+//!   at URL (`dx registry serve --dir DIR`, as `bench/scripts/fetch-vs-bun.sh` does) instead of
+//!   starting one.
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -39,6 +42,7 @@ fn main() -> Result<()> {
     let mut dir = PathBuf::from(DEFAULT_DIR);
     let mut concurrency = None;
     let mut store_parent = None;
+    let mut registry = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -46,10 +50,11 @@ fn main() -> Result<()> {
             "--store-in" => {
                 store_parent = Some(PathBuf::from(rest.next().context("--store-in DIR")?))
             }
+            "--registry" => registry = Some(rest.next().context("--registry URL")?.clone()),
             other => dir = PathBuf::from(other),
         }
     }
-    run(&dir, concurrency, store_parent)
+    run(&dir, concurrency, store_parent, registry)
 }
 
 fn serve(dir: &Path, port: u16) -> Result<()> {
@@ -72,16 +77,18 @@ fn serve(dir: &Path, port: u16) -> Result<()> {
     })
 }
 
-/// The child server; killed when dropped.
+/// The server fetched from: a child process (killed when dropped) or one already running.
 struct ServerProcess {
-    child: Child,
+    child: Option<Child>,
     url: String,
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -99,7 +106,10 @@ fn start_server(dir: &Path) -> Result<ServerProcess> {
         .context("server did not start")?
         .to_owned();
     println!("server: {}", line.trim());
-    Ok(ServerProcess { child, url })
+    Ok(ServerProcess {
+        child: Some(child),
+        url,
+    })
 }
 
 /// `(name, version)` from `@scope+name-1.2.3.tgz` / `name-1.2.3.tgz` file names.
@@ -146,7 +156,12 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
-fn run(dir: &Path, concurrency: Option<usize>, store_parent: Option<PathBuf>) -> Result<()> {
+fn run(
+    dir: &Path,
+    concurrency: Option<usize>,
+    store_parent: Option<PathBuf>,
+    registry: Option<String>,
+) -> Result<()> {
     let mut wanted = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let file = entry?.file_name().to_string_lossy().into_owned();
@@ -158,7 +173,16 @@ fn run(dir: &Path, concurrency: Option<usize>, store_parent: Option<PathBuf>) ->
     if wanted.is_empty() {
         bail!("no tarballs in {}", dir.display());
     }
-    let server = start_server(dir)?;
+    let server = match registry {
+        Some(url) => {
+            println!("server: {url} (already running)");
+            ServerProcess {
+                child: None,
+                url: url.trim_end_matches('/').to_owned(),
+            }
+        }
+        None => start_server(dir)?,
+    };
     // The empty store goes beside the fixture unless told otherwise (`--store-in /dev/shm`
     // separates network + conversion cost from the disk's fsync cost).
     let store_parent = store_parent.unwrap_or_else(|| dir.parent().unwrap_or(dir).to_owned());

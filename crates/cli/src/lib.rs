@@ -12,6 +12,7 @@ mod lookup;
 mod node_modules;
 mod pipeline;
 mod printer;
+mod progress;
 mod project;
 mod registry_source;
 mod scripts;

@@ -18,6 +18,7 @@ use dx_store::Store;
 
 use crate::cli::GlobalArgs;
 use crate::printer::Printer;
+use crate::progress::InstallProgress;
 use crate::project::Project;
 use crate::registry_source::RegistrySource;
 use crate::settings;
@@ -81,6 +82,8 @@ pub fn prepare(
         }
         Ok(runtime.get().expect("just set"))
     };
+    // Bars on a terminal only (the printer decides); cleared when `prepare` returns.
+    let progress = InstallProgress::new(printer);
     let client = std::cell::OnceCell::new();
     let get_client = || -> anyhow::Result<RegistryClient> {
         if let Some(c) = client.get() {
@@ -89,6 +92,7 @@ pub fn prepare(
         let config = settings::registry_config(global, &project.dir, store)?;
         let c = RegistryClient::new(config, Some(store.metadata_dir()), options.cache_mode)
             .context("cannot set up the registry client")?;
+        let c = progress.attach(c);
         let _ = client.set(c.clone());
         Ok(c)
     };

@@ -1,27 +1,41 @@
-//! All user-facing output goes through [`Printer`], so `--quiet` and `--json` hold everywhere.
+//! All user-facing output goes through [`Printer`], so `--quiet` and `--json` hold everywhere,
+//! and lines printed while progress bars are drawn appear above them instead of through them.
 
 use std::io::{IsTerminal as _, Write as _};
 
+use indicatif::MultiProgress;
+
 use crate::cli::GlobalArgs;
+
 
 /// Where and how dx talks to the user.
 pub struct Printer {
     quiet: bool,
     verbose: bool,
     json: bool,
-    /// Progress bars only on a terminal, never with `--no-progress`, `--quiet` or `--json`.
-    #[allow(dead_code)]
-    progress: bool,
+    /// Where progress bars are drawn (stderr): only on a terminal, never with `--no-progress`,
+    /// `--quiet` or `--json`; `None` otherwise.
+    bars: Option<MultiProgress>,
 }
 
 impl Printer {
     /// A printer configured by the global flags.
     pub fn new(global: &GlobalArgs) -> Self {
-        let progress = !global.no_progress
-            && !global.quiet
-            && !global.json
-            && std::io::stderr().is_terminal();
-        Self { quiet: global.quiet, verbose: global.verbose, json: global.json, progress }
+        let bars = draws_progress(global, std::io::stderr().is_terminal()).then(MultiProgress::new);
+        Self { quiet: global.quiet, verbose: global.verbose, json: global.json, bars }
+    }
+
+    /// The progress bars' surface, when progress may be drawn at all.
+    pub fn progress_bars(&self) -> Option<&MultiProgress> {
+        self.bars.as_ref()
+    }
+
+    /// Runs `print` with the progress bars (if any) lifted off the terminal, then redraws them.
+    fn around_bars(&self, print: impl FnOnce()) {
+        match &self.bars {
+            Some(bars) => bars.suspend(print),
+            None => print(),
+        }
     }
 
     /// Whether machine-readable output was asked for.
@@ -32,14 +46,14 @@ impl Printer {
     /// A line of human output on stdout (suppressed by `--quiet` and `--json`).
     pub fn line(&self, text: impl std::fmt::Display) {
         if !self.quiet && !self.json {
-            write_stdout(&format!("{text}\n"));
+            self.around_bars(|| write_stdout(&format!("{text}\n")));
         }
     }
 
     /// The result of a command on stdout: printed even with `--quiet`, because it is the answer
     /// (for example `dx cache dir`).
     pub fn answer(&self, text: impl std::fmt::Display) {
-        write_stdout(&format!("{text}\n"));
+        self.around_bars(|| write_stdout(&format!("{text}\n")));
     }
 
     /// A JSON document on stdout.
@@ -51,19 +65,23 @@ impl Printer {
     /// A detail on stderr, only with `--verbose`.
     pub fn verbose(&self, text: impl std::fmt::Display) {
         if self.verbose {
-            eprintln!("{text}");
+            self.around_bars(|| eprintln!("{text}"));
         }
     }
 
     /// A warning on stderr (suppressed by `--quiet`).
     pub fn warn(&self, text: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("warning: {text}");
+            self.around_bars(|| eprintln!("warning: {text}"));
         }
     }
 
     /// An error on stderr: one line, plus the chain of causes with `--verbose`.
     pub fn error(&self, err: &anyhow::Error) {
+        self.around_bars(|| self.write_error(err));
+    }
+
+    fn write_error(&self, err: &anyhow::Error) {
         if self.verbose {
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {
@@ -82,9 +100,36 @@ impl Printer {
     }
 }
 
+/// Whether progress bars may be drawn: on a terminal, unless told to keep quiet or to print JSON.
+fn draws_progress(global: &GlobalArgs, stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && !global.no_progress && !global.quiet && !global.json
+}
+
 /// Writes to stdout; a closed pipe (`dx list | head`) is not an error, so it is ignored.
 fn write_stdout(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The global flags of `dx <flags> cache dir`.
+    fn flags(flags: &[&str]) -> GlobalArgs {
+        use clap::Parser as _;
+        let args = ["dx"].iter().chain(flags).chain(&["cache", "dir"]);
+        crate::cli::Cli::parse_from(args).global
+    }
+
+    #[test]
+    fn progress_only_on_a_terminal_and_never_when_told_not_to() {
+        assert!(draws_progress(&flags(&[]), true));
+        assert!(!draws_progress(&flags(&[]), false), "piped stderr");
+        assert!(!draws_progress(&flags(&["--no-progress"]), true));
+        assert!(!draws_progress(&flags(&["--quiet"]), true));
+        assert!(!draws_progress(&flags(&["--json"]), true));
+        assert!(draws_progress(&flags(&["--verbose"]), true));
+    }
 }

@@ -4,7 +4,9 @@
 //! `application/vnd.npm.install-v1+json`), `GET /<name>/<version-or-tag>`,
 //! `GET /<name>/-/<file>.tgz`, `POST /-/npm/v1/security/advisories/bulk`, `GET /-/ping`.
 //! Scoped names are accepted both as `@scope%2fname` and `@scope/name`. Packuments carry
-//! strong ETags and answer `If-None-Match` with 304.
+//! strong ETags and answer `If-None-Match` with 304; each is rendered once and kept until the
+//! directory is rescanned. Tarballs are streamed from their files with `Content-Length`
+//! (`server/file_body.rs`), never read whole into memory.
 //!
 //! With an upstream, packuments come from the upstream (tarball URLs rewritten to point here)
 //! and tarballs missing from the directory are fetched once and stored in it.
@@ -15,6 +17,7 @@
 mod advisories;
 mod catalog;
 mod faults;
+mod file_body;
 mod request_log;
 mod upstream;
 
@@ -496,8 +499,8 @@ async fn tarball(state: &Arc<ServerState>, name: &str, file: &str) -> Response<R
             .cloned();
     }
     if let Some(tarball) = found {
-        return match tokio::fs::read(&tarball.path).await {
-            Ok(bytes) => tarball_response(Bytes::from(bytes)),
+        return match file_body::open(tarball.path.clone()).await {
+            Ok(file) => tarball_response(file.body, file.len),
             Err(err) => json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("reading tarball: {err}"),
@@ -506,7 +509,10 @@ async fn tarball(state: &Arc<ServerState>, name: &str, file: &str) -> Response<R
     }
     match &state.upstream {
         Some(upstream) => match upstream.tarball(name, file).await {
-            Ok(Some(bytes)) => tarball_response(bytes),
+            Ok(Some(bytes)) => {
+                let len = bytes.len() as u64;
+                tarball_response(full(bytes), len)
+            }
             Ok(None) => not_found(),
             Err(err) => json_error(StatusCode::BAD_GATEWAY, &err),
         },
@@ -514,12 +520,15 @@ async fn tarball(state: &Arc<ServerState>, name: &str, file: &str) -> Response<R
     }
 }
 
-fn tarball_response(bytes: Bytes) -> Response<ResponseBody> {
-    let mut response = Response::new(full(bytes));
-    response.headers_mut().insert(
+/// A tarball answer; `len` is sent as `Content-Length` (a streamed body has no size hint).
+fn tarball_response(body: ResponseBody, len: u64) -> Response<ResponseBody> {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     response
 }
 
