@@ -85,7 +85,14 @@ fn failed_add_changes_nothing() {
         assert_eq!(std::fs::read(ctx.path("package.json")).unwrap(), pj_before, "{args:?} changed package.json");
         assert_eq!(std::fs::read(ctx.path("dx.lock")).unwrap(), lock_before, "{args:?} changed dx.lock");
     }
-    assert!(String::from_utf8_lossy(&ctx.dx(&["add", "no-such-package"]).stderr).contains("no-such-package"));
+    let stderr = String::from_utf8_lossy(&ctx.dx(&["add", "no-such-package"]).stderr).into_owned();
+    assert!(stderr.contains("package no-such-package not found in registry http://127.0.0.1"), "{stderr}");
+    // A typo gets the registry search's closest name.
+    let stderr = String::from_utf8_lossy(&ctx.dx(&["add", "padd"]).stderr).into_owned();
+    assert!(stderr.contains("(did you mean `pad`?)"), "{stderr}");
+    ctx.write("package.json", r#"{ "name": "app", "dependencies": { "utill": "^3" } }"#);
+    let stderr = String::from_utf8_lossy(&ctx.dx(&["install", "--materialize"]).stderr).into_owned();
+    assert!(stderr.contains("package utill not found in registry http://127.0.0.1"), "{stderr}");
 }
 
 #[test]

@@ -34,6 +34,7 @@ impl PackageSource for MemorySource {
             .cloned()
             .ok_or_else(|| SourceError::NotFound {
                 name: name.to_string(),
+                registry: "the in-memory registry".into(),
             })
     }
 }

@@ -58,7 +58,9 @@ impl PackageSource for RegistrySource {
 
 fn source_error(name: &str, err: NetError) -> SourceError {
     match err {
-        NetError::PackageNotFound { .. } => SourceError::NotFound { name: name.to_owned() },
+        NetError::PackageNotFound { registry, .. } => {
+            SourceError::NotFound { name: name.to_owned(), registry: format!("registry {registry}") }
+        }
         NetError::OfflineMiss { .. } => SourceError::Offline { name: name.to_owned() },
         other => SourceError::Failed { name: name.to_owned(), message: other.to_string() },
     }

@@ -15,6 +15,7 @@
 //! the [`RequestLog`].
 
 mod advisories;
+mod search;
 mod catalog;
 mod faults;
 mod file_body;
@@ -290,6 +291,9 @@ async fn route(
             return status_response(StatusCode::METHOD_NOT_ALLOWED);
         }
         return advisories::bulk(&state.config.dir, request).await;
+    }
+    if path == "/-/v1/search" {
+        return search::search(&read_catalog(state), request.uri().query());
     }
     if path == "/-/ping" {
         return json_response(

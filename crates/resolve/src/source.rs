@@ -9,10 +9,12 @@ use crate::packument::{Packument, VersionManifest};
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The registry has no such package.
-    #[error("package {name} not found in the registry")]
+    #[error("package {name} not found in {registry}")]
     NotFound {
         /// Package name.
         name: String,
+        /// Where it was looked for (`registry <url>`, or a test source's name).
+        registry: String,
     },
     /// Offline and not cached.
     #[error("package {name} is not in the metadata cache and the network is off")]

@@ -99,6 +99,11 @@ impl Catalog {
         self.tarballs.len()
     }
 
+    /// Every package name served, sorted.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.packages.keys().map(String::as_str)
+    }
+
     /// Whether the directory has any version of `name`.
     pub(crate) fn has_package(&self, name: &str) -> bool {
         self.packages.contains_key(name)
