@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// A registry to proxy and cache (`--upstream URL`).
     pub upstream: Option<String>,
+    /// Keep every request in memory for [`crate::TestRegistry`]'s assertions. A long-running
+    /// server (`dx registry serve`) turns it off so memory stays flat.
+    pub record_requests: bool,
 }
 
 impl ServerConfig {
@@ -62,6 +65,7 @@ impl ServerConfig {
             dir: dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             upstream: None,
+            record_requests: true,
         }
     }
 }
@@ -256,7 +260,9 @@ async fn handle(
     }
     let response = match fault {
         Some(Fault::DropConnection) => {
-            state.log.push(record);
+            if state.config.record_requests {
+                state.log.push(record);
+            }
             return Err(DroppedOnPurpose);
         }
         Some(Fault::Status(code)) => {
@@ -276,7 +282,9 @@ async fn handle(
         Some(Fault::Latency(_)) | None => route(&state, request, &path).await,
     };
     record.status = response.status().as_u16();
-    state.log.push(record);
+    if state.config.record_requests {
+        state.log.push(record);
+    }
     Ok(response)
 }
 
