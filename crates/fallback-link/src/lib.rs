@@ -7,8 +7,9 @@
 //!   0555 executable) whatever the link mode, so an edit fails instead of writing into the
 //!   store through a hardlink.
 //! - The link mode is decided once per install by a probe on the target filesystem (reflink,
-//!   then hardlink, then copy), not per file; a mode that fails midway steps down for the rest
-//!   of the files and the report says why, so the tree is always complete.
+//!   the only sharing mode a root write cannot push into the store; then hardlink; then copy),
+//!   not per file; a mode that fails midway steps down for the rest of the files and the report
+//!   says why, so the tree is always complete.
 //! - `node_modules` is always either the old tree or the whole new one: the new tree is built
 //!   beside it and exchanged atomically; failures and crashes leave the old tree in place.
 //! - A repeat install of the same layout on an intact tree writes nothing and reads no more

@@ -10,7 +10,8 @@ use std::str::FromStr;
 /// copy always works but costs the bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LinkMode {
-    /// Probe the target filesystem once and use the best mode it supports.
+    /// Probe the target filesystem once: reflink where it works (copy-on-write, so a write
+    /// cannot reach the store), else hardlink, else copy.
     Auto,
     /// Copy-on-write clone of the store's unpacked file (Linux `FICLONE`): XFS, btrfs, bcachefs.
     Reflink,

@@ -1,20 +1,28 @@
-//! Building the new tree in the staging directory: layout directories first (once each, in
-//! order), then every package's files in parallel, then the `.bin` links.
+//! Building the new tree in the staging directory, in three passes: every directory (the
+//! layout's and every package's own) is created once, level by level with each level in
+//! parallel; then every package's files are placed in parallel; then the `.bin` links.
+//!
+//! Every call is relative to an open directory (`mkdirat`, `linkat`, `openat`): the staging
+//! root for directories, the package's root and its unpacked copy in the store for files. The
+//! kernel then resolves two or three components per file instead of two full paths, and no
+//! path is built or allocated per file.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::{CStr, CString};
 use std::fs;
-use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use dx_formats::dxp::EntryKind;
-use dx_store::Store;
+use dx_formats::dxp::{EntryKind, PackageArchive};
+use dx_store::{Store, StoredArchive};
 use rayon::prelude::*;
 
-use super::place::Placer;
+use super::place::{FileInfo, Placer};
 use super::plan::{LayoutPlan, PackageJob, is_plain_relative};
 use super::{MaterializeOptions, MaterializeReport, probe};
 use crate::LinkMode;
 use crate::error::LinkError;
+use crate::sys::{self, At};
 
 /// Builds the whole tree at `staging` (which must not exist) and reports what it placed.
 pub(crate) fn build_tree(
@@ -24,106 +32,117 @@ pub(crate) fn build_tree(
     opts: &MaterializeOptions,
 ) -> Result<MaterializeReport, LinkError> {
     fs::create_dir(staging).map_err(LinkError::io("create directory", staging))?;
-    // One level at a time, each level in parallel: a mkdir costs a new inode and a directory
-    // block, hundreds of microseconds on a busy disk, so these are worth overlapping.
-    let mut levels: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for dir in &plan.dirs {
-        levels
-            .entry(dir.matches('/').count())
-            .or_default()
-            .push(dir);
-    }
-    for level in levels.values() {
-        level.par_iter().try_for_each(|dir| {
-            let path = staging.join(dir);
-            fs::create_dir(&path).map_err(LinkError::io("create directory", &path))
-        })?;
-    }
+    let root = sys::open_dir(staging).map_err(LinkError::io("open directory", staging))?;
+    let packages: Vec<OpenPackage<'_>> = plan
+        .packages
+        .par_iter()
+        .map(|job| OpenPackage::open(store, job))
+        .collect::<Result<_, _>>()?;
+    let levels = directory_levels(plan, &packages)?;
+    let dirs = create_directories(root.as_fd(), staging, &levels)?;
     let mode = match opts.mode {
-        LinkMode::Auto => probe_mode(store, plan, staging),
+        LinkMode::Auto => probe_mode(store, &packages, staging),
         explicit => explicit,
     };
     let placer = Placer::new(mode, opts.inject_failure);
-    let package_dirs = plan
-        .packages
+    packages
         .par_iter()
-        .map(|job| place_package(store, &placer, job, staging))
-        .try_reduce(|| 0, |a, b| Ok(a + b))?;
+        .try_for_each(|package| place_files(store, &placer, package, root.as_fd(), staging))?;
     for (link, target) in &plan.symlinks {
-        let path = staging.join(link);
-        std::os::unix::fs::symlink(target, &path)
-            .map_err(LinkError::io("create symlink", &path))?;
+        let (name, target) = (c_name(link)?, c_name(target)?);
+        sys::symlink_at(&target, At::new(root.as_fd(), &name))
+            .map_err(LinkError::io("create symlink", staging.join(link)))?;
     }
     let (files, bytes) = placer.totals();
     Ok(MaterializeReport {
         mode_used: placer.current(),
         step_down: placer.step_down_reason(),
         files,
-        dirs: 1 + plan.dirs.len() as u64 + package_dirs,
+        dirs: 1 + dirs,
         symlinks: plan.symlinks.len() as u64,
         bytes,
         noop: false,
     })
 }
 
-/// Probes with the first file of the first package that has one; no files, no decision needed.
-fn probe_mode(store: &Store, plan: &LayoutPlan<'_>, staging: &Path) -> LinkMode {
-    for job in &plan.packages {
-        let Ok(Some(stored)) = store.get(&job.hash) else {
-            continue;
-        };
-        let Ok(archive) = stored.archive() else {
-            continue;
-        };
-        let Some(first_file) = archive.entries().find(|e| e.kind() == EntryKind::File) else {
-            continue;
-        };
-        // A store that cannot unpack (read-only, full) can still be copied from.
-        let Ok(unpacked) = store.unpacked(&job.hash) else {
-            return LinkMode::Copy;
-        };
-        return probe::probe(&unpacked.join(first_file.path()), staging);
-    }
-    LinkMode::Copy
+/// A package to place, with its archive mapped (once, for both passes).
+struct OpenPackage<'p> {
+    job: &'p PackageJob<'p>,
+    stored: StoredArchive,
 }
 
-/// Places one package's directories and files under its root (created already) and returns how
-/// many directories it created.
-fn place_package(
-    store: &Store,
-    placer: &Placer,
-    job: &PackageJob<'_>,
-    staging: &Path,
-) -> Result<u64, LinkError> {
-    let store_error = |source| LinkError::Store {
-        package: job.display.clone(),
-        source,
-    };
-    let stored =
-        store
+impl<'p> OpenPackage<'p> {
+    fn open(store: &Store, job: &'p PackageJob<'p>) -> Result<OpenPackage<'p>, LinkError> {
+        let stored = store
             .get(&job.hash)
-            .map_err(store_error)?
+            .map_err(|source| job.store_error(source))?
             .ok_or_else(|| LinkError::MissingPackage {
                 package: job.display.clone(),
                 hash: job.hash,
             })?;
-    let archive = stored.archive().map_err(store_error)?;
-    let unpacked = match placer.current() {
-        LinkMode::Copy => None,
-        _ => match store.unpacked(&job.hash) {
-            Ok(dir) => Some(dir),
-            Err(e) => {
-                placer.force_copy(|from| {
-                    format!("{from} needs the store's unpacked files, which failed for {} ({e}); continued with copy (pass --materialize=copy to avoid the attempt)", job.display)
-                });
-                None
-            }
-        },
-    };
-    let root = staging.join(job.path);
-    let mut created: HashSet<&str> = HashSet::new();
-    created.insert("");
-    let mut dirs = 0;
+        Ok(OpenPackage { job, stored })
+    }
+
+    /// The parsed archive (cheap: header and tables).
+    fn archive(&self) -> Result<PackageArchive<'_>, LinkError> {
+        self.stored
+            .archive()
+            .map_err(|source| self.job.store_error(source))
+    }
+}
+
+impl PackageJob<'_> {
+    fn store_error(&self, source: dx_store::StoreError) -> LinkError {
+        LinkError::Store {
+            package: self.display.clone(),
+            source,
+        }
+    }
+
+    /// Whether the layout itself creates the directory `path` inside this package (a nested
+    /// `node_modules`), which the package's own directory of that name merges with.
+    fn layout_makes_dir(&self, path: &str) -> bool {
+        self.shadows
+            .iter()
+            .any(|&(shadow, replaces)| !replaces && shadow == path)
+    }
+}
+
+/// A layout or archive path as a C string; every one was checked to be a plain relative path
+/// (no NUL) before it gets here, so the error is a second line of defence.
+fn c_name(path: &str) -> Result<CString, LinkError> {
+    CString::new(path).map_err(|_| LinkError::UnsafePath {
+        path: path.escape_debug().to_string(),
+        origin: "the layout".to_owned(),
+    })
+}
+
+/// Every directory of the new tree but its root, relative to it, grouped by depth (parents in
+/// an earlier group than their children): the layout's directories and package roots, and the
+/// directories of each package's files that the layout does not already make or hide.
+fn directory_levels(
+    plan: &LayoutPlan<'_>,
+    packages: &[OpenPackage<'_>],
+) -> Result<Vec<Vec<CString>>, LinkError> {
+    let per_package: Vec<Vec<String>> = packages
+        .par_iter()
+        .map(package_directories)
+        .collect::<Result<_, _>>()?;
+    let mut levels: BTreeMap<usize, Vec<CString>> = BTreeMap::new();
+    let layout = plan.dirs.iter().map(|dir| (*dir).to_owned());
+    for dir in layout.chain(per_package.into_iter().flatten()) {
+        let depth = dir.matches('/').count();
+        levels.entry(depth).or_default().push(c_name(&dir)?);
+    }
+    Ok(levels.into_values().collect())
+}
+
+/// The directories one package's entries need (each once), as paths relative to
+/// `node_modules`; refuses an entry path that could leave the package.
+fn package_directories(package: &OpenPackage<'_>) -> Result<Vec<String>, LinkError> {
+    let job = package.job;
+    let archive = package.archive()?;
+    let mut needed: HashSet<&str> = HashSet::new();
     for entry in archive.entries() {
         let path = entry.path();
         if path.is_empty() {
@@ -139,13 +158,97 @@ fn place_package(
         if job.is_shadowed(path, is_file) {
             continue;
         }
-        let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
-        dirs += create_dirs(&root, parent, &mut created)?;
-        if !is_file {
-            dirs += create_dirs(&root, path, &mut created)?;
+        let mut dir = if is_file {
+            match path.rsplit_once('/') {
+                Some((parent, _)) => parent,
+                None => continue,
+            }
+        } else {
+            path
+        };
+        // The directory and any parent not seen yet (an archive lists its directories, but a
+        // parent must never be missed).
+        while needed.insert(dir) {
+            match dir.rsplit_once('/') {
+                Some((parent, _)) => dir = parent,
+                None => break,
+            }
+        }
+    }
+    Ok(needed
+        .into_iter()
+        .filter(|dir| !job.layout_makes_dir(dir))
+        .map(|dir| format!("{}/{dir}", job.path))
+        .collect())
+}
+
+/// Creates every directory, one depth at a time and each depth in parallel (a `mkdir` costs a
+/// new inode and a directory block, so they are worth overlapping); returns how many.
+fn create_directories(
+    root: BorrowedFd<'_>,
+    staging: &Path,
+    levels: &[Vec<CString>],
+) -> Result<u64, LinkError> {
+    for level in levels {
+        level.par_iter().try_for_each(|dir| {
+            sys::mkdir_at(At::new(root, dir)).map_err(|e| {
+                let shown = staging.join(At::new(root, dir).name_path());
+                LinkError::io("create directory", shown)(e)
+            })
+        })?;
+    }
+    Ok(levels.iter().map(|level| level.len() as u64).sum())
+}
+
+/// Probes with the first file of the first package that has one; no files, no decision needed.
+fn probe_mode(store: &Store, packages: &[OpenPackage<'_>], staging: &Path) -> LinkMode {
+    for package in packages {
+        let Ok(archive) = package.archive() else {
+            continue;
+        };
+        let Some(first_file) = archive.entries().find(|e| e.kind() == EntryKind::File) else {
+            continue;
+        };
+        // A store that cannot unpack (read-only, full) can still be copied from.
+        let Ok(unpacked) = store.unpacked(&package.job.hash) else {
+            return LinkMode::Copy;
+        };
+        return probe::probe(&unpacked.join(first_file.path()), staging);
+    }
+    LinkMode::Copy
+}
+
+/// Places one package's files into its root (whose directories all exist already).
+fn place_files(
+    store: &Store,
+    placer: &Placer,
+    package: &OpenPackage<'_>,
+    root: BorrowedFd<'_>,
+    staging: &Path,
+) -> Result<(), LinkError> {
+    let job = package.job;
+    let archive = package.archive()?;
+    let shown = staging.join(job.path);
+    let root_name = c_name(job.path)?;
+    let dest = sys::open_dir_at(At::new(root, &root_name))
+        .map_err(LinkError::io("open directory", &shown))?;
+    let unpacked = match placer.current() {
+        LinkMode::Copy => None,
+        _ => open_unpacked(store, placer, job),
+    };
+    let mut name = Vec::with_capacity(256);
+    for entry in archive.entries() {
+        if entry.kind() != EntryKind::File {
             continue;
         }
-        let source = unpacked.as_ref().map(|dir| dir.join(path));
+        let path = entry.path();
+        if job.is_shadowed(path, true) {
+            continue;
+        }
+        let name = nul_terminated(&mut name, path).ok_or_else(|| LinkError::UnsafePath {
+            path: path.escape_debug().to_string(),
+            origin: job.display.clone(),
+        })?;
         let read = || {
             archive
                 .read(&entry)
@@ -154,37 +257,53 @@ fn place_package(
                     source,
                 })
         };
-        placer.place(
-            &root.join(path),
-            source.as_deref(),
-            entry.is_executable(),
-            entry.size(),
-            &read,
-        )?;
+        let file = FileInfo {
+            executable: entry.is_executable(),
+            size: entry.size(),
+        };
+        let source = unpacked.as_ref().map(|dir| At::new(dir.as_fd(), name));
+        placer.place(At::new(dest.as_fd(), name), source, file, &shown, &read)?;
     }
-    Ok(dirs)
+    Ok(())
 }
 
-/// Creates `dir` (relative to `root`) and any missing parents, once each; a directory the
-/// layout already made (a package's `node_modules`) is fine. Returns how many it created.
-fn create_dirs<'p>(
-    root: &Path,
-    dir: &'p str,
-    created: &mut HashSet<&'p str>,
-) -> Result<u64, LinkError> {
-    if created.contains(dir) {
-        return Ok(0);
+/// The package's directory in the store's unpacked tier, opened (extracting it first if
+/// needed); when that fails, every placement from here on copies, and the report says why.
+fn open_unpacked(store: &Store, placer: &Placer, job: &PackageJob<'_>) -> Option<OwnedFd> {
+    let opened = store
+        .unpacked(&job.hash)
+        .map_err(|e| e.to_string())
+        .and_then(|dir| sys::open_dir(&dir).map_err(|e| format!("{}: {e}", dir.display())));
+    match opened {
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            placer.force_copy(|from| {
+                format!("{from} needs the store's unpacked files, which failed for {} ({e}); continued with copy (pass --materialize=copy to avoid the attempt)", job.display)
+            });
+            None
+        }
     }
-    let mut count = 0;
-    if let Some((parent, _)) = dir.rsplit_once('/') {
-        count += create_dirs(root, parent, created)?;
+}
+
+/// `path` with a NUL appended, in `buffer` (reused across files); `None` if `path` holds a NUL.
+fn nul_terminated<'b>(buffer: &'b mut Vec<u8>, path: &str) -> Option<&'b CStr> {
+    buffer.clear();
+    buffer.extend_from_slice(path.as_bytes());
+    buffer.push(0);
+    CStr::from_bytes_with_nul(buffer).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_nul_terminated_in_place_and_inner_nuls_refused() {
+        let mut buffer = Vec::new();
+        let name = nul_terminated(&mut buffer, "lib/index.js").expect("plain path");
+        assert_eq!(name.to_bytes(), b"lib/index.js");
+        assert!(nul_terminated(&mut buffer, "a\0b").is_none());
+        let name = nul_terminated(&mut buffer, "x").expect("buffer is reused");
+        assert_eq!(name.to_bytes(), b"x");
     }
-    let path = root.join(dir);
-    match fs::create_dir(&path) {
-        Ok(()) => count += 1,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {}
-        Err(e) => return Err(LinkError::io("create directory", &path)(e)),
-    }
-    created.insert(dir);
-    Ok(count)
 }

@@ -7,16 +7,14 @@
 //! the file it created), so no restart is needed and the tree is complete either way.
 
 use std::borrow::Cow;
-use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use crate::LinkMode;
 use crate::error::LinkError;
-use crate::sys;
+use crate::sys::{self, At};
 
 /// Mode of a placed regular file: read-only, so an edit in `node_modules` fails loudly instead
 /// of writing through a hardlink into the store (and so every mode behaves the same).
@@ -35,6 +33,15 @@ pub struct InjectedFailure {
     pub at_attempt: u64,
     /// The raw OS error it fails with.
     pub errno: i32,
+}
+
+/// What [`Placer::place`] needs to know about a file besides where it goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileInfo {
+    /// Whether it gets the executable mode.
+    pub(crate) executable: bool,
+    /// Its size, for the report's byte count.
+    pub(crate) size: u64,
 }
 
 /// Shared state of one install's file placement.
@@ -91,16 +98,17 @@ impl Placer {
     }
 
     /// Places the file `dest`, from `unpacked` (the store's read-only copy, for reflink and
-    /// hardlink) or from `contents` (the archive's bytes, for copy).
+    /// hardlink) or from `contents` (the archive's bytes, for copy). `shown` is the directory
+    /// `dest` is relative to, as a path for messages.
     pub(crate) fn place<'c>(
         &self,
-        dest: &Path,
-        unpacked: Option<&Path>,
-        executable: bool,
-        size: u64,
+        dest: At<'_>,
+        unpacked: Option<At<'_>>,
+        file: FileInfo,
+        shown: &Path,
         contents: &dyn Fn() -> Result<Cow<'c, [u8]>, LinkError>,
     ) -> Result<(), LinkError> {
-        let perm = if executable {
+        let perm = if file.executable {
             EXECUTABLE_MODE
         } else {
             FILE_MODE
@@ -118,26 +126,31 @@ impl Placer {
             let result = match (self.injected_failure(), mode, source) {
                 (Err(injected), _, _) => Err(injected),
                 (Ok(()), LinkMode::Reflink, Some(source)) => reflink_file(source, dest, perm),
-                (Ok(()), LinkMode::Hardlink, Some(source)) => fs::hard_link(source, dest),
-                (Ok(()), _, _) => copy_file(dest, perm, contents).map(|()| Ok(()))?,
+                (Ok(()), LinkMode::Hardlink, Some(source)) => sys::link_at(source, dest),
+                (Ok(()), _, _) => copy_file(dest, perm, shown, contents).map(|()| Ok(()))?,
             };
             match result {
                 Ok(()) => {
-                    self.files.fetch_add(1, Ordering::Relaxed);
-                    self.bytes.fetch_add(size, Ordering::Relaxed);
+                    self.count(file.size);
                     return Ok(());
                 }
                 // One store file with too many links: copy just this one, keep hardlinking.
                 Err(e) if mode == LinkMode::Hardlink && e.raw_os_error() == Some(libc::EMLINK) => {
-                    copy_file(dest, perm, contents)?;
-                    self.files.fetch_add(1, Ordering::Relaxed);
-                    self.bytes.fetch_add(size, Ordering::Relaxed);
+                    copy_file(dest, perm, shown, contents)?;
+                    self.count(file.size);
                     return Ok(());
                 }
-                Err(e) if steps_down(mode, &e) => self.step_down(mode, dest, &e),
-                Err(e) => return Err(LinkError::io(mode.action(), dest)(e)),
+                Err(e) if steps_down(mode, &e) => {
+                    self.step_down(mode, &shown.join(dest.name_path()), &e);
+                }
+                Err(e) => return Err(LinkError::io(mode.action(), shown.join(dest.name_path()))(e)),
             }
         }
+    }
+
+    fn count(&self, size: u64) {
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(size, Ordering::Relaxed);
     }
 
     /// Counts an attempt and fails it if it is the injected one.
@@ -253,47 +266,55 @@ pub(crate) fn step_down_message(
 
 /// Creates `dest` (read-only from birth: the creating descriptor can still write) and clones
 /// `source` into it; on failure the empty file is removed so the next mode can create it.
-fn reflink_file(source: &Path, dest: &Path, perm: u32) -> io::Result<()> {
-    let source = File::open(source)?;
-    let target = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(perm)
-        .open(dest)?;
+fn reflink_file(source: At<'_>, dest: At<'_>, perm: u32) -> io::Result<()> {
+    let source = sys::open_read_at(source)?;
+    let target = sys::create_at(dest, perm)?;
     sys::reflink(&source, &target).inspect_err(|_| {
-        drop(fs::remove_file(dest));
+        drop(sys::unlink_at(dest));
     })
 }
 
 /// Writes the archive's bytes to a new read-only file.
 fn copy_file<'c>(
-    dest: &Path,
+    dest: At<'_>,
     perm: u32,
+    shown: &Path,
     contents: &dyn Fn() -> Result<Cow<'c, [u8]>, LinkError>,
 ) -> Result<(), LinkError> {
     let bytes = contents()?;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(perm)
-        .open(dest)
-        .map_err(LinkError::io("create", dest))?;
-    file.write_all(&bytes).map_err(LinkError::io("write", dest))
+    let path = || shown.join(dest.name_path());
+    let mut file = sys::create_at(dest, perm).map_err(|e| LinkError::io("create", path())(e))?;
+    file.write_all(&bytes)
+        .map_err(|e| LinkError::io("write", path())(e))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CString;
+    use std::fs;
+    use std::os::fd::AsFd;
+
     use super::*;
 
     fn no_contents() -> Result<Cow<'static, [u8]>, LinkError> {
         Ok(Cow::Borrowed(b"copied"))
     }
 
+    fn name(name: &str) -> CString {
+        CString::new(name).expect("no NUL")
+    }
+
+    const PLAIN: FileInfo = FileInfo {
+        executable: false,
+        size: 6,
+    };
+
     #[test]
     fn injected_exdev_steps_hardlink_down_to_copy_and_the_file_is_still_placed() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let source = dir.path().join("source");
-        fs::write(&source, b"copied").expect("write source");
+        fs::write(dir.path().join("source"), b"copied").expect("write source");
+        let fd = sys::open_dir(dir.path()).expect("open dir");
+        let source = name("source");
         let placer = Placer::new(
             LinkMode::Hardlink,
             Some(InjectedFailure {
@@ -301,13 +322,14 @@ mod tests {
                 errno: libc::EXDEV,
             }),
         );
-        for name in ["a", "b", "c"] {
+        for file in ["a", "b", "c"] {
+            let file = name(file);
             placer
                 .place(
-                    &dir.path().join(name),
-                    Some(&source),
-                    false,
-                    6,
+                    At::new(fd.as_fd(), &file),
+                    Some(At::new(fd.as_fd(), &source)),
+                    PLAIN,
+                    dir.path(),
                     &no_contents,
                 )
                 .expect("place");
@@ -318,8 +340,9 @@ mod tests {
             reason.contains("hardlink failed") && reason.contains("different filesystems"),
             "{reason}"
         );
-        for name in ["a", "b", "c"] {
-            assert_eq!(fs::read(dir.path().join(name)).expect("read"), b"copied");
+        assert!(reason.contains(&dir.path().join("b").display().to_string()), "{reason}");
+        for file in ["a", "b", "c"] {
+            assert_eq!(fs::read(dir.path().join(file)).expect("read"), b"copied");
         }
         assert_eq!(placer.totals(), (3, 18));
     }
@@ -327,6 +350,7 @@ mod tests {
     #[test]
     fn a_fatal_error_is_returned_with_the_path() {
         let dir = tempfile::tempdir().expect("tempdir");
+        let fd = sys::open_dir(dir.path()).expect("open dir");
         let placer = Placer::new(
             LinkMode::Copy,
             Some(InjectedFailure {
@@ -334,22 +358,30 @@ mod tests {
                 errno: libc::EIO,
             }),
         );
+        let file = name("x");
         let error = placer
-            .place(&dir.path().join("x"), None, false, 1, &no_contents)
+            .place(At::new(fd.as_fd(), &file), None, PLAIN, dir.path(), &no_contents)
             .expect_err("EIO is fatal");
-        assert!(error.to_string().contains("x"), "{error}");
+        let shown = dir.path().join("x").display().to_string();
+        assert!(error.to_string().contains(&shown), "{error}");
     }
 
     #[test]
     fn copies_are_read_only_and_keep_the_executable_bit() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
+        let fd = sys::open_dir(dir.path()).expect("open dir");
         let placer = Placer::new(LinkMode::Copy, None);
+        let (bin, lib) = (name("bin"), name("lib"));
+        let executable = FileInfo {
+            executable: true,
+            size: 6,
+        };
         placer
-            .place(&dir.path().join("bin"), None, true, 6, &no_contents)
+            .place(At::new(fd.as_fd(), &bin), None, executable, dir.path(), &no_contents)
             .expect("place");
         placer
-            .place(&dir.path().join("lib"), None, false, 6, &no_contents)
+            .place(At::new(fd.as_fd(), &lib), None, PLAIN, dir.path(), &no_contents)
             .expect("place");
         let mode = |name: &str| {
             fs::metadata(dir.path().join(name))
@@ -361,5 +393,39 @@ mod tests {
         assert_eq!(mode("bin") & 0o222, 0);
         assert_ne!(mode("bin") & 0o111, 0);
         assert_eq!(mode("lib") & 0o333, 0);
+    }
+
+    #[test]
+    fn hardlinks_share_the_inode_and_an_existing_target_is_an_error() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("source"), b"stored").expect("write source");
+        fs::write(dir.path().join("taken"), b"other").expect("write");
+        let fd = sys::open_dir(dir.path()).expect("open dir");
+        let placer = Placer::new(LinkMode::Hardlink, None);
+        let (source, linked, taken) = (name("source"), name("linked"), name("taken"));
+        placer
+            .place(
+                At::new(fd.as_fd(), &linked),
+                Some(At::new(fd.as_fd(), &source)),
+                PLAIN,
+                dir.path(),
+                &no_contents,
+            )
+            .expect("place");
+        let ino = |file: &str| fs::metadata(dir.path().join(file)).expect("stat").ino();
+        assert_eq!(ino("linked"), ino("source"));
+        let error = placer
+            .place(
+                At::new(fd.as_fd(), &taken),
+                Some(At::new(fd.as_fd(), &source)),
+                PLAIN,
+                dir.path(),
+                &no_contents,
+            )
+            .expect_err("EEXIST is neither success nor a reason to step down");
+        assert!(error.to_string().contains("taken"), "{error}");
+        assert_eq!(placer.current(), LinkMode::Hardlink);
+        assert_eq!(fs::read(dir.path().join("taken")).expect("read"), b"other");
     }
 }

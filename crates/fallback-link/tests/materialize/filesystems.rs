@@ -28,7 +28,7 @@ fn hardlinks_on_the_same_filesystem_share_the_store_inodes() {
     )
     .expect("materialize");
 
-    // ext4 has no reflinks, so the probe settles on hardlinks without a step-down.
+    // One filesystem with the store: the probe settles on hardlinks without a step-down.
     assert_eq!(report.mode_used, LinkMode::Hardlink, "{report:?}");
     assert_eq!(report.step_down, None);
     assert!(!report.noop);
@@ -82,7 +82,7 @@ fn extents_shared(path: &Path) -> Option<bool> {
 }
 
 #[test]
-fn reflinks_on_a_loop_mounted_xfs() {
+fn reflinks_on_a_loop_mounted_xfs_and_auto_prefers_them_there() {
     let scratch = fixture::scratch();
     let mount = match MountGuard::xfs(scratch.path()) {
         Ok(mount) => mount,
@@ -132,6 +132,25 @@ fn reflinks_on_a_loop_mounted_xfs() {
         ),
         None => eprintln!("filefrag unavailable: extent sharing not checked"),
     }
+
+    // Asked for, hardlinks work there too (faster; they share the store's inodes).
+    let second = mount.dir.join("second");
+    fs::create_dir(&second).expect("mkdir");
+    let report = materialize(
+        &store,
+        &dxl,
+        "key-0",
+        &MaterializeOptions::new(&second, LinkMode::Hardlink),
+    )
+    .expect("materialize");
+    assert_eq!(report.mode_used, LinkMode::Hardlink, "{report:?}");
+    fixture::assert_tree_matches(&store, &dxl, &second.join("node_modules"));
+    assert_eq!(
+        fs::metadata(second.join("node_modules/cli-tool/lib/big.txt"))
+            .expect("stat")
+            .ino(),
+        fs::metadata(&unpacked).expect("stat").ino()
+    );
     drop(store);
 }
 
