@@ -4,6 +4,7 @@
 //! unpacked size) and laid out at [`ArchiveBuilder::finish`] in path order, which makes the
 //! output independent of the order files were added.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use bytemuck::Zeroable;
@@ -108,6 +109,27 @@ impl ArchiveBuilder {
         executable: bool,
         contents: &[u8],
     ) -> Result<(), DxpError> {
+        self.add(path, executable, Cow::Borrowed(contents))
+    }
+
+    /// [`ArchiveBuilder::add_file`] taking the contents by value, so a file stored raw keeps
+    /// its buffer instead of being copied.
+    pub fn add_file_owned(
+        &mut self,
+        path: &str,
+        executable: bool,
+        contents: Vec<u8>,
+    ) -> Result<(), DxpError> {
+        self.add(path, executable, Cow::Owned(contents))
+    }
+
+    /// Both forms of `add_file`.
+    fn add(
+        &mut self,
+        path: &str,
+        executable: bool,
+        contents: Cow<'_, [u8]>,
+    ) -> Result<(), DxpError> {
         validate_path(path)?;
         if self.dirs.contains(path) {
             return Err(DxpError::PathConflict { path: path.into() });
@@ -126,15 +148,17 @@ impl ArchiveBuilder {
         };
         self.check_limits(path, new_entries, unpacked_after, new_path_bytes)?;
 
-        let (compression, stored) = match self.encoder.encode(path, contents)? {
+        let real_size = contents.len() as u64;
+        let content_hash = xxhash_rust::xxh3::xxh3_64(&contents);
+        let (compression, stored) = match self.encoder.encode(path, &contents)? {
             Some(encoded) => encoded,
-            None => (Compression::Raw, contents.to_vec()),
+            None => (Compression::Raw, contents.into_owned()),
         };
         let file = StoredFile {
             executable,
             compression,
-            real_size: contents.len() as u64,
-            content_hash: xxhash_rust::xxh3::xxh3_64(contents),
+            real_size,
+            content_hash,
             stored,
         };
         if previous_size.is_some() {

@@ -122,7 +122,7 @@ pub fn build_from_tarball_with_policy<R: Read>(
                 ),
             ));
         }
-        builder.add_file(&relative, executable, &contents)?;
+        builder.add_file_owned(&relative, executable, contents)?;
     }
     builder.finish()
 }
@@ -173,7 +173,7 @@ pub fn build_from_dir(dir: &Path, limits: &BuildLimits) -> Result<BuiltArchive, 
                     });
                 }
                 let contents = std::fs::read(&disk_path).map_err(io_err(&disk_path))?;
-                builder.add_file(&relative, is_executable(&metadata), &contents)?;
+                builder.add_file_owned(&relative, is_executable(&metadata), contents)?;
             } else {
                 builder.warn(format!(
                     "skipped `{relative}`: not a regular file or directory"

@@ -93,7 +93,7 @@ fn round_trip_lookup_read_and_listing() {
     ));
 
     let index = archive.get("lib/index.js").unwrap();
-    assert_eq!(index.compression(), Compression::Zstd);
+    assert_eq!(index.compression(), Compression::Lz4);
     assert!(index.stored_size() < index.size());
     assert_eq!(archive.read(&index).unwrap().as_ref(), big.as_slice());
     let lib = archive.get("lib").unwrap();
@@ -153,8 +153,38 @@ fn package_json_is_raw_even_when_large() {
     // Only the root manifest is special.
     assert_eq!(
         archive.get("sub/package.json").unwrap().compression(),
-        Compression::Zstd
+        Compression::Lz4
     );
+}
+
+#[test]
+fn archives_of_the_previous_zstd_default_still_read_and_verify() {
+    // Until 2026-11-24 the default was zstd level 3; stores hold such archives.
+    let previous = CompressionPolicy {
+        codec: Some(Codec::Zstd { level: 3 }),
+        ..CompressionPolicy::default()
+    };
+    let big = text(300);
+    let mut builder = ArchiveBuilder::with_policy(BuildLimits::default(), previous);
+    builder
+        .add_file("package.json", false, br#"{"name":"old"}"#)
+        .unwrap();
+    builder.add_file("lib/a.js", false, &big).unwrap();
+    let bytes = builder.finish().unwrap().bytes;
+    let archive = PackageArchive::parse(&bytes).unwrap();
+    archive.verify().unwrap();
+    let entry = archive.get("lib/a.js").unwrap();
+    assert_eq!(entry.compression(), Compression::Zstd);
+    assert_eq!(archive.read(&entry).unwrap().as_ref(), big.as_slice());
+    // The same files under today's default differ only in the codec of lib/a.js.
+    let now = build(&[
+        ("package.json", false, br#"{"name":"old"}"#),
+        ("lib/a.js", false, &big),
+    ]);
+    let now = PackageArchive::parse(&now).unwrap();
+    let entry = now.get("lib/a.js").unwrap();
+    assert_eq!(entry.compression(), Compression::Lz4);
+    assert_eq!(now.read(&entry).unwrap().as_ref(), big.as_slice());
 }
 
 #[test]
@@ -194,6 +224,8 @@ fn policies_all_round_trip() {
         CompressionPolicy::all_raw(),
         CompressionPolicy::always(Codec::Lz4),
         CompressionPolicy::always(Codec::Zstd { level: 19 }),
+        CompressionPolicy::always(Codec::Zstd { level: 1 }),
+        CompressionPolicy::always(Codec::Zstd { level: -3 }),
     ] {
         let mut builder = ArchiveBuilder::with_policy(BuildLimits::default(), policy);
         builder.add_file("a.js", false, &big).unwrap();
@@ -582,4 +614,28 @@ fn bin_targets_become_executable_as_npm_links_them() {
     }
     let single = build(&[("package.json", false, br#"{"name":"y","bin":"cli.js"}"#), ("cli.js", false, b"c")]);
     assert!(PackageArchive::parse(&single).unwrap().get("cli.js").unwrap().is_executable());
+}
+
+#[test]
+fn owned_and_borrowed_contents_build_the_same_archive() {
+    let big = text(300);
+    let files: [(&str, &[u8]); 3] = [
+        ("package.json", br#"{"name":"same"}"#),
+        ("lib/big.js", &big),
+        ("tiny.js", b"x"),
+    ];
+    let mut borrowed = ArchiveBuilder::new(BuildLimits::default());
+    let mut owned = ArchiveBuilder::new(BuildLimits::default());
+    for (path, contents) in files {
+        borrowed.add_file(path, false, contents).unwrap();
+        owned
+            .add_file_owned(path, false, contents.to_vec())
+            .unwrap();
+    }
+    let (borrowed, owned) = (borrowed.finish().unwrap(), owned.finish().unwrap());
+    assert_eq!(borrowed.bytes, owned.bytes);
+    let archive = PackageArchive::parse(&owned.bytes).unwrap();
+    archive.verify().unwrap();
+    let tiny = archive.get("tiny.js").unwrap();
+    assert_eq!(archive.read(&tiny).unwrap().as_ref(), b"x");
 }
