@@ -1,6 +1,7 @@
 //! Lifecycle scripts at install time and `dx trust`: the project's own scripts run, a
 //! dependency's only when trusted, in dependency order; blocked ones are reported.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 use dx_net::{TestRegistry, write_test_package};
@@ -59,6 +60,8 @@ fn untrusted_dependency_scripts_are_blocked_and_reported() {
     assert!(out.contains("blocked install scripts of 2 packages: lib, tool (run `dx trust <name>` to allow one)"), "{out}");
     assert_eq!(ran(&ctx), ["app:preinstall", "app:postinstall", "app:prepare"]);
     assert!(!ctx.path("node_modules/lib/built.txt").exists());
+    // Untrusted packages are hardlinked from the store as usual.
+    assert!(std::fs::metadata(ctx.path("node_modules/lib/index.js")).unwrap().nlink() >= 2);
 
     // `dx trust` lists, then trusts and runs now, in dependency order, and records it.
     assert_eq!(ctx.dx_ok(&["trust"]).lines().collect::<Vec<_>>(), ["lib", "tool"]);
@@ -91,6 +94,10 @@ fn trusted_scripts_run_at_install_dependencies_first() {
             "materialize={materialize}"
         );
         assert_eq!(std::fs::read_to_string(ctx.path("node_modules/lib/built.txt")).unwrap(), "built\n");
+        if materialize {
+            // A trusted script may rewrite its own files: they are private copies, not store links.
+            assert_eq!(std::fs::metadata(ctx.path("node_modules/lib/index.js")).unwrap().nlink(), 1);
+        }
         // --ignore-scripts runs nothing, not even the project's own.
         std::fs::remove_file(ctx.path("ran.txt")).unwrap();
         ctx.dx_ok(&["install", "--ignore-scripts", if materialize { "--materialize" } else { "--frozen-lockfile" }]);

@@ -29,6 +29,10 @@ pub struct MaterializeOptions {
     pub project_dir: PathBuf,
     /// Tests only: make one placement fail midway (see [`InjectedFailure`]).
     pub inject_failure: Option<InjectedFailure>,
+    /// Packages (install paths relative to `node_modules`) whose files are copied whatever the
+    /// mode: those whose trusted install scripts may rewrite their own files in place, which
+    /// through a hardlink would reach the store (root ignores the read-only mode).
+    pub private_copies: Vec<String>,
 }
 
 impl MaterializeOptions {
@@ -38,6 +42,7 @@ impl MaterializeOptions {
             mode,
             project_dir: project_dir.into(),
             inject_failure: None,
+            private_copies: Vec::new(),
         }
     }
 }

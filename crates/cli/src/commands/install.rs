@@ -112,7 +112,7 @@ pub fn install_project(
         printer.line(format!("dx.lock written ({} packages) in {} ms", layout.locked_packages, started.elapsed().as_millis()));
         return Ok(ExitCode::SUCCESS);
     }
-    let presented = node_modules::present(&project.dir, &store, &layout, materialize, printer)?;
+    let presented = node_modules::present(&project.dir, &store, &layout, materialize, &project.manifest.trusted_dependencies, printer)?;
     if scripts {
         run_install_scripts(&project, &layout.dxl, printer)?;
     }

@@ -45,15 +45,19 @@ pub(crate) fn build_tree(
         explicit => explicit,
     };
     let placer = Placer::new(mode, opts.inject_failure);
-    packages
-        .par_iter()
-        .try_for_each(|package| place_files(store, &placer, package, root.as_fd(), staging))?;
+    let copier = Placer::new(LinkMode::Copy, None);
+    packages.par_iter().try_for_each(|package| {
+        let private = opts.private_copies.iter().any(|p| p == package.job.path);
+        place_files(store, if private { &copier } else { &placer }, package, root.as_fd(), staging)
+    })?;
     for (link, target) in &plan.symlinks {
         let (name, target) = (c_name(link)?, c_name(target)?);
         sys::symlink_at(&target, At::new(root.as_fd(), &name))
             .map_err(LinkError::io("create symlink", staging.join(link)))?;
     }
     let (files, bytes) = placer.totals();
+    let (copied_files, copied_bytes) = copier.totals();
+    let (files, bytes) = (files + copied_files, bytes + copied_bytes);
     Ok(MaterializeReport {
         mode_used: placer.current(),
         step_down: placer.step_down_reason(),

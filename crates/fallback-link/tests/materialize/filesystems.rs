@@ -49,6 +49,33 @@ fn hardlinks_on_the_same_filesystem_share_the_store_inodes() {
 }
 
 #[test]
+fn private_copies_keep_a_package_out_of_the_store_inodes() {
+    let scratch = fixture::scratch();
+    let packages = fixture::packages();
+    let (store, hashes) = fixture::store_with(&scratch.path().join("store"), &packages);
+    let bytes = fixture::layout(&packages, &hashes, 0);
+    let dxl = Dxl::parse(&bytes).expect("dxl");
+    let project = scratch.path().join("project");
+    fs::create_dir(&project).expect("mkdir");
+    let mut options = MaterializeOptions::new(&project, LinkMode::Hardlink);
+    options.private_copies = vec!["cli-tool".to_owned()];
+
+    let report = materialize(&store, &dxl, "key-0", &options).expect("materialize");
+
+    assert_eq!(report.mode_used, LinkMode::Hardlink, "{report:?}");
+    let node_modules = project.join("node_modules");
+    fixture::assert_tree_matches(&store, &dxl, &node_modules);
+    let unpacked = store.unpacked(&hashes[1]).expect("unpacked").join("bin/cli.js");
+    let placed = fs::metadata(node_modules.join("cli-tool/bin/cli.js")).expect("stat");
+    assert_ne!(placed.ino(), fs::metadata(&unpacked).expect("stat").ino(), "a private copy");
+    assert_eq!(placed.mode() & 0o777, 0o555, "still read-only");
+    // Root writes through read-only modes (others get EACCES): the store's file must not change.
+    if fs::write(node_modules.join("cli-tool/bin/cli.js"), b"rewritten by a script\n").is_ok() {
+        assert_ne!(fs::read(&unpacked).expect("read"), b"rewritten by a script\n");
+    }
+}
+
+#[test]
 fn an_explicit_reflink_on_ext4_steps_down_and_says_why() {
     let scratch = fixture::scratch();
     let packages = fixture::packages();
