@@ -183,3 +183,49 @@ fn a_killed_daemon_is_detected_and_the_next_install_remounts() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("dead mount"), "{}", describe(&out));
     assert_eq!(std::fs::read_to_string(nm.join("b/index.js")).unwrap(), "module.exports = 'b1';\n");
 }
+
+#[test]
+fn fs_watch_renames_and_chmod_behave_as_on_a_local_filesystem() {
+    if !fuse_available("fs_watch_renames_and_chmod_behave_as_on_a_local_filesystem") {
+        return;
+    }
+    let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let ctx = TestContext::new();
+    let reg = registry(&ctx.home.join("registry"));
+    let ctx = ctx.with_registry(reg.url());
+    project(&ctx, DEPS);
+    ctx.dx_ok(&["install"]);
+    let nm = ctx.path("node_modules");
+
+    // Rename inside a package and across packages, chmod: all through the overlay.
+    std::fs::rename(nm.join("a/lib/deep/file.txt"), nm.join("a/lib/moved.txt")).unwrap();
+    assert_eq!(std::fs::read_to_string(nm.join("a/lib/moved.txt")).unwrap(), "deep\n");
+    assert!(!nm.join("a/lib/deep/file.txt").exists());
+    std::fs::rename(nm.join("a/lib/moved.txt"), nm.join("b/moved.txt")).unwrap();
+    assert_eq!(std::fs::read_to_string(nm.join("b/moved.txt")).unwrap(), "deep\n");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(nm.join("b/index.js"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(std::fs::metadata(nm.join("b/index.js")).unwrap().permissions().mode() & 0o777, 0o600);
+
+    if !node_ok {
+        eprintln!("node not found: fs.watch not checked");
+        return;
+    }
+    // fs.watch on a package directory sees a file written through the mount.
+    let watch = "const fs = require('fs'); const w = fs.watch(process.argv[1], (e, f) => { console.log(e + ' ' + f); w.close(); process.exit(0); }); console.log('ready'); setTimeout(() => process.exit(3), 10000);";
+    let mut child = Command::new("node")
+        .args(["-e", watch, nm.join("b").to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    std::fs::write(nm.join("b/watched.txt"), "x").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "no fs.watch event within 10 s");
+    assert!(line.contains("watched.txt"), "{line}");
+}
