@@ -104,7 +104,7 @@ pub fn prepare(
             let source = RegistrySource::new(get_client()?, get_runtime()?.handle().clone());
             let resolve_options = ResolveOptions {
                 project_dir: Some(project.dir.clone()),
-                node_version: installed_node_version(),
+                node_version: installed_node_version(store),
                 update: options.update.clone(),
             };
             let outcome = dx_resolve::resolve(&source, &project.manifest, previous_resolution.as_ref(), &resolve_options)
@@ -147,11 +147,29 @@ pub fn prepare(
 }
 
 /// The version of the `node` on PATH, so versions whose `engines.node` it does not meet are
-/// avoided as npm avoids them; `None` (no node) ignores `engines`.
-pub(crate) fn installed_node_version() -> Option<dx_resolve::semver::Version> {
-    let out = std::process::Command::new("node").arg("--version").stdin(std::process::Stdio::null()).output().ok()?;
+/// avoided as npm avoids them; `None` (no node) ignores `engines`. Starting node costs tens of
+/// milliseconds, so the answer is remembered in the store per node binary (path, inode, size,
+/// mtime) and node only runs when that binary changed.
+pub(crate) fn installed_node_version(store: &Store) -> Option<dx_resolve::semver::Version> {
+    use std::os::unix::fs::MetadataExt as _;
+    let path = std::env::var_os("PATH").and_then(|p| crate::scripts::find_on_path("node", &p))?;
+    let real = std::fs::canonicalize(&path).unwrap_or(path);
+    let meta = std::fs::metadata(&real).ok()?;
+    let identity = format!("{}\t{}\t{}\t{}.{}", real.display(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+    if let Ok(Some(cached)) = store.cached_value("node-version") {
+        if let Some((recorded, version)) = cached.split_once('\n') {
+            if recorded == identity {
+                return dx_resolve::semver::Version::parse(version.trim()).ok();
+            }
+        }
+    }
+    let out = std::process::Command::new(&real).arg("--version").stdin(std::process::Stdio::null()).output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
-    dx_resolve::semver::Version::parse(text.trim().trim_start_matches('v')).ok()
+    let version = text.trim().trim_start_matches('v').to_owned();
+    let parsed = dx_resolve::semver::Version::parse(&version).ok()?;
+    // A failed write only means node runs again next time.
+    let _ = store.set_cached_value("node-version", &format!("{identity}\n{version}"));
+    Some(parsed)
 }
 
 /// The store key of the DXL compiled from `lock_text` for this platform and options.

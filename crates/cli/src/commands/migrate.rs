@@ -63,7 +63,7 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
 
     let resolve_options = ResolveOptions {
         project_dir: Some(project.dir.clone()),
-        node_version: installed_node_version(),
+        node_version: installed_node_version(&store),
         update: UpdateSelection::Nothing,
     };
     let outcome = lookup
