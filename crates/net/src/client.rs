@@ -169,6 +169,14 @@ impl RegistryClient {
                 report(true);
                 Ok(Arc::new(hit.packument))
             }
+            // Still fresh by the registry's `Cache-Control: max-age` (npm and Bun honour it
+            // too): no request at all.
+            (CacheMode::Revalidate, Some(hit))
+                if self.inner.cache.as_ref().is_some_and(|c| c.is_fresh(&registry, package)) =>
+            {
+                report(true);
+                Ok(Arc::new(hit.packument))
+            }
             (_, cached) => {
                 let url = format!("{registry}/{}", escape_package_name(package));
                 let cached = Arc::new(Mutex::new(cached));
@@ -209,12 +217,16 @@ impl RegistryClient {
             .await
             .map_err(|e| transport_error(&e, url, package))?;
         let status = response.status();
+        let expires = freshness(response.headers()).map(|age| std::time::SystemTime::now() + age);
         if status == reqwest::StatusCode::NOT_MODIFIED {
             let hit = cached
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take();
             if let Some(hit) = hit {
+                if let (Some(cache), Some(expires)) = (&self.inner.cache, expires) {
+                    cache.set_expiry(registry, package, expires);
+                }
                 return Ok((hit.packument, true));
             }
             return Err(AttemptError::Fatal(NetError::HttpStatus {
@@ -258,6 +270,10 @@ impl RegistryClient {
         if let Some(cache) = &self.inner.cache {
             let entry = CachedPackument::new(etag, last_modified, packument);
             cache.store(registry, package, &entry);
+            // Without max-age the file's own mtime (now) means "revalidate next time".
+            if let Some(expires) = expires {
+                cache.set_expiry(registry, package, expires);
+            }
             return Ok((entry.packument, false));
         }
         Ok((packument, false))
@@ -350,4 +366,20 @@ fn build_http_client(config: &RegistryConfig) -> Result<reqwest::Client, NetErro
         );
     }
     builder.build().map_err(setup)
+}
+
+/// How long a response may be used without revalidation: `Cache-Control: max-age=N` unless
+/// `no-cache` or `no-store` is present; `None` when the response says nothing.
+fn freshness(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let value = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
+    let mut max_age = None;
+    for directive in value.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+        if directive == "no-cache" || directive == "no-store" {
+            return None;
+        }
+        if let Some(seconds) = directive.strip_prefix("max-age=") {
+            max_age = seconds.trim_matches('"').parse::<u64>().ok();
+        }
+    }
+    max_age.filter(|s| *s > 0).map(std::time::Duration::from_secs)
 }

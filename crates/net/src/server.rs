@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// A registry to proxy and cache (`--upstream URL`).
     pub upstream: Option<String>,
+    /// `Cache-Control: public, max-age=N` on packuments, as the npm registry sends (300);
+    /// `None` sends no Cache-Control, so clients revalidate every time.
+    pub packument_max_age: Option<u32>,
     /// Keep every request in memory for [`crate::TestRegistry`]'s assertions. A long-running
     /// server (`dx registry serve`) turns it off so memory stays flat.
     pub record_requests: bool,
@@ -66,6 +69,7 @@ impl ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             upstream: None,
             record_requests: true,
+            packument_max_age: None,
         }
     }
 }
@@ -417,6 +421,25 @@ async fn packument(
     } else {
         "application/json"
     };
+    let mut response = packument_response(state, name, abbreviated, base_url, if_none_match, content_type).await;
+    if let Some(age) = state.config.packument_max_age {
+        if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+            if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={age}")) {
+                response.headers_mut().insert(header::CACHE_CONTROL, value);
+            }
+        }
+    }
+    response
+}
+
+async fn packument_response(
+    state: &Arc<ServerState>,
+    name: &str,
+    abbreviated: bool,
+    base_url: &str,
+    if_none_match: Option<&str>,
+    content_type: &str,
+) -> Response<ResponseBody> {
     if let Some(upstream) = &state.upstream {
         return match upstream.packument(name, abbreviated, base_url).await {
             Ok(Some(body)) => with_etag(body, content_type, if_none_match),

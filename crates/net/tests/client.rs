@@ -120,6 +120,49 @@ async fn cache_is_revalidated_or_trusted_by_mode() {
 }
 
 #[tokio::test]
+async fn a_fresh_entry_by_max_age_is_used_without_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    write_test_package(dir.path(), "a", "1.0.0", json!({}), &[]);
+    let mut server = dx_net::ServerConfig::new(dir.path());
+    server.packument_max_age = Some(300);
+    let registry = TestRegistry::try_start(server).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let client = || {
+        RegistryClient::new(config(registry.url()), Some(cache.path().to_owned()), CacheMode::Revalidate).unwrap()
+    };
+    let first = client().packument("a").await.unwrap();
+    assert_eq!(registry.requests().len(), 1);
+    // Another process within max-age: no request at all, as npm and Bun do.
+    assert_eq!(client().packument("a").await.unwrap(), first);
+    assert_eq!(registry.requests().len(), 1);
+
+    // Once stale, the entry is revalidated (304) and fresh again for max-age.
+    let path = std::fs::read_dir(cache.path()).unwrap().flatten().find(|e| e.path().is_dir()).unwrap().path();
+    for entry in walk(&path) {
+        let file = std::fs::File::options().write(true).open(&entry).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(1)).unwrap();
+    }
+    assert_eq!(client().packument("a").await.unwrap(), first);
+    let log = registry.requests().snapshot();
+    assert_eq!((log.len(), log[1].status), (2, 304));
+    assert_eq!(client().packument("a").await.unwrap(), first);
+    assert_eq!(registry.requests().len(), 2);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
 async fn not_found_and_auth_errors_name_package_and_registry_without_the_token() {
     let (_dir, registry) = registry_with(&[("a", "1.0.0")]);
     let mut cfg = config(registry.url());

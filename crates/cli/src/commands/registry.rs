@@ -16,7 +16,7 @@ pub fn run(action: RegistryAction, printer: &Printer) -> anyhow::Result<ExitCode
     if !dir.is_dir() {
         anyhow::bail!("--dir {} is not a directory", dir.display());
     }
-    let config = ServerConfig { dir, listen: SocketAddr::new(ip, port), upstream, record_requests: false };
+    let config = ServerConfig { dir, listen: SocketAddr::new(ip, port), upstream, record_requests: false, packument_max_age: None };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let server = dx_net::serve(config).await.context("cannot start the registry server")?;

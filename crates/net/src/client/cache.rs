@@ -189,6 +189,22 @@ impl PackumentCache {
             .map_err(|source| CacheLoadError::Decode { path, source })
     }
 
+    /// Whether the entry may be used without asking the registry: its file's modification time
+    /// is its expiry (set by [`PackumentCache::set_expiry`] from the response's
+    /// `Cache-Control: max-age`), so this costs one `stat` and no format change.
+    pub(crate) fn is_fresh(&self, registry: &str, package: &str) -> bool {
+        std::fs::metadata(self.path(registry, package))
+            .and_then(|m| m.modified())
+            .is_ok_and(|expires| expires > std::time::SystemTime::now())
+    }
+
+    /// Records when the entry stops being fresh (ignored when it cannot be written).
+    pub(crate) fn set_expiry(&self, registry: &str, package: &str, expires: std::time::SystemTime) {
+        if let Ok(file) = std::fs::File::options().write(true).open(self.path(registry, package)) {
+            let _ = file.set_modified(expires);
+        }
+    }
+
     /// Stores an entry; failures are ignored (a cache that cannot be written is only slower).
     pub(crate) fn store(&self, registry: &str, package: &str, entry: &CachedPackument) {
         let path = self.path(registry, package);
