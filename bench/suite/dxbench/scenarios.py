@@ -1,0 +1,99 @@
+"""pnpm's install scenarios, as states to prepare before each timed run.
+
+| key | cache / store | lockfile | node_modules | package.json |
+|---|---|---|---|---|
+| clean | empty | absent | absent | base |
+| cold-lock | empty | base | absent | base |
+| warm-lock | warm | base | absent | base |
+| full-resolution | warm | absent | absent | base |
+| resolve-only | warm | absent (only it is written) | absent | base |
+| re-resolution | warm | base | base, in place | base + one dependency |
+| no-op | warm | base | in place | base |
+
+"base" lockfile: the one each tool wrote on its own first install of the fixture (saved as
+`<lockfile>.base`). For dx (mount) "absent node_modules" means unmounted and removed; its
+store is the cache.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from .tools import Tool
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One install scenario."""
+
+    key: str
+    title: str
+    short: str
+    state: str
+
+
+SCENARIOS = (
+    Scenario("clean", "clean install", "clean", "nothing cached: no store/cache, no lockfile, no node_modules"),
+    Scenario("cold-lock", "cold, with lockfile (CI)", "cold+lock", "lockfile; empty store/cache; no node_modules"),
+    Scenario("warm-lock", "warm, with lockfile", "warm+lock", "lockfile and warm store/cache; no node_modules"),
+    Scenario("full-resolution", "full resolution", "full resolution", "warm store/cache; no lockfile, no node_modules"),
+    Scenario("resolve-only", "resolution only (lockfile-only)", "lockfile only",
+             "warm metadata cache; no lockfile, no node_modules; each tool only writes its lockfile (one dx row: both variants run the same command)"),
+    Scenario("re-resolution", "re-resolution (+1 dependency)", "re-resolution",
+             "lockfile, warm store and node_modules of the base; one dependency added to package.json"),
+    Scenario("no-op", "no-op", "no-op", "everything in place"),
+)
+BY_KEY = {s.key: s for s in SCENARIOS}
+
+
+def _cp(src: Path, dst: Path) -> str:
+    return f"cp {shlex.quote(str(src))} {shlex.quote(str(dst))}"
+
+
+def manifest_base(tool: Tool) -> str:
+    """Restores the base package.json."""
+    return _cp(tool.project / "package.json.base", tool.project / "package.json")
+
+
+def lock_base(tool: Tool) -> str:
+    """Restores the base lockfile."""
+    return _cp(tool.lock(".base"), tool.lock())
+
+
+def lock_absent(tool: Tool) -> str:
+    """Removes the lockfile."""
+    return f"rm -f {shlex.quote(str(tool.lock()))}"
+
+
+def base_state(tool: Tool) -> str:
+    """Base package.json and lockfile, installed (quietly): the no-op state."""
+    return "; ".join([manifest_base(tool), lock_base(tool), tool.install_cmd() + " >/dev/null 2>&1"])
+
+
+def prepare(scenario: str, tool: Tool) -> str:
+    """The shell command that puts `tool`'s project into `scenario`'s state before a run."""
+    parts = {
+        "clean": [tool.reset_modules(), tool.clear_caches(), lock_absent(tool), manifest_base(tool)],
+        "cold-lock": [tool.reset_modules(), tool.clear_caches(), lock_base(tool), manifest_base(tool)],
+        "warm-lock": [tool.reset_modules(), lock_base(tool), manifest_base(tool)],
+        "full-resolution": [tool.reset_modules(), lock_absent(tool), manifest_base(tool)],
+        "resolve-only": [tool.reset_modules(), lock_absent(tool), manifest_base(tool)],
+        "re-resolution": [base_state(tool), _cp(tool.project / "package.json.added", tool.project / "package.json")],
+        "no-op": [],
+    }[scenario]
+    return "; ".join(parts)
+
+
+def command(scenario: str, tool: Tool) -> str | None:
+    """What is timed: the install, or the lockfile-only resolution (None: not applicable,
+    as for dx --materialize, whose lockfile-only run is dx's)."""
+    if scenario == "resolve-only":
+        return None if tool.key == "dxm" else tool.resolve
+    return tool.install
+
+
+def setup(scenario: str, tool: Tool) -> str | None:
+    """What runs once before a scenario's runs (the no-op needs everything in place once)."""
+    return base_state(tool) if scenario == "no-op" else None
