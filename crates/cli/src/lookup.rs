@@ -42,14 +42,23 @@ impl Lookup {
     pub fn packument(&self, name: &str) -> anyhow::Result<Arc<Packument>> {
         match self.source.packument(name) {
             Ok(packument) => Ok(packument),
-            Err(SourceError::NotFound { .. }) => {
-                let registry = self.client.config().registry_for(name).unwrap_or_default().to_owned();
+            Err(SourceError::NotFound { registry, .. }) => {
                 let found = self.runtime.block_on(self.client.search_names(name, 20)).unwrap_or_default();
                 let hint = crate::suggest::did_you_mean(name, found.iter().map(String::as_str));
-                Err(anyhow!("package {name} not found in registry {registry}{hint}"))
+                Err(anyhow!("package {name} not found in {registry}{hint}"))
             }
             Err(e) => Err(anyhow!("{e}")),
         }
+    }
+
+    /// The registry serving `name` (its scope's, else the default), without trailing slash.
+    pub fn registry_for(&self, name: &str) -> &str {
+        self.client.config().registry_for(name).unwrap_or_default()
+    }
+
+    /// The registry's security advisories for `installed` (name → versions).
+    pub fn bulk_advisories(&self, installed: &std::collections::BTreeMap<String, Vec<String>>) -> Result<serde_json::Value, dx_net::NetError> {
+        self.runtime.block_on(self.client.bulk_advisories(installed))
     }
 
     /// Puts the packuments of `names` in flight at once (errors surface on [`Lookup::packument`]).

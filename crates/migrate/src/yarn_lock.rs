@@ -53,7 +53,10 @@ pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imp
             Some((url, hash)) => (Some(url.to_owned()), Some(hash.to_owned())),
             None => (resolved.clone(), None),
         };
-        let integrity = block.fields.get("integrity").cloned().or_else(|| sha1.as_deref().and_then(sha1_integrity));
+        let integrity = block.fields.get("integrity").cloned().or_else(|| {
+            // npm builds integrity from a legacy hex sha1 the same way.
+            sha1.as_deref().and_then(|hex| dx_formats::hash::Integrity::from_sha1_hex(hex).ok()).map(|i| i.to_string())
+        });
         let key = package_key(&name, version);
         for descriptor in &block.descriptors {
             by_descriptor.insert(descriptor.clone(), key.clone());
@@ -97,31 +100,6 @@ pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imp
     let versions: BTreeSet<String> = packages.keys().cloned().collect();
     let resolution = Resolution { root, overrides: BTreeMap::new(), packages };
     Ok(Imported { format: Format::YarnLock, resolution, versions, complete_metadata: false })
-}
-
-/// `sha1-<base64>` from a hex sha1, as npm builds integrity from a legacy shasum.
-fn sha1_integrity(hex: &str) -> Option<String> {
-    if hex.len() != 40 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..20).map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect();
-    Some(format!("sha1-{}", base64(&bytes?)))
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Splits the file into blocks, each with the line it starts on.

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{AuditArgs, GlobalArgs};
 use crate::commands::install::{self, Edit};
+use crate::lookup::Lookup;
 use crate::printer::Printer;
 use crate::project::Project;
 use crate::settings;
@@ -73,10 +74,8 @@ fn audit(project: &Project, omit_dev: bool, global: &GlobalArgs) -> anyhow::Resu
         installed.entry(package.name.clone()).or_default().push(package.version.clone());
     }
     let store = settings::open_store()?;
-    let config = settings::registry_config(global, &project.dir, &store)?;
-    let client = dx_net::RegistryClient::new(config, None, dx_net::CacheMode::Revalidate).context("cannot set up the registry client")?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let answer = runtime.block_on(client.bulk_advisories(&installed)).context("cannot fetch security advisories")?;
+    let lookup = Lookup::new(&project.dir, &store, global, dx_net::CacheMode::Revalidate)?;
+    let answer = lookup.bulk_advisories(&installed).context("cannot fetch security advisories")?;
     let Value::Object(by_name) = answer else {
         bail!("the registry's advisory answer is not a JSON object");
     };

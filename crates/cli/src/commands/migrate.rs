@@ -49,9 +49,8 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         .context("package.json is not valid JSON")?;
     let store = settings::open_store()?;
     let lookup = Lookup::new(&project.dir, &store, global, CacheMode::PreferOffline)?;
-    let config = settings::registry_config(global, &project.dir, &store)?;
     let tarball_url = |name: &str, version: &str| {
-        let registry = config.registry_for(name).unwrap_or_default().trim_end_matches('/').to_owned();
+        let registry = lookup.registry_for(name).trim_end_matches('/').to_owned();
         let file = name.rsplit('/').next().unwrap_or(name);
         format!("{registry}/{name}/-/{file}-{version}.tgz")
     };
