@@ -234,6 +234,7 @@ fn policy_survey(tarballs: &[(String, Vec<u8>)], unpacked: u64) -> Result<()> {
         raw_below,
         min_saving_percent: 10,
         skip_compressed_types: true,
+        raw_executables: true,
     };
     let policies: Vec<(String, CompressionPolicy)> = vec![
         ("all raw".into(), CompressionPolicy::all_raw()),

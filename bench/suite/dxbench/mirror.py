@@ -286,6 +286,7 @@ http {{
       gzip_static on;
       gzip_vary on;
       add_header Vary Accept;
+      add_header Cache-Control "public, max-age=300";
       try_files $uri$packument_form.json $uri.json =404;
     }}
   }}

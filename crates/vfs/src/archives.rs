@@ -5,7 +5,8 @@
 //!   placed at several paths shares one mapping);
 //! - raw entries are served straight from the mapping; a compressed entry is decoded once
 //!   and kept only when it is larger than one read request (the kernel then asks for it in
-//!   several pieces); the cache never holds more than its byte budget.
+//!   several pieces); the cache never holds more than its byte budget, plus at most two files
+//!   larger than the whole budget in slots of their own.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,7 +123,16 @@ impl ArchiveSet {
     }
 }
 
+/// How many decoded files larger than the whole budget are kept at once (in their own slots).
+const LARGE_SLOTS: usize = 2;
+
 /// Decoded contents of compressed files, least recently used evicted first.
+///
+/// A file larger than the whole budget (a bundled compiler, a big data file) gets one of
+/// [`LARGE_SLOTS`] slots of its own, which ordinary entries never evict: the kernel reads such a
+/// file in many requests, possibly interleaved with reads of other files by other threads, and
+/// each of them must not decode it again. A large slot is freed when a read reaches the file's
+/// end or a newer large file needs it; memory stays bounded by the budget plus two files.
 #[derive(Debug)]
 pub(crate) struct DecodedCache {
     inner: Mutex<DecodedInner>,
@@ -133,6 +143,7 @@ pub(crate) struct DecodedCache {
 struct DecodedInner {
     map: HashMap<u64, (Arc<[u8]>, u64)>,
     bytes: usize,
+    large: Vec<(u64, Arc<[u8]>, u64)>,
     tick: u64,
 }
 
@@ -148,9 +159,19 @@ impl DecodedCache {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.tick += 1;
         let tick = inner.tick;
+        if let Some((_, bytes, used)) = inner.large.iter_mut().find(|(i, _, _)| *i == ino) {
+            *used = tick;
+            return Some(bytes.clone());
+        }
         let (bytes, used) = inner.map.get_mut(&ino)?;
         *used = tick;
         Some(bytes.clone())
+    }
+
+    /// Frees `ino`'s large slot, if it has one (its last bytes were just read).
+    pub fn release_large(&self, ino: u64) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.large.retain(|(i, _, _)| *i != ino);
     }
 
     pub fn insert(&self, ino: u64, bytes: Arc<[u8]>) {
@@ -158,13 +179,13 @@ impl DecodedCache {
         inner.tick += 1;
         let tick = inner.tick;
         if bytes.len() > self.budget {
-            // Larger than the whole budget (a native binary, a bundled compiler): kept alone,
-            // so the sequential reads that follow decode it once instead of once per read
-            // (which made a first `tsc` or `vite build` on the mount an order of magnitude
-            // slower). Memory stays bounded by the larger of the budget and one file.
-            inner.map.clear();
-            inner.bytes = bytes.len();
-            inner.map.insert(ino, (bytes, tick));
+            inner.large.retain(|(i, _, _)| *i != ino);
+            if inner.large.len() >= LARGE_SLOTS
+                && let Some(oldest) = (0..inner.large.len()).min_by_key(|&k| inner.large[k].2)
+            {
+                inner.large.swap_remove(oldest);
+            }
+            inner.large.push((ino, bytes, tick));
             return;
         }
         inner.bytes += bytes.len();
@@ -186,10 +207,11 @@ impl DecodedCache {
         }
     }
 
-    /// Bytes currently held.
+    /// Bytes currently held (ordinary entries and large slots).
     #[cfg(test)]
     pub fn held_bytes(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).bytes
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.bytes + inner.large.iter().map(|(_, b, _)| b.len()).sum::<usize>()
     }
 }
 
@@ -207,14 +229,20 @@ mod tests {
         assert!(cache.get(2).is_none(), "2 was least recently used");
         assert!(cache.get(1).is_some() && cache.get(3).is_some());
         assert_eq!(cache.held_bytes(), 8);
-        // Larger than the budget: kept alone (one decode for all its reads), evicting the rest.
+        // Larger than the budget: a slot of its own, which ordinary entries do not evict.
         cache.insert(4, Arc::from(&[0u8; 11][..]));
-        assert!(cache.get(4).is_some(), "an oversized entry is kept");
-        assert!(cache.get(1).is_none() && cache.get(3).is_none());
-        assert_eq!(cache.held_bytes(), 11);
-        // The next ordinary entry pushes it out again.
         cache.insert(5, Arc::from(&[0u8; 4][..]));
-        assert!(cache.get(4).is_none() && cache.get(5).is_some());
-        assert_eq!(cache.held_bytes(), 4);
+        cache.insert(6, Arc::from(&[0u8; 4][..]));
+        assert!(cache.get(4).is_some(), "a large entry survives ordinary inserts");
+        assert_eq!(cache.held_bytes(), 8 + 11);
+        // At most two large slots: a third evicts the least recently used of them.
+        cache.insert(7, Arc::from(&[0u8; 12][..]));
+        assert!(cache.get(4).is_some());
+        cache.insert(8, Arc::from(&[0u8; 13][..]));
+        assert!(cache.get(7).is_none() && cache.get(4).is_some() && cache.get(8).is_some());
+        // Reading to the end frees the slot.
+        cache.release_large(4);
+        assert!(cache.get(4).is_none());
+        assert_eq!(cache.held_bytes(), 8 + 13);
     }
 }

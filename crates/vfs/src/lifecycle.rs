@@ -58,8 +58,15 @@ pub enum MountPointState {
     /// A live FUSE mount.
     Mounted,
     /// A mount whose daemon died: every access fails with ENOTCONN ("Transport endpoint is
-    /// not connected"). [`cleanup_stale_mount`] repairs it.
+    /// not connected"; ECONNABORTED for a request caught in flight). [`cleanup_stale_mount`]
+    /// repairs it.
     Stale,
+}
+
+/// Whether an errno from a FUSE mount means its daemon is gone: ENOTCONN once the connection
+/// is down, ECONNABORTED for a request that was in flight when it went down.
+fn is_dead_mount_errno(errno: Option<i32>) -> bool {
+    matches!(errno, Some(libc::ENOTCONN) | Some(libc::ECONNABORTED))
 }
 
 /// Tells whether `path` is unmounted, mounted, or a dead mount.
@@ -69,7 +76,7 @@ pub enum MountPointState {
 pub fn mount_point_state(path: &Path) -> MountPointState {
     if !is_mountpoint(path) {
         return match fs::metadata(path) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => MountPointState::Stale,
+            Err(e) if is_dead_mount_errno(e.raw_os_error()) => MountPointState::Stale,
             _ => MountPointState::NotMounted,
         };
     }
@@ -79,7 +86,7 @@ pub fn mount_point_state(path: &Path) -> MountPointState {
     let mut out = std::mem::MaybeUninit::<libc::statfs>::uninit();
     // SAFETY: `c` is a valid NUL-terminated path and `out` a buffer of the right size.
     let rc = unsafe { libc::statfs(c.as_ptr(), out.as_mut_ptr()) };
-    if rc != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOTCONN) {
+    if rc != 0 && is_dead_mount_errno(io::Error::last_os_error().raw_os_error()) {
         MountPointState::Stale
     } else {
         MountPointState::Mounted

@@ -593,6 +593,9 @@ impl NodeModulesTree {
             return Err(FsError::IS_DIR);
         };
         if let Some(cached) = self.decoded.get(ino) {
+            if offset + u64::from(size) >= cached.len() as u64 {
+                self.decoded.release_large(ino);
+            }
             return Ok(reply(window(&cached, offset, size)));
         }
         self.with_entry(&layout, slot, index, |archive, entry| {

@@ -103,16 +103,28 @@ pub fn install_project(
             None => {}
         }
     }
-    let layout = if edit.write_manifest {
-        prepare_then_write_manifest(&project, &store, global, &options, printer)?
-    } else {
-        pipeline::prepare(&project, &store, global, &options, printer)?
+    // The warm install: same package.json and dx.lock as the last install, node_modules gone.
+    let recorded = match materialize {
+        None if !args.lockfile_only && !editing => node_modules::mount_recorded(&store, &project.dir, &fingerprint, printer)?,
+        _ => None,
     };
-    if args.lockfile_only {
-        printer.line(format!("dx.lock written ({} packages) in {} ms", layout.locked_packages, started.elapsed().as_millis()));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let presented = node_modules::present(&project.dir, &store, &layout, materialize, &project.manifest.trusted_dependencies, printer)?;
+    let (layout, presented) = match recorded {
+        Some(layout) => (layout, Presented::Mounted { reloaded: false }),
+        None => {
+            let layout = if edit.write_manifest {
+                prepare_then_write_manifest(&project, &store, global, &options, printer)?
+            } else {
+                pipeline::prepare(&project, &store, global, &options, printer)?
+            };
+            if args.lockfile_only {
+                printer.line(format!("dx.lock written ({} packages) in {} ms", layout.locked_packages, started.elapsed().as_millis()));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let presented =
+                node_modules::present(&project.dir, &store, &layout, materialize, &project.manifest.trusted_dependencies, printer)?;
+            (layout, presented)
+        }
+    };
     if scripts {
         run_install_scripts(&project, &layout.dxl, printer)?;
     }

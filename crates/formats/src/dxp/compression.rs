@@ -38,6 +38,11 @@ pub struct CompressionPolicy {
     /// Store files that look already compressed (by extension or magic bytes: images, fonts,
     /// archives) raw without trying.
     pub skip_compressed_types: bool,
+    /// Store native executables and shared libraries (ELF, Mach-O, and PE by extension) raw.
+    /// The dynamic loader maps them and touches pages here and there; raw, the mount serves
+    /// each page straight from the archive's mapping instead of decoding the whole file (tens of
+    /// MB for a bundled compiler) before the first page.
+    pub raw_executables: bool,
 }
 
 impl Default for CompressionPolicy {
@@ -50,6 +55,7 @@ impl Default for CompressionPolicy {
             raw_below: 512,
             min_saving_percent: 10,
             skip_compressed_types: true,
+            raw_executables: true,
         }
     }
 }
@@ -62,6 +68,7 @@ impl CompressionPolicy {
             raw_below: 0,
             min_saving_percent: 0,
             skip_compressed_types: false,
+            raw_executables: false,
         }
     }
 
@@ -72,6 +79,7 @@ impl CompressionPolicy {
             raw_below: 0,
             min_saving_percent: 0,
             skip_compressed_types: false,
+            raw_executables: false,
         }
     }
 }
@@ -95,6 +103,37 @@ const COMPRESSED_MAGICS: &[&[u8]] = &[
     b"BZh",                                // bzip2
     b"GIF8",                               // gif
 ];
+
+/// Magic numbers of native executables and shared libraries: ELF and Mach-O (thin, both byte
+/// orders, 32/64-bit; fat binaries).
+const EXECUTABLE_MAGICS: &[&[u8]] = &[
+    &[0x7f, b'E', b'L', b'F'],
+    &[0xfe, 0xed, 0xfa, 0xce],
+    &[0xfe, 0xed, 0xfa, 0xcf],
+    &[0xce, 0xfa, 0xed, 0xfe],
+    &[0xcf, 0xfa, 0xed, 0xfe],
+    &[0xca, 0xfe, 0xba, 0xbe],
+];
+
+/// Extensions of Windows executables and libraries (PE files start with `MZ`).
+const PE_EXTENSIONS: &[&str] = &["exe", "dll", "node"];
+
+/// Whether `path`/`contents` look like a native executable or shared library.
+pub(crate) fn looks_executable(path: &str, contents: &[u8]) -> bool {
+    if EXECUTABLE_MAGICS
+        .iter()
+        .any(|magic| contents.starts_with(magic))
+    {
+        return true;
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    contents.starts_with(b"MZ")
+        && name.rsplit_once('.').is_some_and(|(_, ext)| {
+            PE_EXTENSIONS
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(ext))
+        })
+}
 
 /// Whether `path`/`contents` look already compressed.
 pub(crate) fn looks_compressed(path: &str, contents: &[u8]) -> bool {
@@ -154,6 +193,7 @@ impl Encoder {
             || contents.len() < self.policy.raw_below
             || contents.is_empty()
             || (self.policy.skip_compressed_types && looks_compressed(path, contents))
+            || (self.policy.raw_executables && looks_executable(path, contents))
         {
             return Ok(None);
         }

@@ -217,6 +217,40 @@ fn tiny_incompressible_and_compressed_types_stay_raw() {
 }
 
 #[test]
+fn native_executables_stay_raw_so_the_mount_serves_their_pages_from_the_mapping() {
+    let with_magic = |magic: &[u8]| {
+        let mut file = magic.to_vec();
+        file.extend(text(300));
+        file
+    };
+    let elf = with_magic(&[0x7f, b'E', b'L', b'F']);
+    let macho = with_magic(&[0xcf, 0xfa, 0xed, 0xfe]);
+    let pe = with_magic(b"MZ");
+    let script = with_magic(b"MZ");
+    let bytes = build(&[
+        ("bin/tool", true, &elf),
+        ("binding.darwin-arm64.node", false, &macho),
+        ("win/tool.exe", false, &pe),
+        ("lib/mz.js", false, &script),
+    ]);
+    let archive = PackageArchive::parse(&bytes).unwrap();
+    for path in ["bin/tool", "binding.darwin-arm64.node", "win/tool.exe"] {
+        assert_eq!(archive.get(path).unwrap().compression(), Compression::Raw, "{path}");
+    }
+    // "MZ" alone is no executable: a script starting with it is compressed as text.
+    assert_eq!(archive.get("lib/mz.js").unwrap().compression(), Compression::Lz4);
+    archive.verify().unwrap();
+    // The policy switch is honoured.
+    let policy = CompressionPolicy { raw_executables: false, ..CompressionPolicy::default() };
+    let mut builder = ArchiveBuilder::with_policy(BuildLimits::default(), policy);
+    builder.add_file("package.json", false, br#"{"name":"x"}"#).unwrap();
+    builder.add_file("bin/tool", true, &elf).unwrap();
+    let bytes = builder.finish().unwrap().bytes;
+    let archive = PackageArchive::parse(&bytes).unwrap();
+    assert_eq!(archive.get("bin/tool").unwrap().compression(), Compression::Lz4);
+}
+
+#[test]
 fn policies_all_round_trip() {
     let big = text(300);
     for policy in [

@@ -73,6 +73,38 @@ impl Store {
         Ok(path)
     }
 
+    /// The DXL key of `project_dir`'s registered root, reading only the record's header: while
+    /// it names a key, gc keeps that DXL file and every archive it uses.
+    pub fn root_dxl_key(&self, project_dir: &Path) -> Option<String> {
+        let path = self
+            .layout
+            .root_path(&project_key(&canonical_project(project_dir)));
+        let mut head = [0u8; 512];
+        let n = {
+            use std::io::Read as _;
+            let mut file = fs::File::open(path).ok()?;
+            let mut filled = 0;
+            while filled < head.len() {
+                match file.read(&mut head[filled..]) {
+                    Ok(0) => break,
+                    Ok(k) => filled += k,
+                    Err(_) => return None,
+                }
+            }
+            filled
+        };
+        let mut lines = head[..n].split(|&b| b == b'\n');
+        if lines.next()? != ROOT_HEADER.as_bytes() {
+            return None;
+        }
+        let line = lines.next()?;
+        // The key line must be complete (followed by a newline inside what was read).
+        if line.len() + ROOT_HEADER.len() + 2 > n {
+            return None;
+        }
+        String::from_utf8(unescape(line.strip_prefix(b"dxl ")?)?).ok()
+    }
+
     /// Removes the project's root, if any; its archives become collectable.
     pub fn unregister_root(&self, project_dir: &Path) -> Result<bool, StoreError> {
         let path = self
@@ -235,6 +267,23 @@ mod tests {
             RootRecord::decode(b"dx-root 1\ndxl k\nproject /p\nnot-a-hash\n"),
             None
         );
+    }
+
+    #[test]
+    fn the_root_dxl_key_is_read_from_the_header_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.root_dxl_key(project.path()), None);
+        let hashes: Vec<ContentHash> = (0..50u32)
+            .map(|i| ContentHash::of(&i.to_le_bytes()))
+            .collect();
+        store
+            .register_root(project.path(), "key-1", &hashes)
+            .unwrap();
+        assert_eq!(store.root_dxl_key(project.path()).as_deref(), Some("key-1"));
+        store.unregister_root(project.path()).unwrap();
+        assert_eq!(store.root_dxl_key(project.path()), None);
     }
 
     #[test]
