@@ -353,3 +353,34 @@ fn an_unprivileged_user_mounts_through_fusermount3_or_is_told_why_and_gets_files
         assert_eq!(std::fs::read_to_string(nm.join("a/node_modules/b/index.js")).unwrap(), "module.exports = 'b2';\n");
     }
 }
+
+#[test]
+fn two_mounts_started_at_once_both_succeed_with_one_daemon() {
+    if !fuse_available("two_mounts_started_at_once_both_succeed_with_one_daemon") {
+        return;
+    }
+    let ctx = TestContext::new();
+    let reg = registry(&ctx.home.join("registry"));
+    let ctx = ctx.with_registry(reg.url());
+    project(&ctx, DEPS);
+    ctx.dx_ok(&["install", "--lockfile-only"]);
+    for round in 0..3 {
+        let children: Vec<_> = (0..2)
+            .map(|_| ctx.dx_command(&["mount"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap())
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: a concurrent dx mount failed:\n{}", describe(&out));
+        }
+        let nm = ctx.path("node_modules");
+        let target = std::fs::canonicalize(&ctx.project).unwrap().join("node_modules");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|line| line.split(' ').nth(4) == Some(&*target.to_string_lossy()))
+            .count();
+        assert_eq!(mounts, 1, "round {round}: exactly one mount must serve node_modules");
+        assert_eq!(std::fs::read_to_string(nm.join("@scope/c/c.js")).unwrap(), "module.exports = 'c';\n");
+        ctx.dx_ok(&["unmount"]);
+    }
+}
