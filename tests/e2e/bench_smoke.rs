@@ -29,14 +29,21 @@ fn single(dir: &Path, suffix: &str) -> PathBuf {
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.to_string_lossy().ends_with(suffix))
         .collect();
-    assert_eq!(found.len(), 1, "expected one *{suffix} in {}, found {found:?}", dir.display());
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one *{suffix} in {}, found {found:?}",
+        dir.display()
+    );
     found.into_iter().next().unwrap_or_default()
 }
 
 #[test]
 fn bench_suite_smoke_mode_measures_every_scenario_and_writes_the_report() {
     if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIPPED bench_suite_smoke_mode: python3 is missing (the suite is Python 3.11 stdlib)");
+        eprintln!(
+            "SKIPPED bench_suite_smoke_mode: python3 is missing (the suite is Python 3.11 stdlib)"
+        );
         return;
     }
     let ctx = TestContext::new();
@@ -60,7 +67,11 @@ fn bench_suite_smoke_mode_measures_every_scenario_and_writes_the_report() {
         }
     }
     let output = cmd.output().expect("run python3");
-    assert!(output.status.success(), "smoke mode failed:\n{}", describe(&output));
+    assert!(
+        output.status.success(),
+        "smoke mode failed:\n{}",
+        describe(&output)
+    );
 
     let report = std::fs::read_to_string(single(&out_dir, "-smoke.md")).expect("read report");
     for scenario in SCENARIOS {
@@ -71,16 +82,36 @@ fn bench_suite_smoke_mode_measures_every_scenario_and_writes_the_report() {
             assert!(!line.contains("failed"), "{line}");
             // The median column holds a number of seconds.
             let median = line[row.len()..].split(" |").next().unwrap_or_default();
-            assert!(median.trim().parse::<f64>().is_ok(), "median {median:?} in {line}");
+            assert!(
+                median.trim().parse::<f64>().is_ok(),
+                "median {median:?} in {line}"
+            );
         }
     }
     // Resolution alone (`--lockfile-only`) is the same command for both dx variants: one row.
-    assert!(report.contains("| resolution only (lockfile-only) | dx (mount) | "), "no resolution row:\n{report}");
-    let chart = std::fs::read_to_string(single(&out_dir, "-smoke-install.svg")).expect("read chart");
-    assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"), "not an SVG:\n{chart}");
-    assert!(chart.contains("no-op") && chart.contains("dx --materialize"), "chart lacks labels:\n{chart}");
-    assert!(report.contains("-smoke-install.svg)"), "the report does not link its chart:\n{report}");
+    assert!(
+        report.contains("| resolution only (lockfile-only) | dx (mount) | "),
+        "no resolution row:\n{report}"
+    );
+    let chart =
+        std::fs::read_to_string(single(&out_dir, "-smoke-install.svg")).expect("read chart");
+    assert!(
+        chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"),
+        "not an SVG:\n{chart}"
+    );
+    assert!(
+        chart.contains("no-op") && chart.contains("dx --materialize"),
+        "chart lacks labels:\n{chart}"
+    );
+    assert!(
+        report.contains("-smoke-install.svg)"),
+        "the report does not link its chart:\n{report}"
+    );
     // The suite unmounted what it mounted.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    assert!(!mounts.contains(&*work.to_string_lossy()), "a mount was left under {}", work.display());
+    assert!(
+        !mounts.contains(&*work.to_string_lossy()),
+        "a mount was left under {}",
+        work.display()
+    );
 }

@@ -13,9 +13,17 @@ fn cache_dir_follows_dx_home() {
 fn cache_dir_falls_back_to_xdg_cache_home() {
     let ctx = TestContext::new();
     let xdg = ctx.home.join("xdg");
-    let out = ctx.dx_command(&["cache", "dir"]).env_remove("DX_HOME").env("XDG_CACHE_HOME", &xdg).output().unwrap();
+    let out = ctx
+        .dx_command(&["cache", "dir"])
+        .env_remove("DX_HOME")
+        .env("XDG_CACHE_HOME", &xdg)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), xdg.join("dx").display().to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        xdg.join("dx").display().to_string()
+    );
 }
 
 #[test]
@@ -30,7 +38,13 @@ fn cache_clean_empties_the_store_and_install_refetches() {
     use dx_net::{TestRegistry, write_test_package};
     let ctx = TestContext::new();
     let dir = ctx.home.join("registry");
-    write_test_package(&dir, "solo", "1.0.0", serde_json::json!({}), &[("index.js", b"1")]);
+    write_test_package(
+        &dir,
+        "solo",
+        "1.0.0",
+        serde_json::json!({}),
+        &[("index.js", b"1")],
+    );
     let registry = TestRegistry::start(&dir);
     let ctx = ctx.with_registry(registry.url());
     ctx.write("package.json", r#"{ "dependencies": { "solo": "1.0.0" } }"#);
@@ -40,6 +54,12 @@ fn cache_clean_empties_the_store_and_install_refetches() {
     std::fs::remove_dir_all(ctx.path("node_modules")).unwrap();
     registry.requests().clear();
     ctx.dx_ok(&["install", "--materialize"]);
-    assert!(!registry.requests().is_empty(), "the archive must be fetched again");
-    assert_eq!(std::fs::read_to_string(ctx.path("node_modules/solo/index.js")).unwrap(), "1");
+    assert!(
+        !registry.requests().is_empty(),
+        "the archive must be fetched again"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ctx.path("node_modules/solo/index.js")).unwrap(),
+        "1"
+    );
 }

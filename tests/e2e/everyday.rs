@@ -15,14 +15,29 @@ fn registry(dir: &Path) -> TestRegistry {
     let index: &[(&str, &[u8])] = &[("index.js", b"module.exports = 1;\n")];
     write_test_package(dir, "c", "1.0.0", json!({}), index);
     write_test_package(dir, "c", "2.0.0", json!({}), index);
-    write_test_package(dir, "a", "1.0.0", json!({ "dependencies": { "c": "^1.0.0" } }), index);
-    write_test_package(dir, "b", "2.0.0", json!({ "dependencies": { "c": "^2.0.0", "a": "^1.0.0" } }), index);
+    write_test_package(
+        dir,
+        "a",
+        "1.0.0",
+        json!({ "dependencies": { "c": "^1.0.0" } }),
+        index,
+    );
+    write_test_package(
+        dir,
+        "b",
+        "2.0.0",
+        json!({ "dependencies": { "c": "^2.0.0", "a": "^1.0.0" } }),
+        index,
+    );
     write_test_package(
         dir,
         "hello",
         "1.0.0",
         json!({ "bin": { "hello-tool": "cli.sh" } }),
-        &[("cli.sh", b"#!/bin/sh\necho \"hello-tool says: $*\"\nexit ${HELLO_EXIT:-0}\n")],
+        &[(
+            "cli.sh",
+            b"#!/bin/sh\necho \"hello-tool says: $*\"\nexit ${HELLO_EXIT:-0}\n",
+        )],
     );
     TestRegistry::start(dir)
 }
@@ -39,7 +54,10 @@ fn project_with_registry(scripts: Value) -> (TestContext, TestRegistry) {
         "dependencies": { "b": "^2.0.0", "c": "^1.0.0" },
         "devDependencies": { "hello": "^1.0.0" },
     });
-    ctx.write("package.json", &serde_json::to_string_pretty(&manifest).unwrap());
+    ctx.write(
+        "package.json",
+        &serde_json::to_string_pretty(&manifest).unwrap(),
+    );
     (ctx, registry)
 }
 
@@ -47,7 +65,10 @@ fn project_with_registry(scripts: Value) -> (TestContext, TestRegistry) {
 fn project(scripts: Value) -> TestContext {
     let ctx = TestContext::new();
     let manifest = json!({ "name": "app", "version": "1.0.0", "scripts": scripts });
-    ctx.write("package.json", &serde_json::to_string_pretty(&manifest).unwrap());
+    ctx.write(
+        "package.json",
+        &serde_json::to_string_pretty(&manifest).unwrap(),
+    );
     ctx
 }
 
@@ -63,7 +84,11 @@ fn stderr(out: &Output) -> String {
 fn assert_fails(out: &Output, code: i32, needles: &[&str]) {
     assert_eq!(out.status.code(), Some(code), "{}", describe(out));
     for needle in needles {
-        assert!(stderr(out).contains(needle), "stderr lacks {needle:?}:\n{}", describe(out));
+        assert!(
+            stderr(out).contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            describe(out)
+        );
     }
 }
 
@@ -76,18 +101,27 @@ fn run_runs_pre_main_post_in_order_with_arguments_appended() {
     }));
     let out = ctx.dx_ok(&["run", "build", "--", "a b", "--flag", "it's"]);
     assert_eq!(out, "[a b][--flag][it's]");
-    assert_eq!(std::fs::read_to_string(ctx.path("order.txt")).unwrap(), "pre\nmain\npost\n");
+    assert_eq!(
+        std::fs::read_to_string(ctx.path("order.txt")).unwrap(),
+        "pre\nmain\npost\n"
+    );
 
     // Without `--`, and as `dx <script>` (Bun's shorthand); the arguments go to the script only.
     std::fs::remove_file(ctx.path("order.txt")).unwrap();
     assert_eq!(ctx.dx_ok(&["run", "build", "--watch"]), "[--watch]");
     assert_eq!(ctx.dx_ok(&["build", "x", "--json"]), "[x][--json]");
-    assert_eq!(std::fs::read_to_string(ctx.path("order.txt")).unwrap(), "pre\nmain\npost\npre\nmain\npost\n");
+    assert_eq!(
+        std::fs::read_to_string(ctx.path("order.txt")).unwrap(),
+        "pre\nmain\npost\npre\nmain\npost\n"
+    );
 
     // --ignore-scripts skips the hooks.
     std::fs::remove_file(ctx.path("order.txt")).unwrap();
     ctx.dx_ok(&["run", "--ignore-scripts", "build"]);
-    assert_eq!(std::fs::read_to_string(ctx.path("order.txt")).unwrap(), "main\n");
+    assert_eq!(
+        std::fs::read_to_string(ctx.path("order.txt")).unwrap(),
+        "main\n"
+    );
 }
 
 #[test]
@@ -100,8 +134,14 @@ fn run_alone_lists_the_scripts() {
     );
     let json: Value = serde_json::from_str(&ctx.dx_ok(&["run", "--json"])).unwrap();
     assert_eq!(json, json!({ "test": "vitest", "build": "tsc -p ." }));
-    ctx.write("package.json", r#"{ "name": "app", "version": "1.0.0", "scripts": { "build": "tsc" } }"#);
-    assert_eq!(ctx.dx_ok(&["run"]), "Scripts available in app@1.0.0 via `dx run`:\n  build\n    tsc\n");
+    ctx.write(
+        "package.json",
+        r#"{ "name": "app", "version": "1.0.0", "scripts": { "build": "tsc" } }"#,
+    );
+    assert_eq!(
+        ctx.dx_ok(&["run"]),
+        "Scripts available in app@1.0.0 via `dx run`:\n  build\n    tsc\n"
+    );
 }
 
 #[test]
@@ -110,20 +150,43 @@ fn run_sets_npms_environment_and_runs_in_the_package_directory() {
         "show": "printf '%s\\n' \"$npm_lifecycle_event\" \"$npm_lifecycle_script\" \"$npm_package_name\" \"$npm_package_version\" \"$npm_package_json\" \"$npm_config_user_agent\" \"$INIT_CWD\" \"$npm_execpath\" \"$(pwd)\"",
     }));
     std::fs::create_dir_all(ctx.path("src/deep")).unwrap();
-    let out = ctx.dx_command(&["run", "show"]).current_dir(ctx.path("src/deep")).output().unwrap();
+    let out = ctx
+        .dx_command(&["run", "show"])
+        .current_dir(ctx.path("src/deep"))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     let project = std::fs::canonicalize(&ctx.project).unwrap();
     assert_eq!(lines[0], "show");
-    assert!(lines[1].starts_with("printf '%s\\n' \"$npm_lifecycle_event\""), "{}", lines[1]);
+    assert!(
+        lines[1].starts_with("printf '%s\\n' \"$npm_lifecycle_event\""),
+        "{}",
+        lines[1]
+    );
     assert_eq!(lines[2], "app");
     assert_eq!(lines[3], "1.0.0");
     assert_eq!(Path::new(lines[4]), project.join("package.json"));
-    assert!(lines[5].starts_with(&format!("dx/{} ", env!("CARGO_PKG_VERSION"))), "{}", lines[5]);
-    assert_eq!(Path::new(lines[6]), project.join("src/deep"), "INIT_CWD is where dx was started");
-    assert_eq!(std::fs::canonicalize(lines[7]).unwrap(), std::fs::canonicalize(env!("CARGO_BIN_EXE_dx")).unwrap());
-    assert_eq!(Path::new(lines[8]), project, "scripts run in the package's directory");
+    assert!(
+        lines[5].starts_with(&format!("dx/{} ", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        lines[5]
+    );
+    assert_eq!(
+        Path::new(lines[6]),
+        project.join("src/deep"),
+        "INIT_CWD is where dx was started"
+    );
+    assert_eq!(
+        std::fs::canonicalize(lines[7]).unwrap(),
+        std::fs::canonicalize(env!("CARGO_BIN_EXE_dx")).unwrap()
+    );
+    assert_eq!(
+        Path::new(lines[8]),
+        project,
+        "scripts run in the package's directory"
+    );
 }
 
 #[test]
@@ -136,8 +199,16 @@ fn run_passes_the_exit_code_through_and_stops_at_a_failing_pre_script() {
     }));
     let out = ctx.dx(&["run", "fail"]);
     assert_fails(&out, 3, &["script `fail` exited with code 3"]);
-    assert!(!stdout(&out).contains("post-ran"), "post runs only after success:\n{}", describe(&out));
-    assert_eq!(ctx.dx(&["fail"]).status.code(), Some(3), "the same through `dx <script>`");
+    assert!(
+        !stdout(&out).contains("post-ran"),
+        "post runs only after success:\n{}",
+        describe(&out)
+    );
+    assert_eq!(
+        ctx.dx(&["fail"]).status.code(),
+        Some(3),
+        "the same through `dx <script>`"
+    );
 
     let out = ctx.dx(&["run", "stop-early"]);
     assert_fails(&out, 4, &["script `prestop-early` exited with code 4"]);
@@ -149,13 +220,32 @@ fn unknown_scripts_and_commands_fail_with_a_suggestion() {
     let ctx = project(json!({ "build": "true", "lint": "true" }));
     let out = ctx.dx(&["run", "biuld"]);
     assert_fails(&out, 1, &["no script `biuld`", "did you mean `build`?"]);
-    assert_eq!(stderr(&out).lines().count(), 1, "one line:\n{}", describe(&out));
+    assert_eq!(
+        stderr(&out).lines().count(),
+        1,
+        "one line:\n{}",
+        describe(&out)
+    );
 
     // Neither a command nor a script: a usage error, as any unknown command.
     let out = ctx.dx(&["biuld"]);
-    assert_fails(&out, 2, &["`biuld` is neither a dx command nor a script", "did you mean `build`?"]);
+    assert_fails(
+        &out,
+        2,
+        &[
+            "`biuld` is neither a dx command nor a script",
+            "did you mean `build`?",
+        ],
+    );
     let out = ctx.dx(&["instal"]);
-    assert_fails(&out, 2, &["neither a dx command nor a script", "did you mean `install`?"]);
+    assert_fails(
+        &out,
+        2,
+        &[
+            "neither a dx command nor a script",
+            "did you mean `install`?",
+        ],
+    );
     let out = ctx.dx(&["zzzzzzzz"]);
     assert_fails(&out, 2, &["neither a dx command nor a script"]);
     assert!(!stderr(&out).contains("did you mean"), "{}", describe(&out));
@@ -164,25 +254,49 @@ fn unknown_scripts_and_commands_fail_with_a_suggestion() {
     ctx.dx_ok(&["run", "--if-present", "deploy"]);
     // No package.json at all.
     std::fs::remove_file(ctx.path("package.json")).unwrap();
-    assert_fails(&ctx.dx(&["run", "build"]), 1, &["no package.json", "dx init"]);
+    assert_fails(
+        &ctx.dx(&["run", "build"]),
+        1,
+        &["no package.json", "dx init"],
+    );
 }
 
 #[test]
 fn installed_bins_are_on_path_for_scripts_and_exec() {
     let (ctx, _registry) = project_with_registry(json!({ "greet": "hello-tool from-script" }));
     ctx.dx_ok(&["install", "--materialize"]);
-    assert_eq!(ctx.dx_ok(&["run", "greet"]), "hello-tool says: from-script\n");
+    assert_eq!(
+        ctx.dx_ok(&["run", "greet"]),
+        "hello-tool says: from-script\n"
+    );
 
     // A nested package without its own node_modules finds the project's .bin, as under npm.
-    ctx.write("packages/sub/package.json", r#"{ "name": "sub", "scripts": { "t": "hello-tool nested" } }"#);
-    let out = ctx.dx_command(&["run", "t"]).current_dir(ctx.path("packages/sub")).output().unwrap();
+    ctx.write(
+        "packages/sub/package.json",
+        r#"{ "name": "sub", "scripts": { "t": "hello-tool nested" } }"#,
+    );
+    let out = ctx
+        .dx_command(&["run", "t"])
+        .current_dir(ctx.path("packages/sub"))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(stdout(&out), "hello-tool says: nested\n");
 
-    assert_eq!(ctx.dx_ok(&["exec", "hello-tool", "a b", "--flag"]), "hello-tool says: a b --flag\n");
-    assert_eq!(ctx.dx_ok(&["x", "hello-tool", "--", "short"]), "hello-tool says: short\n");
+    assert_eq!(
+        ctx.dx_ok(&["exec", "hello-tool", "a b", "--flag"]),
+        "hello-tool says: a b --flag\n"
+    );
+    assert_eq!(
+        ctx.dx_ok(&["x", "hello-tool", "--", "short"]),
+        "hello-tool says: short\n"
+    );
     // The command's exit status is dx's.
-    let out = ctx.dx_command(&["exec", "hello-tool"]).env("HELLO_EXIT", "7").output().unwrap();
+    let out = ctx
+        .dx_command(&["exec", "hello-tool"])
+        .env("HELLO_EXIT", "7")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
 }
 
@@ -190,12 +304,27 @@ fn installed_bins_are_on_path_for_scripts_and_exec() {
 fn exec_of_a_missing_command_says_what_to_do() {
     let (ctx, _registry) = project_with_registry(json!({}));
     ctx.dx_ok(&["install", "--materialize"]);
-    assert_fails(&ctx.dx(&["exec", "tsc"]), 1, &["`tsc` is not installed", "dx add -D"]);
-    assert_fails(&ctx.dx(&["exec", "helo-tool"]), 1, &["did you mean `hello-tool`?"]);
+    assert_fails(
+        &ctx.dx(&["exec", "tsc"]),
+        1,
+        &["`tsc` is not installed", "dx add -D"],
+    );
+    assert_fails(
+        &ctx.dx(&["exec", "helo-tool"]),
+        1,
+        &["did you mean `hello-tool`?"],
+    );
     assert_fails(&ctx.dx(&["exec", "../x"]), 1, &["not a command name"]);
     // In dx.lock but node_modules is gone: install, do not download.
     make_writable_and_remove(&ctx.path("node_modules"));
-    assert_fails(&ctx.dx(&["exec", "hello-tool"]), 1, &["`hello-tool` comes from hello@1.0.0 in dx.lock", "dx install"]);
+    assert_fails(
+        &ctx.dx(&["exec", "hello-tool"]),
+        1,
+        &[
+            "`hello-tool` comes from hello@1.0.0 in dx.lock",
+            "dx install",
+        ],
+    );
 }
 
 #[test]
@@ -203,18 +332,32 @@ fn init_writes_npms_package_json_and_never_overwrites() {
     let ctx = TestContext::new();
     let dir = ctx.path("My Cool_App");
     std::fs::create_dir_all(&dir).unwrap();
-    let out = ctx.dx_command(&["init"]).current_dir(&dir).output().unwrap();
+    let out = ctx
+        .dx_command(&["init"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     // Byte for byte what `npm init -y` (npm 10/11) writes in a directory of that name.
     let expected = "{\n  \"name\": \"my-cool_app\",\n  \"version\": \"1.0.0\",\n  \"description\": \"\",\n  \"main\": \"index.js\",\n  \"scripts\": {\n    \"test\": \"echo \\\"Error: no test specified\\\" && exit 1\"\n  },\n  \"keywords\": [],\n  \"author\": \"\",\n  \"license\": \"ISC\",\n  \"type\": \"commonjs\"\n}\n";
-    assert_eq!(std::fs::read_to_string(dir.join("package.json")).unwrap(), expected);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("package.json")).unwrap(),
+        expected
+    );
     assert!(stdout(&out).starts_with("Wrote to "), "{}", describe(&out));
 
     // A second init (with or without -y) refuses and leaves the file alone.
     std::fs::write(dir.join("package.json"), "{ \"name\": \"mine\" }\n").unwrap();
-    let out = ctx.dx_command(&["init", "-y"]).current_dir(&dir).output().unwrap();
+    let out = ctx
+        .dx_command(&["init", "-y"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     assert_fails(&out, 1, &["already exists", "never overwrites"]);
-    assert_eq!(std::fs::read_to_string(dir.join("package.json")).unwrap(), "{ \"name\": \"mine\" }\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("package.json")).unwrap(),
+        "{ \"name\": \"mine\" }\n"
+    );
 
     // --json prints the written manifest.
     let out = ctx.dx_ok(&["init", "--yes", "--json"]);
@@ -230,37 +373,67 @@ fn list_prints_the_tree_like_npm_ls() {
     ctx.dx_ok(&["install", "--lockfile-only"]);
     assert!(!ctx.path("node_modules").exists());
     let root = format!("app@1.0.0 {}", ctx.project.display());
-    assert_eq!(ctx.dx_ok(&["list"]), format!("{root}\n├── b@2.0.0\n├── c@1.0.0\n└── hello@1.0.0\n"));
+    assert_eq!(
+        ctx.dx_ok(&["list"]),
+        format!("{root}\n├── b@2.0.0\n├── c@1.0.0\n└── hello@1.0.0\n")
+    );
     assert_eq!(
         ctx.dx_ok(&["ls", "--all"]),
-        format!("{root}\n├─┬ b@2.0.0\n│ ├─┬ a@1.0.0\n│ │ └── c@1.0.0 deduped\n│ └── c@2.0.0\n├── c@1.0.0\n└── hello@1.0.0\n")
+        format!(
+            "{root}\n├─┬ b@2.0.0\n│ ├─┬ a@1.0.0\n│ │ └── c@1.0.0 deduped\n│ └── c@2.0.0\n├── c@1.0.0\n└── hello@1.0.0\n"
+        )
     );
     assert_eq!(
         ctx.dx_ok(&["ls", "--depth", "1", "--prod"]),
         format!("{root}\n├─┬ b@2.0.0\n│ ├── a@1.0.0\n│ └── c@2.0.0\n└── c@1.0.0\n")
     );
-    assert_eq!(ctx.dx_ok(&["ls", "--dev"]), format!("{root}\n└── hello@1.0.0\n"));
-    assert_eq!(ctx.dx_ok(&["ls", "--omit", "dev"]), format!("{root}\n├── b@2.0.0\n└── c@1.0.0\n"));
+    assert_eq!(
+        ctx.dx_ok(&["ls", "--dev"]),
+        format!("{root}\n└── hello@1.0.0\n")
+    );
+    assert_eq!(
+        ctx.dx_ok(&["ls", "--omit", "dev"]),
+        format!("{root}\n├── b@2.0.0\n└── c@1.0.0\n")
+    );
 
     let json: Value = serde_json::from_str(&ctx.dx_ok(&["ls", "--all", "--json"])).unwrap();
     assert_eq!(json["name"], "app");
     assert_eq!(json["version"], "1.0.0");
     let b = &json["dependencies"]["b"];
     assert_eq!(b["version"], "2.0.0");
-    assert!(b["resolved"].as_str().unwrap().starts_with(registry.url()), "{json}");
+    assert!(
+        b["resolved"].as_str().unwrap().starts_with(registry.url()),
+        "{json}"
+    );
     assert_eq!(b["dependencies"]["c"]["version"], "2.0.0");
-    assert_eq!(b["dependencies"]["a"]["dependencies"]["c"]["version"], "1.0.0");
+    assert_eq!(
+        b["dependencies"]["a"]["dependencies"]["c"]["version"],
+        "1.0.0"
+    );
     assert!(json["dependencies"]["c"].get("dependencies").is_none());
     let shallow: Value = serde_json::from_str(&ctx.dx_ok(&["ls", "--json"])).unwrap();
-    assert!(shallow["dependencies"]["b"].get("dependencies").is_none(), "depth 0 by default: {shallow}");
+    assert!(
+        shallow["dependencies"]["b"].get("dependencies").is_none(),
+        "depth 0 by default: {shallow}"
+    );
 }
 
 #[test]
 fn list_shows_an_optional_package_of_another_platform_as_unmet() {
     let ctx = TestContext::new();
     let dir = ctx.home.join("registry");
-    let other_os = if cfg!(target_os = "linux") { "darwin" } else { "linux" };
-    write_test_package(&dir, "native", "1.0.0", json!({ "os": [other_os] }), &[("index.js", b"")]);
+    let other_os = if cfg!(target_os = "linux") {
+        "darwin"
+    } else {
+        "linux"
+    };
+    write_test_package(
+        &dir,
+        "native",
+        "1.0.0",
+        json!({ "os": [other_os] }),
+        &[("index.js", b"")],
+    );
     write_test_package(&dir, "c", "1.0.0", json!({}), &[("index.js", b"")]);
     let registry = TestRegistry::start(&dir);
     let ctx = ctx.with_registry(registry.url());
@@ -270,12 +443,25 @@ fn list_shows_an_optional_package_of_another_platform_as_unmet() {
     );
     ctx.dx_ok(&["install", "--lockfile-only"]);
     let root = format!("app@1.0.0 {}", ctx.project.display());
-    assert_eq!(ctx.dx_ok(&["ls"]), format!("{root}\n├── c@1.0.0\n└── UNMET OPTIONAL DEPENDENCY native@^1.0.0\n"));
-    assert_eq!(ctx.dx_ok(&["ls", "--omit", "optional"]), format!("{root}\n└── c@1.0.0\n"));
+    assert_eq!(
+        ctx.dx_ok(&["ls"]),
+        format!("{root}\n├── c@1.0.0\n└── UNMET OPTIONAL DEPENDENCY native@^1.0.0\n")
+    );
+    assert_eq!(
+        ctx.dx_ok(&["ls", "--omit", "optional"]),
+        format!("{root}\n└── c@1.0.0\n")
+    );
     let json: Value = serde_json::from_str(&ctx.dx_ok(&["ls", "--json"])).unwrap();
-    assert_eq!(json["dependencies"]["native"], json!({ "required": "^1.0.0", "missing": true, "optional": true }));
+    assert_eq!(
+        json["dependencies"]["native"],
+        json!({ "required": "^1.0.0", "missing": true, "optional": true })
+    );
     // Not installed here, so `why` does not know it either.
-    assert_fails(&ctx.dx(&["why", "native"]), 1, &["`native` is not installed"]);
+    assert_fails(
+        &ctx.dx(&["why", "native"]),
+        1,
+        &["`native` is not installed"],
+    );
 }
 
 #[test]
@@ -293,8 +479,14 @@ fn why_shows_every_path_with_specifiers() {
         ctx.dx_ok(&["why", "c"]),
         "c@1.0.0\n  c@\"^1.0.0\" from the root project\n  c@\"^1.0.0\" from a@1.0.0\n    a@\"^1.0.0\" from b@2.0.0\n      b@\"^2.0.0\" from the root project\n\nc@2.0.0\n  c@\"^2.0.0\" from b@2.0.0\n    b@\"^2.0.0\" from the root project\n"
     );
-    assert_eq!(ctx.dx_ok(&["why", "hello"]), "hello@1.0.0 dev\n  dev hello@\"^1.0.0\" from the root project\n");
-    assert_eq!(ctx.dx_ok(&["why", "c@^2"]), "c@2.0.0\n  c@\"^2.0.0\" from b@2.0.0\n    b@\"^2.0.0\" from the root project\n");
+    assert_eq!(
+        ctx.dx_ok(&["why", "hello"]),
+        "hello@1.0.0 dev\n  dev hello@\"^1.0.0\" from the root project\n"
+    );
+    assert_eq!(
+        ctx.dx_ok(&["why", "c@^2"]),
+        "c@2.0.0\n  c@\"^2.0.0\" from b@2.0.0\n    b@\"^2.0.0\" from the root project\n"
+    );
 
     let json: Value = serde_json::from_str(&ctx.dx_ok(&["why", "a", "--json"])).unwrap();
     assert_eq!(json[0]["name"], "a");
@@ -305,18 +497,32 @@ fn why_shows_every_path_with_specifiers() {
     assert_eq!(dependent["from"]["dependents"][0]["type"], "prod");
 
     let out = ctx.dx(&["why", "hellp"]);
-    assert_fails(&out, 1, &["`hellp` is not installed", "did you mean `hello`?"]);
-    assert_fails(&ctx.dx(&["why", "c@^3"]), 1, &["no installed version of `c` matches `^3`", "1.0.0, 2.0.0"]);
+    assert_fails(
+        &out,
+        1,
+        &["`hellp` is not installed", "did you mean `hello`?"],
+    );
+    assert_fails(
+        &ctx.dx(&["why", "c@^3"]),
+        1,
+        &["no installed version of `c` matches `^3`", "1.0.0, 2.0.0"],
+    );
 }
 
 #[test]
 fn help_shows_examples_and_nothing_unbuilt_as_built() {
     let ctx = TestContext::new();
-    for command in ["run", "exec", "init", "list", "why", "add", "update", "audit", "outdated", "migrate", "trust"] {
+    for command in [
+        "run", "exec", "init", "list", "why", "add", "update", "audit", "outdated", "migrate",
+        "trust",
+    ] {
         let help = ctx.dx_ok(&[command, "--help"]);
         assert!(help.contains("Examples:"), "dx {command} --help:\n{help}");
     }
     let help = ctx.dx_ok(&["--help"]);
     assert!(help.contains("Examples:"), "{help}");
-    assert!(!help.contains("not built"), "every listed command is built:\n{help}");
+    assert!(
+        !help.contains("not built"),
+        "every listed command is built:\n{help}"
+    );
 }

@@ -11,5 +11,5 @@ mod edit;
 mod everyday;
 mod install;
 mod migrate;
-mod scripts;
 mod mount;
+mod scripts;

@@ -10,8 +10,20 @@ use serde_json::json;
 use crate::support::{TestContext, describe, fuse_available, is_mountpoint};
 
 fn registry(dir: &Path) -> TestRegistry {
-    write_test_package(dir, "b", "1.0.0", json!({ "main": "index.js" }), &[("index.js", b"module.exports = 'b1';\n")]);
-    write_test_package(dir, "b", "2.0.0", json!({ "main": "index.js" }), &[("index.js", b"module.exports = 'b2';\n")]);
+    write_test_package(
+        dir,
+        "b",
+        "1.0.0",
+        json!({ "main": "index.js" }),
+        &[("index.js", b"module.exports = 'b1';\n")],
+    );
+    write_test_package(
+        dir,
+        "b",
+        "2.0.0",
+        json!({ "main": "index.js" }),
+        &[("index.js", b"module.exports = 'b2';\n")],
+    );
     write_test_package(
         dir,
         "a",
@@ -19,16 +31,28 @@ fn registry(dir: &Path) -> TestRegistry {
         json!({ "main": "index.js", "bin": { "a-cli": "cli.js" }, "dependencies": { "b": "^2.0.0" } }),
         &[
             ("index.js", b"module.exports = 'a+' + require('b');\n"),
-            ("cli.js", b"#!/usr/bin/env node\nconsole.log('a-cli ran');\n"),
+            (
+                "cli.js",
+                b"#!/usr/bin/env node\nconsole.log('a-cli ran');\n",
+            ),
             ("lib/deep/file.txt", b"deep\n"),
         ],
     );
-    write_test_package(dir, "@scope/c", "3.0.0", json!({ "main": "c.js" }), &[("c.js", b"module.exports = 'c';\n")]);
+    write_test_package(
+        dir,
+        "@scope/c",
+        "3.0.0",
+        json!({ "main": "c.js" }),
+        &[("c.js", b"module.exports = 'c';\n")],
+    );
     TestRegistry::start(dir)
 }
 
 fn project(ctx: &TestContext, deps: &str) {
-    ctx.write("package.json", &format!(r#"{{ "name": "app", "version": "1.0.0", "dependencies": {deps} }}"#));
+    ctx.write(
+        "package.json",
+        &format!(r#"{{ "name": "app", "version": "1.0.0", "dependencies": {deps} }}"#),
+    );
 }
 
 const DEPS: &str = r#"{ "a": "^1.0.0", "b": "^1.0.0", "@scope/c": "^3.0.0" }"#;
@@ -44,7 +68,10 @@ fn install_mounts_a_tree_identical_to_the_materialized_one() {
     project(&mounted, DEPS);
     let out = mounted.dx_ok(&["install"]);
     assert!(out.contains("mounted"), "{out}");
-    assert!(is_mountpoint(&mounted.path("node_modules")), "node_modules must be a mount");
+    assert!(
+        is_mountpoint(&mounted.path("node_modules")),
+        "node_modules must be a mount"
+    );
 
     let disk = TestContext::new().with_registry(reg.url());
     project(&disk, DEPS);
@@ -57,25 +84,62 @@ fn install_mounts_a_tree_identical_to_the_materialized_one() {
         .arg(disk.path("node_modules"))
         .output()
         .unwrap();
-    assert!(diff.status.success(), "mounted and materialized trees differ:\n{}", describe(&diff));
+    assert!(
+        diff.status.success(),
+        "mounted and materialized trees differ:\n{}",
+        describe(&diff)
+    );
     let modes = |root: &Path| {
-        let out = Command::new("find").arg(root).args(["-printf", "%P %y %m\n"]).output().unwrap();
-        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        let out = Command::new("find")
+            .arg(root)
+            .args(["-printf", "%P %y %m\n"])
+            .output()
+            .unwrap();
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
         lines.sort();
         lines
     };
     let mut mounted_modes = modes(&mounted.path("node_modules"));
     let mut disk_modes = modes(&disk.path("node_modules"));
     // Directories differ only in their write bits (the materialized tree is read-only files).
-    let strip = |v: &mut Vec<String>| v.iter_mut().for_each(|l| *l = l.rsplit_once(' ').map(|(a, m)| format!("{a} {}", exec_bits(m))).unwrap());
+    let strip = |v: &mut Vec<String>| {
+        v.iter_mut().for_each(|l| {
+            *l = l
+                .rsplit_once(' ')
+                .map(|(a, m)| format!("{a} {}", exec_bits(m)))
+                .unwrap()
+        })
+    };
     strip(&mut mounted_modes);
     strip(&mut disk_modes);
     assert_eq!(mounted_modes, disk_modes);
 
-    let out = Command::new("node").args(["-e", "console.log(require('a'), require('b'), require('@scope/c'))"]).current_dir(&mounted.project).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "a+b2 b1 c", "{}", describe(&out));
-    let out = Command::new(mounted.path("node_modules/.bin/a-cli")).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "a-cli ran", "{}", describe(&out));
+    let out = Command::new("node")
+        .args([
+            "-e",
+            "console.log(require('a'), require('b'), require('@scope/c'))",
+        ])
+        .current_dir(&mounted.project)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "a+b2 b1 c",
+        "{}",
+        describe(&out)
+    );
+    let out = Command::new(mounted.path("node_modules/.bin/a-cli"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "a-cli ran",
+        "{}",
+        describe(&out)
+    );
 }
 
 fn exec_bits(mode: &str) -> String {
@@ -102,20 +166,37 @@ fn writes_survive_remount_never_reach_the_store_and_reset_discards_them() {
     ctx.dx_ok(&["unmount"]);
     assert!(!is_mountpoint(&nm));
     ctx.dx_ok(&["mount"]);
-    assert_eq!(std::fs::read_to_string(nm.join(".vite/deps/x.js")).unwrap(), "cached");
-    assert_eq!(std::fs::read_to_string(nm.join("b/index.js")).unwrap(), "module.exports = 'edited';\n");
-    assert!(!nm.join("a/lib/deep/file.txt").exists(), "a deletion must survive a remount");
+    assert_eq!(
+        std::fs::read_to_string(nm.join(".vite/deps/x.js")).unwrap(),
+        "cached"
+    );
+    assert_eq!(
+        std::fs::read_to_string(nm.join("b/index.js")).unwrap(),
+        "module.exports = 'edited';\n"
+    );
+    assert!(
+        !nm.join("a/lib/deep/file.txt").exists(),
+        "a deletion must survive a remount"
+    );
 
     // Another project mounting the same package from the same store sees the original.
-    let other = TestContext::new().with_registry(reg.url()).sharing_store(&ctx.store);
+    let other = TestContext::new()
+        .with_registry(reg.url())
+        .sharing_store(&ctx.store);
     project(&other, DEPS);
     other.dx_ok(&["install"]);
-    assert_eq!(std::fs::read_to_string(other.path("node_modules/b/index.js")).unwrap(), "module.exports = 'b1';\n");
+    assert_eq!(
+        std::fs::read_to_string(other.path("node_modules/b/index.js")).unwrap(),
+        "module.exports = 'b1';\n"
+    );
     drop(other);
 
     ctx.dx_ok(&["unmount"]);
     ctx.dx_ok(&["mount", "--reset"]);
-    assert_eq!(std::fs::read_to_string(nm.join("b/index.js")).unwrap(), "module.exports = 'b1';\n");
+    assert_eq!(
+        std::fs::read_to_string(nm.join("b/index.js")).unwrap(),
+        "module.exports = 'b1';\n"
+    );
     assert!(nm.join("a/lib/deep/file.txt").exists());
     assert!(!nm.join(".vite").exists());
 }
@@ -133,7 +214,10 @@ fn install_reloads_a_live_mount_when_dependencies_change() {
     let nm = ctx.path("node_modules");
     assert!(!nm.join("a").exists());
     let out = ctx.dx_ok(&["install"]);
-    assert!(out.contains("up to date"), "a repeat install on a live mount is a no-op: {out}");
+    assert!(
+        out.contains("up to date"),
+        "a repeat install on a live mount is a no-op: {out}"
+    );
     // Hold a file open across the reload: it must stay readable.
     let held = std::fs::File::open(nm.join("b/index.js")).unwrap();
 
@@ -141,15 +225,24 @@ fn install_reloads_a_live_mount_when_dependencies_change() {
     let out = ctx.dx_ok(&["install"]);
     assert!(out.contains("reloaded"), "{out}");
     assert!(is_mountpoint(&nm));
-    assert_eq!(std::fs::read_to_string(nm.join("a/node_modules/b/index.js")).unwrap(), "module.exports = 'b2';\n");
-    assert_eq!(std::fs::read_to_string(nm.join("@scope/c/c.js")).unwrap(), "module.exports = 'c';\n");
+    assert_eq!(
+        std::fs::read_to_string(nm.join("a/node_modules/b/index.js")).unwrap(),
+        "module.exports = 'b2';\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(nm.join("@scope/c/c.js")).unwrap(),
+        "module.exports = 'c';\n"
+    );
     let mut text = String::new();
     std::io::Read::read_to_string(&mut &held, &mut text).unwrap();
     assert_eq!(text, "module.exports = 'b1';\n");
 
     project(&ctx, r#"{ "@scope/c": "^3.0.0" }"#);
     ctx.dx_ok(&["install"]);
-    assert!(!nm.join("b").exists(), "a removed package must disappear from the live mount");
+    assert!(
+        !nm.join("b").exists(),
+        "a removed package must disappear from the live mount"
+    );
     assert!(nm.join("@scope/c/c.js").exists());
 }
 
@@ -163,8 +256,17 @@ fn a_killed_daemon_is_detected_and_the_next_install_remounts() {
     let ctx = ctx.with_registry(reg.url());
     project(&ctx, DEPS);
     ctx.dx_ok(&["install"]);
-    let lock_dir = std::fs::read_dir(ctx.store.join("mounts")).unwrap().next().unwrap().unwrap().path();
-    let pid: i32 = std::fs::read_to_string(lock_dir.join("mount.lock")).unwrap().trim().parse().unwrap();
+    let lock_dir = std::fs::read_dir(ctx.store.join("mounts"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let pid: i32 = std::fs::read_to_string(lock_dir.join("mount.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     // SAFETY: killing the daemon this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
     let nm = ctx.path("node_modules");
@@ -177,12 +279,25 @@ fn a_killed_daemon_is_detected_and_the_next_install_remounts() {
     }
     let err = std::fs::read_dir(&nm).expect_err("a dead mount must fail");
     // ENOTCONN, or ECONNABORTED when the request raced the connection going down.
-    assert!(matches!(err.raw_os_error(), Some(libc::ENOTCONN) | Some(libc::ECONNABORTED)), "{err}");
+    assert!(
+        matches!(
+            err.raw_os_error(),
+            Some(libc::ENOTCONN) | Some(libc::ECONNABORTED)
+        ),
+        "{err}"
+    );
 
     let out = ctx.dx(&["install"]);
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("dead mount"), "{}", describe(&out));
-    assert_eq!(std::fs::read_to_string(nm.join("b/index.js")).unwrap(), "module.exports = 'b1';\n");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("dead mount"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(nm.join("b/index.js")).unwrap(),
+        "module.exports = 'b1';\n"
+    );
 }
 
 #[test]
@@ -190,7 +305,10 @@ fn fs_watch_renames_and_chmod_behave_as_on_a_local_filesystem() {
     if !fuse_available("fs_watch_renames_and_chmod_behave_as_on_a_local_filesystem") {
         return;
     }
-    let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let ctx = TestContext::new();
     let reg = registry(&ctx.home.join("registry"));
     let ctx = ctx.with_registry(reg.url());
@@ -200,13 +318,30 @@ fn fs_watch_renames_and_chmod_behave_as_on_a_local_filesystem() {
 
     // Rename inside a package and across packages, chmod: all through the overlay.
     std::fs::rename(nm.join("a/lib/deep/file.txt"), nm.join("a/lib/moved.txt")).unwrap();
-    assert_eq!(std::fs::read_to_string(nm.join("a/lib/moved.txt")).unwrap(), "deep\n");
+    assert_eq!(
+        std::fs::read_to_string(nm.join("a/lib/moved.txt")).unwrap(),
+        "deep\n"
+    );
     assert!(!nm.join("a/lib/deep/file.txt").exists());
     std::fs::rename(nm.join("a/lib/moved.txt"), nm.join("b/moved.txt")).unwrap();
-    assert_eq!(std::fs::read_to_string(nm.join("b/moved.txt")).unwrap(), "deep\n");
+    assert_eq!(
+        std::fs::read_to_string(nm.join("b/moved.txt")).unwrap(),
+        "deep\n"
+    );
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(nm.join("b/index.js"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(std::fs::metadata(nm.join("b/index.js")).unwrap().permissions().mode() & 0o777, 0o600);
+    std::fs::set_permissions(
+        nm.join("b/index.js"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::metadata(nm.join("b/index.js"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
 
     if !node_ok {
         eprintln!("node not found: fs.watch not checked");
@@ -233,7 +368,9 @@ fn fs_watch_renames_and_chmod_behave_as_on_a_local_filesystem() {
 
 #[test]
 fn a_warm_install_after_unmount_mounts_the_recorded_layout_and_falls_back_without_its_root() {
-    if !fuse_available("a_warm_install_after_unmount_mounts_the_recorded_layout_and_falls_back_without_its_root") {
+    if !fuse_available(
+        "a_warm_install_after_unmount_mounts_the_recorded_layout_and_falls_back_without_its_root",
+    ) {
         return;
     }
     let ctx = TestContext::new();
@@ -252,7 +389,10 @@ fn a_warm_install_after_unmount_mounts_the_recorded_layout_and_falls_back_withou
     let out = ctx.dx_ok(&["install"]);
     assert!(out.contains("mounted"), "{out}");
     assert!(is_mountpoint(&nm));
-    assert_eq!(std::fs::read_to_string(nm.join("a/node_modules/b/index.js")).unwrap(), "module.exports = 'b2';\n");
+    assert_eq!(
+        std::fs::read_to_string(nm.join("a/node_modules/b/index.js")).unwrap(),
+        "module.exports = 'b2';\n"
+    );
 
     // Without the root that keeps the layout's archives from gc, the record is not trusted: the
     // full install runs and registers the root again.
@@ -262,8 +402,15 @@ fn a_warm_install_after_unmount_mounts_the_recorded_layout_and_falls_back_withou
     }
     let out = ctx.dx_ok(&["install"]);
     assert!(out.contains("mounted"), "{out}");
-    assert_eq!(root_files(), 1, "the full install must register the root again");
-    assert_eq!(std::fs::read_to_string(nm.join("@scope/c/c.js")).unwrap(), "module.exports = 'c';\n");
+    assert_eq!(
+        root_files(),
+        1,
+        "the full install must register the root again"
+    );
+    assert_eq!(
+        std::fs::read_to_string(nm.join("@scope/c/c.js")).unwrap(),
+        "module.exports = 'c';\n"
+    );
 
     // A changed dx.lock is a different install: not the recorded one.
     ctx.dx_ok(&["unmount"]);
@@ -277,7 +424,9 @@ fn a_warm_install_after_unmount_mounts_the_recorded_layout_and_falls_back_withou
 fn dx_as_nobody(ctx: &TestContext, args: &[&str]) -> std::process::Output {
     let base = ctx.dx_command(args);
     let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(base.get_program()).args(base.get_args());
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(base.get_program())
+        .args(base.get_args());
     cmd.current_dir(&ctx.project);
     for (key, value) in base.get_envs() {
         match value {
@@ -303,45 +452,77 @@ fn an_unprivileged_user_mounts_through_fusermount3_or_is_told_why_and_gets_files
     project(&ctx, DEPS);
     // Everything the user touches is theirs (the registry server keeps running as root).
     let world = ctx.project.parent().unwrap();
-    let chown = Command::new("chown").args(["-R", "65534:65534"]).arg(world).output().unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(world)
+        .output()
+        .unwrap();
     assert!(chown.status.success(), "{}", describe(&chown));
     // The directories above the test's own must be traversable by the user too.
     let mut dir = world.parent();
     while let Some(d) = dir {
-        let mode = std::fs::metadata(d).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions())).unwrap_or(0);
+        let mode = std::fs::metadata(d)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
+            .unwrap_or(0);
         if mode & 0o001 == 0 {
-            eprintln!("SKIPPED {test}: {} is not traversable by other users", d.display());
+            eprintln!(
+                "SKIPPED {test}: {} is not traversable by other users",
+                d.display()
+            );
             return;
         }
         dir = d.parent();
     }
 
     // What the user can do with FUSE here: open /dev/fuse, and mount through setuid fusermount3.
-    let fuse_mode = std::fs::metadata("/dev/fuse").map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+    let fuse_mode = std::fs::metadata("/dev/fuse")
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
     let user_can_mount = fuse_mode.is_ok_and(|mode| mode & 0o006 == 0o006)
-        && Command::new("fusermount3").arg("--version").output().is_ok_and(|o| o.status.success());
+        && Command::new("fusermount3")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
 
     let out = dx_as_nobody(&ctx, &["install"]);
-    assert!(out.status.success(), "dx install as nobody failed:\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "dx install as nobody failed:\n{}",
+        describe(&out)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let nm = ctx.path("node_modules");
     if user_can_mount {
         assert!(stdout.contains("mounted"), "{}", describe(&out));
-        assert!(is_mountpoint(&nm), "the user's install must mount node_modules");
+        assert!(
+            is_mountpoint(&nm),
+            "the user's install must mount node_modules"
+        );
         // Without allow_other, FUSE lets only the mounting user in (not even root).
         let cat = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
             .arg(nm.join("a/node_modules/b/index.js"))
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&cat.stdout), "module.exports = 'b2';\n", "{}", describe(&cat));
+        assert_eq!(
+            String::from_utf8_lossy(&cat.stdout),
+            "module.exports = 'b2';\n",
+            "{}",
+            describe(&cat)
+        );
         let out = dx_as_nobody(&ctx, &["unmount"]);
-        assert!(out.status.success(), "dx unmount as nobody failed:\n{}", describe(&out));
+        assert!(
+            out.status.success(),
+            "dx unmount as nobody failed:\n{}",
+            describe(&out)
+        );
         assert!(!is_mountpoint(&nm));
     } else {
         // One line saying why, then the files on disk.
-        let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("materializing node_modules on disk instead")).collect();
+        let notes: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("materializing node_modules on disk instead"))
+            .collect();
         assert_eq!(notes.len(), 1, "{}", describe(&out));
         assert!(
             notes[0].contains("/dev/fuse") || notes[0].contains("fusermount3"),
@@ -349,8 +530,14 @@ fn an_unprivileged_user_mounts_through_fusermount3_or_is_told_why_and_gets_files
             notes[0]
         );
         assert!(!is_mountpoint(&nm));
-        assert_eq!(std::fs::read_to_string(nm.join("b/index.js")).unwrap(), "module.exports = 'b1';\n");
-        assert_eq!(std::fs::read_to_string(nm.join("a/node_modules/b/index.js")).unwrap(), "module.exports = 'b2';\n");
+        assert_eq!(
+            std::fs::read_to_string(nm.join("b/index.js")).unwrap(),
+            "module.exports = 'b1';\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(nm.join("a/node_modules/b/index.js")).unwrap(),
+            "module.exports = 'b2';\n"
+        );
     }
 }
 
@@ -366,21 +553,39 @@ fn two_mounts_started_at_once_both_succeed_with_one_daemon() {
     ctx.dx_ok(&["install", "--lockfile-only"]);
     for round in 0..3 {
         let children: Vec<_> = (0..2)
-            .map(|_| ctx.dx_command(&["mount"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap())
+            .map(|_| {
+                ctx.dx_command(&["mount"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
             .collect();
         for child in children {
             let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "round {round}: a concurrent dx mount failed:\n{}", describe(&out));
+            assert!(
+                out.status.success(),
+                "round {round}: a concurrent dx mount failed:\n{}",
+                describe(&out)
+            );
         }
         let nm = ctx.path("node_modules");
-        let target = std::fs::canonicalize(&ctx.project).unwrap().join("node_modules");
+        let target = std::fs::canonicalize(&ctx.project)
+            .unwrap()
+            .join("node_modules");
         let mounts = std::fs::read_to_string("/proc/self/mountinfo")
             .unwrap()
             .lines()
             .filter(|line| line.split(' ').nth(4) == Some(&*target.to_string_lossy()))
             .count();
-        assert_eq!(mounts, 1, "round {round}: exactly one mount must serve node_modules");
-        assert_eq!(std::fs::read_to_string(nm.join("@scope/c/c.js")).unwrap(), "module.exports = 'c';\n");
+        assert_eq!(
+            mounts, 1,
+            "round {round}: exactly one mount must serve node_modules"
+        );
+        assert_eq!(
+            std::fs::read_to_string(nm.join("@scope/c/c.js")).unwrap(),
+            "module.exports = 'c';\n"
+        );
         ctx.dx_ok(&["unmount"]);
     }
 }

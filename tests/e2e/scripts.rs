@@ -27,12 +27,22 @@ fn registry(dir: &Path) -> TestRegistry {
         json!({ "dependencies": { "lib": "^1.0.0" }, "scripts": { "preinstall": log("preinstall"), "install": log("install") } }),
         &[("index.js", b"module.exports = 2;\n")],
     );
-    write_test_package(dir, "failing", "1.0.0", json!({ "scripts": { "postinstall": "exit 7" } }), &[("index.js", b"\n")]);
+    write_test_package(
+        dir,
+        "failing",
+        "1.0.0",
+        json!({ "scripts": { "postinstall": "exit 7" } }),
+        &[("index.js", b"\n")],
+    );
     TestRegistry::start(dir)
 }
 
 fn ran(ctx: &TestContext) -> Vec<String> {
-    std::fs::read_to_string(ctx.path("ran.txt")).unwrap_or_default().lines().map(str::to_owned).collect()
+    std::fs::read_to_string(ctx.path("ran.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn context(trusted: &[&str]) -> (TestContext, TestRegistry) {
@@ -57,23 +67,51 @@ fn context(trusted: &[&str]) -> (TestContext, TestRegistry) {
 fn untrusted_dependency_scripts_are_blocked_and_reported() {
     let (ctx, _registry) = context(&[]);
     let out = ctx.dx_ok(&["install", "--materialize"]);
-    assert!(out.contains("blocked install scripts of 2 packages: lib, tool (run `dx trust <name>` to allow one)"), "{out}");
-    assert_eq!(ran(&ctx), ["app:preinstall", "app:postinstall", "app:prepare"]);
+    assert!(
+        out.contains(
+            "blocked install scripts of 2 packages: lib, tool (run `dx trust <name>` to allow one)"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        ran(&ctx),
+        ["app:preinstall", "app:postinstall", "app:prepare"]
+    );
     assert!(!ctx.path("node_modules/lib/built.txt").exists());
     // Untrusted packages are hardlinked from the store as usual.
-    assert!(std::fs::metadata(ctx.path("node_modules/lib/index.js")).unwrap().nlink() >= 2);
+    assert!(
+        std::fs::metadata(ctx.path("node_modules/lib/index.js"))
+            .unwrap()
+            .nlink()
+            >= 2
+    );
 
     // `dx trust` lists, then trusts and runs now, in dependency order, and records it.
-    assert_eq!(ctx.dx_ok(&["trust"]).lines().collect::<Vec<_>>(), ["lib", "tool"]);
+    assert_eq!(
+        ctx.dx_ok(&["trust"]).lines().collect::<Vec<_>>(),
+        ["lib", "tool"]
+    );
     std::fs::remove_file(ctx.path("ran.txt")).unwrap();
     let out = ctx.dx_ok(&["trust", "tool", "lib"]);
-    assert!(out.contains("trusted tool, lib (install scripts ran in 2 places)"), "{out}");
-    assert_eq!(ran(&ctx), ["lib:postinstall", "tool:preinstall", "tool:install"]);
-    let pj: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ctx.path("package.json")).unwrap()).unwrap();
+    assert!(
+        out.contains("trusted tool, lib (install scripts ran in 2 places)"),
+        "{out}"
+    );
+    assert_eq!(
+        ran(&ctx),
+        ["lib:postinstall", "tool:preinstall", "tool:install"]
+    );
+    let pj: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ctx.path("package.json")).unwrap()).unwrap();
     assert_eq!(pj["trustedDependencies"], json!(["lib", "tool"]));
 
     let out = ctx.dx(&["trust", "nothing"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("nothing is not installed"), "{}", describe(&out));
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("nothing is not installed"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -83,24 +121,49 @@ fn trusted_scripts_run_at_install_dependencies_first() {
         let mut args = vec!["install"];
         if materialize {
             args.push("--materialize");
-        } else if !crate::support::fuse_available("trusted_scripts_run_at_install_dependencies_first") {
+        } else if !crate::support::fuse_available(
+            "trusted_scripts_run_at_install_dependencies_first",
+        ) {
             continue;
         }
         let out = ctx.dx_ok(&args);
         assert!(!out.contains("blocked"), "{out}");
         assert_eq!(
             ran(&ctx),
-            ["app:preinstall", "lib:postinstall", "tool:preinstall", "tool:install", "app:postinstall", "app:prepare"],
+            [
+                "app:preinstall",
+                "lib:postinstall",
+                "tool:preinstall",
+                "tool:install",
+                "app:postinstall",
+                "app:prepare"
+            ],
             "materialize={materialize}"
         );
-        assert_eq!(std::fs::read_to_string(ctx.path("node_modules/lib/built.txt")).unwrap(), "built\n");
+        assert_eq!(
+            std::fs::read_to_string(ctx.path("node_modules/lib/built.txt")).unwrap(),
+            "built\n"
+        );
         if materialize {
             // A trusted script may rewrite its own files: they are private copies, not store links.
-            assert_eq!(std::fs::metadata(ctx.path("node_modules/lib/index.js")).unwrap().nlink(), 1);
+            assert_eq!(
+                std::fs::metadata(ctx.path("node_modules/lib/index.js"))
+                    .unwrap()
+                    .nlink(),
+                1
+            );
         }
         // --ignore-scripts runs nothing, not even the project's own.
         std::fs::remove_file(ctx.path("ran.txt")).unwrap();
-        ctx.dx_ok(&["install", "--ignore-scripts", if materialize { "--materialize" } else { "--frozen-lockfile" }]);
+        ctx.dx_ok(&[
+            "install",
+            "--ignore-scripts",
+            if materialize {
+                "--materialize"
+            } else {
+                "--frozen-lockfile"
+            },
+        ]);
         assert!(ran(&ctx).is_empty(), "{:?}", ran(&ctx));
         if !materialize {
             ctx.dx_ok(&["unmount"]);
@@ -115,6 +178,9 @@ fn a_failing_trusted_script_fails_the_install_naming_it() {
     let out = ctx.dx(&["install", "--materialize"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("the postinstall script of failing@1.0.0 failed with exit code 7"), "{stderr}");
+    assert!(
+        stderr.contains("the postinstall script of failing@1.0.0 failed with exit code 7"),
+        "{stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }

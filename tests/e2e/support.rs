@@ -26,7 +26,13 @@ impl TestContext {
         for dir in [&project, &home] {
             std::fs::create_dir_all(dir).expect("create test dir");
         }
-        Self { _temp: temp, project, store, home, registry: None }
+        Self {
+            _temp: temp,
+            project,
+            store,
+            home,
+            registry: None,
+        }
     }
 
     /// Use this registry URL for every `dx` run (passed as `DX_REGISTRY`).
@@ -60,13 +66,18 @@ impl TestContext {
         cmd.args(args).current_dir(&self.project);
         for (key, _) in std::env::vars_os() {
             let key_str = key.to_string_lossy().to_ascii_uppercase();
-            if key_str.starts_with("NPM_CONFIG_") || key_str.starts_with("DX_") || key_str == "XDG_CACHE_HOME" {
+            if key_str.starts_with("NPM_CONFIG_")
+                || key_str.starts_with("DX_")
+                || key_str == "XDG_CACHE_HOME"
+            {
                 cmd.env_remove(&key);
             }
         }
         // CI=true makes installs frozen; tests that want that set it themselves.
         cmd.env_remove("CI");
-        cmd.env("DX_HOME", &self.store).env("HOME", &self.home).env("NO_COLOR", "1");
+        cmd.env("DX_HOME", &self.store)
+            .env("HOME", &self.home)
+            .env("NO_COLOR", "1");
         if let Some(url) = &self.registry {
             cmd.env("DX_REGISTRY", url);
         }
@@ -82,7 +93,11 @@ impl TestContext {
     #[allow(dead_code)]
     pub fn dx_ok(&self, args: &[&str]) -> String {
         let out = self.dx(args);
-        assert!(out.status.success(), "dx {args:?} failed:\n{}", describe(&out));
+        assert!(
+            out.status.success(),
+            "dx {args:?} failed:\n{}",
+            describe(&out)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -109,18 +124,29 @@ impl Drop for TestContext {
 
 /// Whether `path` is a mount point, from /proc/self/mountinfo.
 pub fn is_mountpoint(path: &Path) -> bool {
-    let Ok(canonical) = std::fs::canonicalize(path.parent().unwrap_or(path)) else { return false };
+    let Ok(canonical) = std::fs::canonicalize(path.parent().unwrap_or(path)) else {
+        return false;
+    };
     let target = canonical.join(path.file_name().unwrap_or_default());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .is_ok_and(|info| info.lines().any(|line| line.split(' ').nth(4) == Some(&*target.to_string_lossy())))
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|info| {
+        info.lines()
+            .any(|line| line.split(' ').nth(4) == Some(&*target.to_string_lossy()))
+    })
 }
 
 /// Whether FUSE can be used here. Tests that need it skip with a visible message when it
 /// cannot, except in CI (`CI=true`), where they must run: there a missing FUSE fails.
 pub fn fuse_available(test: &str) -> bool {
-    let ok = std::fs::OpenOptions::new().read(true).write(true).open("/dev/fuse").is_ok();
+    let ok = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/fuse")
+        .is_ok();
     if !ok {
-        assert!(std::env::var("CI").is_err(), "{test}: /dev/fuse is not usable, and CI=true forbids skipping FUSE tests");
+        assert!(
+            std::env::var("CI").is_err(),
+            "{test}: /dev/fuse is not usable, and CI=true forbids skipping FUSE tests"
+        );
         eprintln!("SKIPPED {test}: /dev/fuse is not usable on this machine");
     }
     ok
@@ -139,7 +165,11 @@ pub fn describe(out: &Output) -> String {
 /// Removes a materialized directory, whose files and directories may be read-only.
 #[allow(dead_code)]
 pub fn make_writable_and_remove(path: &Path) {
-    let _ = Command::new("chmod").arg("-R").arg("u+w").arg(path).output();
+    let _ = Command::new("chmod")
+        .arg("-R")
+        .arg("u+w")
+        .arg(path)
+        .output();
     std::fs::remove_dir_all(path).expect("remove directory");
 }
 

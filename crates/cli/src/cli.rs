@@ -51,7 +51,9 @@ pub enum Command {
     #[command(visible_alias = "i")]
     Install(InstallArgs),
     /// Add packages to package.json and install.
-    #[command(after_help = "Examples:\n  dx add react                 newest version, saved as ^X.Y.Z\n  dx add -D typescript@~5.6    a devDependency with the given range\n  dx add -E lodash@latest      saved as the exact version\n  dx add alias@npm:real@^2     an alias")]
+    #[command(
+        after_help = "Examples:\n  dx add react                 newest version, saved as ^X.Y.Z\n  dx add -D typescript@~5.6    a devDependency with the given range\n  dx add -E lodash@latest      saved as the exact version\n  dx add alias@npm:real@^2     an alias"
+    )]
     Add(AddArgs),
     /// Remove packages from package.json and install.
     #[command(visible_alias = "rm", alias = "uninstall", alias = "un")]
@@ -115,7 +117,9 @@ pub enum Command {
     #[command(external_subcommand)]
     External(Vec<String>),
     /// Allow dependencies' install scripts and run them now (no argument: list blocked ones).
-    #[command(after_help = "Examples:\n  dx trust                list installed packages whose install scripts are blocked\n  dx trust esbuild        run esbuild's scripts now and on every install\n  dx trust --all          trust every blocked package")]
+    #[command(
+        after_help = "Examples:\n  dx trust                list installed packages whose install scripts are blocked\n  dx trust esbuild        run esbuild's scripts now and on every install\n  dx trust --all          trust every blocked package"
+    )]
     Trust(TrustArgs),
     /// Inspect and maintain the package store.
     Cache {
@@ -124,7 +128,9 @@ pub enum Command {
         action: CacheAction,
     },
     /// Report known vulnerabilities of the installed packages; `dx audit fix` updates them.
-    #[command(after_help = "Examples:\n  dx audit                       list advisories; exit 1 if any\n  dx audit --audit-level high    exit 1 only for high or critical\n  dx audit --json\n  dx audit fix                   re-resolve vulnerable packages within their ranges")]
+    #[command(
+        after_help = "Examples:\n  dx audit                       list advisories; exit 1 if any\n  dx audit --audit-level high    exit 1 only for high or critical\n  dx audit --json\n  dx audit fix                   re-resolve vulnerable packages within their ranges"
+    )]
     Audit(AuditArgs),
     /// Show current, wanted and latest versions of direct dependencies (exit 1 if any is outdated).
     #[command(after_help = "Examples:\n  dx outdated\n  dx outdated react --json")]
@@ -133,7 +139,9 @@ pub enum Command {
         packages: Vec<String>,
     },
     /// Import package-lock.json, bun.lock or yarn.lock into dx.lock with the same versions.
-    #[command(after_help = "Examples:\n  dx migrate                       the first lockfile found\n  dx migrate --from yarn.lock      a given file")]
+    #[command(
+        after_help = "Examples:\n  dx migrate                       the first lockfile found\n  dx migrate --from yarn.lock      a given file"
+    )]
     Migrate(MigrateArgs),
     /// Serve an npm-compatible registry from a directory of tarballs.
     Registry {
@@ -179,7 +187,12 @@ pub struct AddArgs {
     #[arg(short = 'D', long = "save-dev", visible_alias = "dev", conflicts_with_all = ["optional", "peer"])]
     pub dev: bool,
     /// Save to optionalDependencies.
-    #[arg(short = 'O', long = "save-optional", visible_alias = "optional", conflicts_with = "peer")]
+    #[arg(
+        short = 'O',
+        long = "save-optional",
+        visible_alias = "optional",
+        conflicts_with = "peer"
+    )]
     pub optional: bool,
     /// Save to peerDependencies (and devDependencies, so it is installed).
     #[arg(long = "save-peer", visible_alias = "peer")]
@@ -198,7 +211,11 @@ pub struct RunArgs {
     /// The script to run; without one, the scripts are listed.
     pub script: Option<String>,
     /// Arguments appended to the script, shell-quoted (a `--` before them is optional).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     pub args: Vec<String>,
     /// Succeed without doing anything when the script does not exist.
     #[arg(long)]
@@ -214,7 +231,11 @@ pub struct ExecArgs {
     /// The command, a name in node_modules/.bin.
     pub command: String,
     /// Its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     pub args: Vec<String>,
 }
 

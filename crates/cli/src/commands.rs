@@ -9,8 +9,8 @@ mod init;
 mod install;
 mod list;
 mod migrate;
-mod outdated;
 mod mount;
+mod outdated;
 mod registry;
 mod remove;
 mod run;
@@ -39,8 +39,14 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => migrate::run(args, &cli.global, printer),
         Command::Audit(args) => audit::run(args, &cli.global, printer),
         Command::Outdated { packages } => outdated::run(&packages, &cli.global, printer),
-        Command::Remove { packages, install } => remove::run(&packages, &install, &cli.global, printer),
-        Command::Update { packages, latest, install } => update::run(&packages, latest, &install, &cli.global, printer),
+        Command::Remove { packages, install } => {
+            remove::run(&packages, &install, &cli.global, printer)
+        }
+        Command::Update {
+            packages,
+            latest,
+            install,
+        } => update::run(&packages, latest, &install, &cli.global, printer),
         Command::Run(args) => run::run(args, &cli.global, printer),
         Command::External(args) => run::run_external(args, &cli.global, printer),
         Command::Exec(args) => exec::run(args, printer),

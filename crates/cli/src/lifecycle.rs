@@ -24,7 +24,13 @@ use crate::scripts::{ScriptRunner, exit_code};
 pub const CONCURRENCY: usize = 4;
 
 /// The project's own scripts run after node_modules is in place, in this order.
-pub const ROOT_AFTER: [&str; 5] = ["install", "postinstall", "preprepare", "prepare", "postprepare"];
+pub const ROOT_AFTER: [&str; 5] = [
+    "install",
+    "postinstall",
+    "preprepare",
+    "prepare",
+    "postprepare",
+];
 
 /// A dependency with install scripts, at one place in node_modules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +66,11 @@ pub fn plan(dxl: &Dxl<'_>, resolution: &Resolution, trusted: &[String]) -> Scrip
 }
 
 /// Plans the scripts of `placed` (packages with install scripts, where they sit).
-pub fn plan_placements(placed: impl Iterator<Item = Placement>, resolution: &Resolution, trusted: &[String]) -> ScriptPlan {
+pub fn plan_placements(
+    placed: impl Iterator<Item = Placement>,
+    resolution: &Resolution,
+    trusted: &[String],
+) -> ScriptPlan {
     let mut plan = ScriptPlan::default();
     let mut by_height: BTreeMap<usize, Vec<Placement>> = BTreeMap::new();
     let mut heights = HashMap::new();
@@ -78,7 +88,12 @@ pub fn plan_placements(placed: impl Iterator<Item = Placement>, resolution: &Res
 }
 
 /// The length of the longest dependency chain below `key` (cycles cut where they close).
-fn height(resolution: &Resolution, key: &str, memo: &mut HashMap<String, usize>, visiting: &mut BTreeSet<String>) -> usize {
+fn height(
+    resolution: &Resolution,
+    key: &str,
+    memo: &mut HashMap<String, usize>,
+    visiting: &mut BTreeSet<String>,
+) -> usize {
     if let Some(h) = memo.get(key) {
         return *h;
     }
@@ -99,18 +114,34 @@ fn height(resolution: &Resolution, key: &str, memo: &mut HashMap<String, usize>,
 }
 
 /// Runs the planned dependency scripts; returns how many packages ran scripts.
-pub fn run_dependencies(project_dir: &Path, plan: &ScriptPlan, printer: &Printer) -> anyhow::Result<usize> {
+pub fn run_dependencies(
+    project_dir: &Path,
+    plan: &ScriptPlan,
+    printer: &Printer,
+) -> anyhow::Result<usize> {
     let mut ran = 0;
     for wave in &plan.waves {
         for chunk in wave.chunks(CONCURRENCY) {
             let results: Vec<anyhow::Result<bool>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = chunk.iter().map(|p| scope.spawn(move || run_placement(project_dir, p))).collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a script runner thread panicked"))).collect()
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|p| scope.spawn(move || run_placement(project_dir, p)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| bail!("a script runner thread panicked"))
+                    })
+                    .collect()
             });
             for (placement, result) in chunk.iter().zip(results) {
                 if result? {
                     ran += 1;
-                    printer.verbose(format!("ran install scripts of {}@{}", placement.name, placement.version));
+                    printer.verbose(format!(
+                        "ran install scripts of {}@{}",
+                        placement.name, placement.version
+                    ));
                 }
             }
         }
@@ -122,8 +153,10 @@ pub fn run_dependencies(project_dir: &Path, plan: &ScriptPlan, printer: &Printer
 fn run_placement(project_dir: &Path, placement: &Placement) -> anyhow::Result<bool> {
     let dir = project_dir.join("node_modules").join(&placement.path);
     let manifest_path = dir.join("package.json");
-    let text = std::fs::read_to_string(&manifest_path).with_context(|| format!("cannot read {}", manifest_path.display()))?;
-    let manifest = PackageJson::parse(&text).with_context(|| format!("{} is not valid", manifest_path.display()))?;
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let manifest = PackageJson::parse(&text)
+        .with_context(|| format!("{} is not valid", manifest_path.display()))?;
     let mut scripts: Vec<(&str, String)> = Vec::new();
     for event in ["preinstall", "install", "postinstall"] {
         if let Some(script) = manifest.scripts.get(event) {
@@ -131,7 +164,9 @@ fn run_placement(project_dir: &Path, placement: &Placement) -> anyhow::Result<bo
         }
     }
     // npm's implicit install script for native addons.
-    let has_install = scripts.iter().any(|(e, _)| *e == "preinstall" || *e == "install");
+    let has_install = scripts
+        .iter()
+        .any(|(e, _)| *e == "preinstall" || *e == "install");
     if !has_install && dir.join("binding.gyp").is_file() {
         scripts.insert(0, ("install", "node-gyp rebuild".to_owned()));
     }
@@ -158,13 +193,21 @@ fn run_placement(project_dir: &Path, placement: &Placement) -> anyhow::Result<bo
 pub fn run_root(project_dir: &Path, manifest: &PackageJson, events: &[&str]) -> anyhow::Result<()> {
     let mut runner = None;
     for event in events {
-        let Some(script) = manifest.scripts.get(*event) else { continue };
+        let Some(script) = manifest.scripts.get(*event) else {
+            continue;
+        };
         if runner.is_none() {
             runner = Some(ScriptRunner::new(project_dir, Some(manifest), project_dir)?);
         }
-        let status = runner.as_ref().expect("just set").run_script(event, script, &[])?;
+        let status = runner
+            .as_ref()
+            .expect("just set")
+            .run_script(event, script, &[])?;
         if !status.success() {
-            bail!("the project's {event} script failed with exit code {}", exit_code(status));
+            bail!(
+                "the project's {event} script failed with exit code {}",
+                exit_code(status)
+            );
         }
     }
     Ok(())
@@ -176,7 +219,11 @@ pub fn blocked_line(blocked: &BTreeSet<String>) -> Option<String> {
         return None;
     }
     let names: Vec<&str> = blocked.iter().map(String::as_str).collect();
-    let shown = if names.len() > 5 { format!("{} and {} more", names[..5].join(", "), names.len() - 5) } else { names.join(", ") };
+    let shown = if names.len() > 5 {
+        format!("{} and {} more", names[..5].join(", "), names.len() - 5)
+    } else {
+        names.join(", ")
+    };
     Some(format!(
         "blocked install scripts of {} package{}: {shown} (run `dx trust <name>` to allow one)",
         names.len(),
@@ -190,7 +237,10 @@ mod tests {
 
     #[test]
     fn blocked_line_lists_at_most_five() {
-        let names: BTreeSet<String> = ["a", "b", "c", "d", "e", "f", "g"].iter().map(|s| s.to_string()).collect();
+        let names: BTreeSet<String> = ["a", "b", "c", "d", "e", "f", "g"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(
             blocked_line(&names).unwrap(),
             "blocked install scripts of 7 packages: a, b, c, d, e and 2 more (run `dx trust <name>` to allow one)"
@@ -201,7 +251,11 @@ mod tests {
     #[test]
     fn heights_order_dependencies_first_and_survive_cycles() {
         use dx_resolve::{DepKind, ResolvedEdge, ResolvedPackage};
-        let edge = |t: &str| ResolvedEdge { specifier: "*".into(), kind: DepKind::Prod, target: Some(t.into()) };
+        let edge = |t: &str| ResolvedEdge {
+            specifier: "*".into(),
+            kind: DepKind::Prod,
+            target: Some(t.into()),
+        };
         let mut r = Resolution::default();
         let mut a = ResolvedPackage::default();
         a.dependencies.insert("b".into(), edge("b@1"));

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 use dx_net::{CacheMode, RegistryClient};
-use dx_resolve::source::{PackageSource as _, SourceError};
 use dx_resolve::Packument;
+use dx_resolve::source::{PackageSource as _, SourceError};
 use dx_store::Store;
 
 use crate::cli::GlobalArgs;
@@ -24,7 +24,12 @@ pub struct Lookup {
 
 impl Lookup {
     /// A lookup for the project in `project_dir`, with the registry configuration npm would use.
-    pub fn new(project_dir: &Path, store: &Store, global: &GlobalArgs, cache_mode: CacheMode) -> anyhow::Result<Self> {
+    pub fn new(
+        project_dir: &Path,
+        store: &Store,
+        global: &GlobalArgs,
+        cache_mode: CacheMode,
+    ) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -34,7 +39,11 @@ impl Lookup {
         let client = RegistryClient::new(config, Some(store.metadata_dir()), cache_mode)
             .context("cannot set up the registry client")?;
         let source = RegistrySource::new(client.clone(), runtime.handle().clone());
-        Ok(Self { source, client, runtime })
+        Ok(Self {
+            source,
+            client,
+            runtime,
+        })
     }
 
     /// The packument of `name`; when the registry does not know it, the error names the
@@ -43,7 +52,10 @@ impl Lookup {
         match self.source.packument(name) {
             Ok(packument) => Ok(packument),
             Err(SourceError::NotFound { registry, .. }) => {
-                let found = self.runtime.block_on(self.client.search_names(name, 20)).unwrap_or_default();
+                let found = self
+                    .runtime
+                    .block_on(self.client.search_names(name, 20))
+                    .unwrap_or_default();
                 let hint = crate::suggest::did_you_mean(name, found.iter().map(String::as_str));
                 Err(anyhow!("package {name} not found in {registry}{hint}"))
             }
@@ -57,8 +69,12 @@ impl Lookup {
     }
 
     /// The registry's security advisories for `installed` (name → versions).
-    pub fn bulk_advisories(&self, installed: &std::collections::BTreeMap<String, Vec<String>>) -> Result<serde_json::Value, dx_net::NetError> {
-        self.runtime.block_on(self.client.bulk_advisories(installed))
+    pub fn bulk_advisories(
+        &self,
+        installed: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<serde_json::Value, dx_net::NetError> {
+        self.runtime
+            .block_on(self.client.bulk_advisories(installed))
     }
 
     /// Puts the packuments of `names` in flight at once (errors surface on [`Lookup::packument`]).

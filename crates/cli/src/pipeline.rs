@@ -13,7 +13,9 @@ use dx_formats::dxl::{Dxl, DxlBuilder, DxlPackage};
 use dx_formats::dxp::BuildLimits;
 use dx_formats::hash::{ContentHash, Integrity};
 use dx_net::{CacheMode, RegistryClient, TarballFetcher, TarballRequest};
-use dx_resolve::{LayoutOptions, LayoutPlan, Platform, ResolveOptions, Resolution, UpdateSelection};
+use dx_resolve::{
+    LayoutOptions, LayoutPlan, Platform, Resolution, ResolveOptions, UpdateSelection,
+};
 use dx_store::Store;
 
 use crate::cli::GlobalArgs;
@@ -59,17 +61,25 @@ pub fn prepare(
     options: &PrepareOptions,
     printer: &Printer,
 ) -> anyhow::Result<PreparedLayout> {
-    let layout_options = LayoutOptions { platform: Platform::current(), omit_dev: options.production, omit_optional: false };
+    let layout_options = LayoutOptions {
+        platform: Platform::current(),
+        omit_dev: options.production,
+        omit_optional: false,
+    };
     let specs = dx_resolve::root_specs(&project.manifest);
     let existing = project.read_lockfile()?;
-    let stale = existing.as_ref().and_then(|(_, lock)| lock.is_stale_for(&specs));
+    let stale = existing
+        .as_ref()
+        .and_then(|(_, lock)| lock.is_stale_for(&specs));
     if options.frozen {
         match (&existing, &stale) {
             (None, _) => bail!(
                 "--frozen-lockfile: {} does not exist (run `dx install` without it to create it)",
                 project.lockfile_path().display()
             ),
-            (Some(_), Some(diff)) => bail!("--frozen-lockfile: dx.lock does not match package.json: {diff}"),
+            (Some(_), Some(diff)) => {
+                bail!("--frozen-lockfile: dx.lock does not match package.json: {diff}")
+            }
             _ => {}
         }
     }
@@ -77,7 +87,10 @@ pub fn prepare(
     let runtime = std::cell::OnceCell::new();
     let get_runtime = || -> anyhow::Result<&tokio::runtime::Runtime> {
         if runtime.get().is_none() {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
             let _ = runtime.set(rt);
         }
         Ok(runtime.get().expect("just set"))
@@ -98,21 +111,31 @@ pub fn prepare(
     };
 
     let (lock_text, lockfile, resolved) = match (existing, stale) {
-        (Some((text, lock)), None) if options.update == UpdateSelection::Nothing => (text, lock, false),
+        (Some((text, lock)), None) if options.update == UpdateSelection::Nothing => {
+            (text, lock, false)
+        }
         (previous, _) => {
-            let previous_resolution = previous.as_ref().map(|(_, lock)| dx_resolve::from_lockfile(lock));
+            let previous_resolution = previous
+                .as_ref()
+                .map(|(_, lock)| dx_resolve::from_lockfile(lock));
             let source = RegistrySource::new(get_client()?, get_runtime()?.handle().clone());
             let resolve_options = ResolveOptions {
                 project_dir: Some(project.dir.clone()),
                 node_version: installed_node_version(store),
                 update: options.update.clone(),
             };
-            let outcome = dx_resolve::resolve(&source, &project.manifest, previous_resolution.as_ref(), &resolve_options)
-                .context("cannot resolve dependencies")?;
+            let outcome = dx_resolve::resolve(
+                &source,
+                &project.manifest,
+                previous_resolution.as_ref(),
+                &resolve_options,
+            )
+            .context("cannot resolve dependencies")?;
             for warning in &outcome.warnings {
                 printer.warn(warning);
             }
-            let lock = dx_resolve::to_lockfile(&outcome.resolution).context("cannot record the resolution in dx.lock")?;
+            let lock = dx_resolve::to_lockfile(&outcome.resolution)
+                .context("cannot record the resolution in dx.lock")?;
             let text = lock.to_text();
             dx_store::write_atomic(&project.lockfile_path(), text.as_bytes())
                 .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
@@ -121,7 +144,13 @@ pub fn prepare(
     };
     let key = dxl_key(&lock_text, &layout_options);
     if options.lockfile_only {
-        return Ok(PreparedLayout { key, dxl: Vec::new(), locked_packages: lockfile.packages.len(), resolved, downloaded: 0 });
+        return Ok(PreparedLayout {
+            key,
+            dxl: Vec::new(),
+            locked_packages: lockfile.packages.len(),
+            resolved,
+            downloaded: 0,
+        });
     }
 
     // gc may not run between finding or storing archives and registering the project that uses
@@ -129,21 +158,42 @@ pub fn prepare(
     let insert_guard = store.insert_guard().context("cannot lock the store")?;
     let dxl_path = store.dxl_path(&key);
     let (dxl, downloaded) = match std::fs::read(&dxl_path) {
-        Ok(bytes) if Dxl::parse(&bytes).is_ok_and(|dxl| all_archives_present(store, &dxl)) => (bytes, 0),
+        Ok(bytes) if Dxl::parse(&bytes).is_ok_and(|dxl| all_archives_present(store, &dxl)) => {
+            (bytes, 0)
+        }
         _ => {
             let resolution = dx_resolve::from_lockfile(&lockfile);
-            let plan = dx_resolve::plan_layout(&resolution, &layout_options).context("cannot plan node_modules")?;
-            let (hashes, downloaded) = ensure_in_store(store, &get_runtime, &get_client, &resolution, &plan, printer)?;
+            let plan = dx_resolve::plan_layout(&resolution, &layout_options)
+                .context("cannot plan node_modules")?;
+            let (hashes, downloaded) = ensure_in_store(
+                store,
+                &get_runtime,
+                &get_client,
+                &resolution,
+                &plan,
+                printer,
+            )?;
             let bytes = compile_dxl(&lock_text, &layout_options, &resolution, &plan, &hashes)?;
-            store.write_dxl(&key, &bytes).context("cannot write the compiled layout to the store")?;
+            store
+                .write_dxl(&key, &bytes)
+                .context("cannot write the compiled layout to the store")?;
             (bytes, downloaded)
         }
     };
-    let parsed = Dxl::parse(&dxl).with_context(|| format!("compiled layout {} is corrupt", dxl_path.display()))?;
+    let parsed = Dxl::parse(&dxl)
+        .with_context(|| format!("compiled layout {} is corrupt", dxl_path.display()))?;
     let used: Vec<ContentHash> = parsed.packages().map(|p| p.content_hash()).collect();
-    store.register_root(&project.dir, &key, &used).context("cannot register the project with the store")?;
+    store
+        .register_root(&project.dir, &key, &used)
+        .context("cannot register the project with the store")?;
     drop(insert_guard);
-    Ok(PreparedLayout { key, dxl, locked_packages: lockfile.packages.len(), resolved, downloaded })
+    Ok(PreparedLayout {
+        key,
+        dxl,
+        locked_packages: lockfile.packages.len(),
+        resolved,
+        downloaded,
+    })
 }
 
 /// The version of the `node` on PATH, so versions whose `engines.node` it does not meet are
@@ -155,7 +205,14 @@ pub(crate) fn installed_node_version(store: &Store) -> Option<dx_resolve::semver
     let path = std::env::var_os("PATH").and_then(|p| crate::scripts::find_on_path("node", &p))?;
     let real = std::fs::canonicalize(&path).unwrap_or(path);
     let meta = std::fs::metadata(&real).ok()?;
-    let identity = format!("{}\t{}\t{}\t{}.{}", real.display(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
+    let identity = format!(
+        "{}\t{}\t{}\t{}.{}",
+        real.display(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    );
     if let Ok(Some(cached)) = store.cached_value("node-version") {
         if let Some((recorded, version)) = cached.split_once('\n') {
             if recorded == identity {
@@ -163,7 +220,11 @@ pub(crate) fn installed_node_version(store: &Store) -> Option<dx_resolve::semver
             }
         }
     }
-    let out = std::process::Command::new(&real).arg("--version").stdin(std::process::Stdio::null()).output().ok()?;
+    let out = std::process::Command::new(&real)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     let version = text.trim().trim_start_matches('v').to_owned();
     let parsed = dx_resolve::semver::Version::parse(&version).ok()?;
@@ -182,7 +243,13 @@ fn dxl_key(lock_text: &str, options: &LayoutOptions) -> String {
 
 fn platform_tag(options: &LayoutOptions) -> String {
     let p = &options.platform;
-    format!("{}-{}-{}{}", p.os, p.cpu, p.libc.as_deref().unwrap_or("none"), if options.omit_dev { "-prod" } else { "" })
+    format!(
+        "{}-{}-{}{}",
+        p.os,
+        p.cpu,
+        p.libc.as_deref().unwrap_or("none"),
+        if options.omit_dev { "-prod" } else { "" }
+    )
 }
 
 fn all_archives_present(store: &Store, dxl: &Dxl<'_>) -> bool {
@@ -205,20 +272,37 @@ fn ensure_in_store<'r>(
     wanted.sort_unstable();
     wanted.dedup();
     for key in wanted {
-        let package = resolution.packages.get(key).ok_or_else(|| anyhow!("dx.lock has no entry for {key}"))?;
+        let package = resolution
+            .packages
+            .get(key)
+            .ok_or_else(|| anyhow!("dx.lock has no entry for {key}"))?;
         let integrity: Integrity = package
             .integrity
             .as_deref()
-            .ok_or_else(|| anyhow!("{key} has no integrity in dx.lock; only registry packages are supported so far"))?
+            .ok_or_else(|| {
+                anyhow!(
+                    "{key} has no integrity in dx.lock; only registry packages are supported so far"
+                )
+            })?
             .parse()
             .with_context(|| format!("{key}: invalid integrity in dx.lock"))?;
-        match store.lookup_integrity(&integrity).with_context(|| format!("cannot look up {key} in the store"))? {
+        match store
+            .lookup_integrity(&integrity)
+            .with_context(|| format!("cannot look up {key} in the store"))?
+        {
             Some(hash) if store.contains(&hash) => {
                 hashes.insert(key.to_owned(), hash);
             }
             _ => {
-                let url = package.resolved.clone().ok_or_else(|| anyhow!("{key} has no tarball URL in dx.lock"))?;
-                missing.push(TarballRequest { package: key.to_owned(), url, integrity });
+                let url = package
+                    .resolved
+                    .clone()
+                    .ok_or_else(|| anyhow!("{key} has no tarball URL in dx.lock"))?;
+                missing.push(TarballRequest {
+                    package: key.to_owned(),
+                    url,
+                    integrity,
+                });
             }
         }
     }
@@ -230,7 +314,10 @@ fn ensure_in_store<'r>(
             let stored = result?;
             hashes.insert(stored.package, stored.hash);
         }
-        printer.verbose(format!("fetched {downloaded} packages in {} ms", started.elapsed().as_millis()));
+        printer.verbose(format!(
+            "fetched {downloaded} packages in {} ms",
+            started.elapsed().as_millis()
+        ));
     }
     Ok((hashes, downloaded))
 }
@@ -243,7 +330,9 @@ fn compile_dxl(
     plan: &LayoutPlan,
     hashes: &HashMap<String, ContentHash>,
 ) -> anyhow::Result<Vec<u8>> {
-    let digest: [u8; 16] = blake3::hash(lock_text.as_bytes()).as_bytes()[..16].try_into().expect("16 bytes");
+    let digest: [u8; 16] = blake3::hash(lock_text.as_bytes()).as_bytes()[..16]
+        .try_into()
+        .expect("16 bytes");
     let mut builder = DxlBuilder::new(digest, &platform_tag(options));
     let mut ids = BTreeMap::new();
     for node in &plan.nodes {

@@ -7,7 +7,6 @@ use indicatif::MultiProgress;
 
 use crate::cli::GlobalArgs;
 
-
 /// Where and how dx talks to the user.
 pub struct Printer {
     quiet: bool,
@@ -22,7 +21,12 @@ impl Printer {
     /// A printer configured by the global flags.
     pub fn new(global: &GlobalArgs) -> Self {
         let bars = draws_progress(global, std::io::stderr().is_terminal()).then(MultiProgress::new);
-        Self { quiet: global.quiet, verbose: global.verbose, json: global.json, bars }
+        Self {
+            quiet: global.quiet,
+            verbose: global.verbose,
+            json: global.json,
+            bars,
+        }
     }
 
     /// The progress bars' surface, when progress may be drawn at all.

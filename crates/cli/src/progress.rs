@@ -30,7 +30,11 @@ pub struct InstallProgress {
 impl InstallProgress {
     /// Bars on `printer`'s surface, or nothing when it draws no progress.
     pub fn new(printer: &Printer) -> Self {
-        Self { bars: printer.progress_bars().map(|surface| Arc::new(InstallBars::new(surface.clone()))) }
+        Self {
+            bars: printer
+                .progress_bars()
+                .map(|surface| Arc::new(InstallBars::new(surface.clone()))),
+        }
     }
 
     /// `client`, reporting to these bars when there are any.
@@ -86,14 +90,23 @@ impl InstallBars {
                 self.downloads();
             }
             ProgressEvent::DownloadBytes { bytes, .. } => self.downloads().inc(*bytes),
-            ProgressEvent::Stored { already_stored: false, .. } => {
+            ProgressEvent::Stored {
+                already_stored: false,
+                ..
+            } => {
                 let stored = self.stored.fetch_add(1, Ordering::Relaxed) + 1;
                 self.downloads().set_prefix(stored.to_string());
             }
-            ProgressEvent::Stored { already_stored: true, .. } => {}
+            ProgressEvent::Stored {
+                already_stored: true,
+                ..
+            } => {}
             ProgressEvent::Retrying { .. } => {
                 let retries = self.retries.fetch_add(1, Ordering::Relaxed) + 1;
-                let text = format!(", {retries} {}", if retries == 1 { "retry" } else { "retries" });
+                let text = format!(
+                    ", {retries} {}",
+                    if retries == 1 { "retry" } else { "retries" }
+                );
                 // On the line of the phase under way: metadata until downloads start.
                 match self.downloads.get() {
                     Some(downloads) => downloads.set_message(text),
@@ -104,22 +117,36 @@ impl InstallBars {
     }
 
     fn resolved(&self) -> &ProgressBar {
-        self.resolved.get_or_init(|| self.line("{spinner} resolved {pos} packages{msg}", "0"))
+        self.resolved
+            .get_or_init(|| self.line("{spinner} resolved {pos} packages{msg}", "0"))
     }
 
     fn downloads(&self) -> &ProgressBar {
-        self.downloads.get_or_init(|| self.line("{spinner} downloaded {prefix} packages ({decimal_bytes}){msg}", "0"))
+        self.downloads.get_or_init(|| {
+            self.line(
+                "{spinner} downloaded {prefix} packages ({decimal_bytes}){msg}",
+                "0",
+            )
+        })
     }
 
     fn line(&self, template: &str, prefix: &'static str) -> ProgressBar {
-        let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner());
-        let bar = self.surface.add(ProgressBar::new_spinner().with_style(style).with_prefix(prefix));
+        let style = ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bar = self.surface.add(
+            ProgressBar::new_spinner()
+                .with_style(style)
+                .with_prefix(prefix),
+        );
         bar.enable_steady_tick(TICK);
         bar
     }
 
     fn clear(&self) {
-        for bar in [self.resolved.get(), self.downloads.get()].into_iter().flatten() {
+        for bar in [self.resolved.get(), self.downloads.get()]
+            .into_iter()
+            .flatten()
+        {
             bar.finish_and_clear();
         }
         let _ = self.surface.clear();
@@ -143,19 +170,45 @@ mod tests {
     fn events_become_counts_and_bytes() {
         let bars = hidden_bars();
         for name in ["a", "b", "c"] {
-            bars.record(&ProgressEvent::MetadataResolved { package: package(name), from_cache: false });
+            bars.record(&ProgressEvent::MetadataResolved {
+                package: package(name),
+                from_cache: false,
+            });
         }
-        assert!(bars.downloads.get().is_none(), "no download line before a download");
-        bars.record(&ProgressEvent::DownloadStarted { package: package("a@1.0.0") });
-        bars.record(&ProgressEvent::DownloadBytes { package: package("a@1.0.0"), bytes: 1500 });
-        bars.record(&ProgressEvent::DownloadBytes { package: package("a@1.0.0"), bytes: 500 });
-        bars.record(&ProgressEvent::Stored { package: package("a@1.0.0"), bytes: 2000, already_stored: false });
-        bars.record(&ProgressEvent::Stored { package: package("b@1.0.0"), bytes: 0, already_stored: true });
+        assert!(
+            bars.downloads.get().is_none(),
+            "no download line before a download"
+        );
+        bars.record(&ProgressEvent::DownloadStarted {
+            package: package("a@1.0.0"),
+        });
+        bars.record(&ProgressEvent::DownloadBytes {
+            package: package("a@1.0.0"),
+            bytes: 1500,
+        });
+        bars.record(&ProgressEvent::DownloadBytes {
+            package: package("a@1.0.0"),
+            bytes: 500,
+        });
+        bars.record(&ProgressEvent::Stored {
+            package: package("a@1.0.0"),
+            bytes: 2000,
+            already_stored: false,
+        });
+        bars.record(&ProgressEvent::Stored {
+            package: package("b@1.0.0"),
+            bytes: 0,
+            already_stored: true,
+        });
         let resolved = bars.resolved.get().expect("resolved line");
         let downloads = bars.downloads.get().expect("download line");
         assert_eq!(resolved.position(), 3);
         assert_eq!(downloads.position(), 2000);
-        assert_eq!(downloads.prefix(), "1", "a package already stored is not a download");
+        assert_eq!(
+            downloads.prefix(),
+            "1",
+            "a package already stored is not a download"
+        );
         bars.clear();
         assert!(resolved.is_finished() && downloads.is_finished());
     }
@@ -170,10 +223,18 @@ mod tests {
             reason: "HTTP 503".into(),
         };
         bars.record(&retry());
-        assert_eq!(bars.resolved.get().expect("resolved line").message(), ", 1 retry");
-        bars.record(&ProgressEvent::DownloadStarted { package: package("a@1.0.0") });
+        assert_eq!(
+            bars.resolved.get().expect("resolved line").message(),
+            ", 1 retry"
+        );
+        bars.record(&ProgressEvent::DownloadStarted {
+            package: package("a@1.0.0"),
+        });
         bars.record(&retry());
-        assert_eq!(bars.downloads.get().expect("download line").message(), ", 2 retries");
+        assert_eq!(
+            bars.downloads.get().expect("download line").message(),
+            ", 2 retries"
+        );
         bars.clear();
     }
 }

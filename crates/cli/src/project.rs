@@ -25,19 +25,31 @@ impl Project {
         let path = dir.join("package.json");
         let text = std::fs::read_to_string(&path).with_context(|| {
             if !path.exists() {
-                format!("no package.json in {} (hint: run `dx init` to create one)", dir.display())
+                format!(
+                    "no package.json in {} (hint: run `dx init` to create one)",
+                    dir.display()
+                )
             } else {
                 format!("cannot read {}", path.display())
             }
         })?;
-        let manifest = PackageJson::parse(&text).with_context(|| format!("{} is not valid", path.display()))?;
-        Ok(Self { dir: dir.to_path_buf(), manifest, manifest_text: text })
+        let manifest = PackageJson::parse(&text)
+            .with_context(|| format!("{} is not valid", path.display()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            manifest_text: text,
+        })
     }
 
     /// The same project with package.json replaced (in memory only) by `text`.
     pub fn with_manifest_text(&self, text: String) -> anyhow::Result<Self> {
         let manifest = PackageJson::parse(&text).context("the edited package.json is not valid")?;
-        Ok(Self { dir: self.dir.clone(), manifest, manifest_text: text })
+        Ok(Self {
+            dir: self.dir.clone(),
+            manifest,
+            manifest_text: text,
+        })
     }
 
     /// Where dx.lock lives.
@@ -68,7 +80,8 @@ impl Project {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let lock = Lockfile::parse(&text).with_context(|| format!("{} is broken (delete it to re-resolve)", path.display()))?;
+        let lock = Lockfile::parse(&text)
+            .with_context(|| format!("{} is broken (delete it to re-resolve)", path.display()))?;
         Ok(Some((text, lock)))
     }
 }

@@ -20,7 +20,11 @@ pub struct RegistrySource {
 impl RegistrySource {
     /// A source over `client`, running its requests on `runtime`.
     pub fn new(client: RegistryClient, runtime: Handle) -> Self {
-        Self { client, runtime, converted: Mutex::default() }
+        Self {
+            client,
+            runtime,
+            converted: Mutex::default(),
+        }
     }
 
     fn spawn_prefetch(&self, name: String) {
@@ -34,18 +38,38 @@ impl RegistrySource {
 
 impl PackageSource for RegistrySource {
     fn packument(&self, name: &str) -> Result<Arc<Packument>, SourceError> {
-        if let Some(p) = self.converted.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
+        if let Some(p) = self
+            .converted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
             return Ok(p.clone());
         }
-        let raw = self.runtime.block_on(self.client.packument(name)).map_err(|e| source_error(name, e))?;
+        let raw = self
+            .runtime
+            .block_on(self.client.packument(name))
+            .map_err(|e| source_error(name, e))?;
         let packument = Arc::new(convert(&raw));
         // Names the resolver is likely to ask for next: the dependencies of the latest version.
-        if let Some(latest) = packument.dist_tags.get("latest").and_then(|v| packument.versions.get(v)) {
-            for dep in latest.dependencies.keys().chain(latest.optional_dependencies.keys()).chain(latest.peer_dependencies.keys()) {
+        if let Some(latest) = packument
+            .dist_tags
+            .get("latest")
+            .and_then(|v| packument.versions.get(v))
+        {
+            for dep in latest
+                .dependencies
+                .keys()
+                .chain(latest.optional_dependencies.keys())
+                .chain(latest.peer_dependencies.keys())
+            {
                 self.spawn_prefetch(dep.clone());
             }
         }
-        self.converted.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_owned(), packument.clone());
+        self.converted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), packument.clone());
         Ok(packument)
     }
 
@@ -58,11 +82,17 @@ impl PackageSource for RegistrySource {
 
 fn source_error(name: &str, err: NetError) -> SourceError {
     match err {
-        NetError::PackageNotFound { registry, .. } => {
-            SourceError::NotFound { name: name.to_owned(), registry: format!("registry {registry}") }
-        }
-        NetError::OfflineMiss { .. } => SourceError::Offline { name: name.to_owned() },
-        other => SourceError::Failed { name: name.to_owned(), message: other.to_string() },
+        NetError::PackageNotFound { registry, .. } => SourceError::NotFound {
+            name: name.to_owned(),
+            registry: format!("registry {registry}"),
+        },
+        NetError::OfflineMiss { .. } => SourceError::Offline {
+            name: name.to_owned(),
+        },
+        other => SourceError::Failed {
+            name: name.to_owned(),
+            message: other.to_string(),
+        },
     }
 }
 
@@ -81,7 +111,14 @@ fn convert(raw: &dx_net::client::packument::Packument) -> Packument {
                 peer_dependencies_meta: m
                     .peer_dependencies_meta
                     .iter()
-                    .map(|(k, meta)| (k.clone(), dx_resolve::packument::PeerDependencyMeta { optional: meta.optional }))
+                    .map(|(k, meta)| {
+                        (
+                            k.clone(),
+                            dx_resolve::packument::PeerDependencyMeta {
+                                optional: meta.optional,
+                            },
+                        )
+                    })
                     .collect(),
                 bundle_dependencies: bundle_dependencies(m.bundle_dependencies.as_ref()),
                 bin: raw_bin(m.bin.as_ref()),
@@ -100,15 +137,22 @@ fn convert(raw: &dx_net::client::packument::Packument) -> Packument {
             (v.clone(), manifest)
         })
         .collect();
-    Packument { name: raw.name.clone(), dist_tags: raw.dist_tags.clone(), versions }
+    Packument {
+        name: raw.name.clone(),
+        dist_tags: raw.dist_tags.clone(),
+        versions,
+    }
 }
 
 fn bundle_dependencies(value: Option<&serde_json::Value>) -> BundleDependencies {
     match value {
         Some(serde_json::Value::Bool(true)) => BundleDependencies::All,
-        Some(serde_json::Value::Array(names)) => {
-            BundleDependencies::Names(names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
-        }
+        Some(serde_json::Value::Array(names)) => BundleDependencies::Names(
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect(),
+        ),
         _ => BundleDependencies::None,
     }
 }
@@ -116,18 +160,21 @@ fn bundle_dependencies(value: Option<&serde_json::Value>) -> BundleDependencies 
 fn raw_bin(value: Option<&serde_json::Value>) -> RawBin {
     match value {
         Some(serde_json::Value::String(path)) => RawBin::Single(path.clone()),
-        Some(serde_json::Value::Object(map)) => {
-            RawBin::Map(map.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
-        }
+        Some(serde_json::Value::Object(map)) => RawBin::Map(
+            map.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect(),
+        ),
         _ => RawBin::None,
     }
 }
 
 fn string_map(value: Option<&serde_json::Value>) -> std::collections::BTreeMap<String, String> {
     match value {
-        Some(serde_json::Value::Object(map)) => {
-            map.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect()
-        }
+        Some(serde_json::Value::Object(map)) => map
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+            .collect(),
         _ => Default::default(),
     }
 }

@@ -18,11 +18,35 @@ use dx_resolve::PackageJson;
 /// The scripts npm runs by their own name around `npm install`, `npm test`, `npm start`…;
 /// `dx run` alone lists them apart from the others, as `npm run` does.
 pub const LIFECYCLE_SCRIPTS: &[&str] = &[
-    "prepare", "prepublishOnly", "prepack", "postpack", "dependencies",
-    "preinstall", "install", "postinstall", "prepublish", "publish", "postpublish",
-    "prerestart", "restart", "postrestart", "prestart", "start", "poststart",
-    "prestop", "stop", "poststop", "pretest", "test", "posttest",
-    "preuninstall", "uninstall", "postuninstall", "preversion", "version", "postversion",
+    "prepare",
+    "prepublishOnly",
+    "prepack",
+    "postpack",
+    "dependencies",
+    "preinstall",
+    "install",
+    "postinstall",
+    "prepublish",
+    "publish",
+    "postpublish",
+    "prerestart",
+    "restart",
+    "postrestart",
+    "prestart",
+    "start",
+    "poststart",
+    "prestop",
+    "stop",
+    "poststop",
+    "pretest",
+    "test",
+    "posttest",
+    "preuninstall",
+    "uninstall",
+    "postuninstall",
+    "preversion",
+    "version",
+    "postversion",
 ];
 
 /// Where and with what environment a package's scripts run.
@@ -38,18 +62,33 @@ pub struct ScriptRunner {
 impl ScriptRunner {
     /// A runner for the package in `dir` whose package.json is `manifest` (`None` when there is
     /// none, as for `dx exec` outside a project). `init_cwd` is where the user started dx.
-    pub fn new(dir: &Path, manifest: Option<&PackageJson>, init_cwd: &Path) -> anyhow::Result<Self> {
+    pub fn new(
+        dir: &Path,
+        manifest: Option<&PackageJson>,
+        init_cwd: &Path,
+    ) -> anyhow::Result<Self> {
         let bin_dirs = bin_dirs(dir);
         let original_path = std::env::var_os("PATH").unwrap_or_default();
-        let path = std::env::join_paths(bin_dirs.iter().cloned().chain(std::env::split_paths(&original_path)))
-            .context("a node_modules/.bin directory cannot be put on PATH (its path contains ':')")?;
+        let path = std::env::join_paths(
+            bin_dirs
+                .iter()
+                .cloned()
+                .chain(std::env::split_paths(&original_path)),
+        )
+        .context("a node_modules/.bin directory cannot be put on PATH (its path contains ':')")?;
         let platform = dx_resolve::Platform::current();
         let mut env: Vec<(OsString, OsString)> = vec![
             ("PATH".into(), path),
             ("INIT_CWD".into(), init_cwd.into()),
             (
                 "npm_config_user_agent".into(),
-                format!("dx/{} {} {}", env!("CARGO_PKG_VERSION"), platform.os, platform.cpu).into(),
+                format!(
+                    "dx/{} {} {}",
+                    env!("CARGO_PKG_VERSION"),
+                    platform.os,
+                    platform.cpu
+                )
+                .into(),
             ),
         ];
         if let Ok(exe) = std::env::current_exe() {
@@ -68,7 +107,11 @@ impl ScriptRunner {
                 env.push(("npm_package_version".into(), version.into()));
             }
         }
-        Ok(Self { dir: dir.to_path_buf(), env, bin_dirs })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            env,
+            bin_dirs,
+        })
     }
 
     /// The `node_modules/.bin` directories put on PATH, nearest first.
@@ -78,7 +121,12 @@ impl ScriptRunner {
 
     /// Runs `script` (the text of package.json's `scripts[event]`) with `args` appended
     /// shell-quoted, through `sh -c` in the package's directory, and waits for it.
-    pub fn run_script(&self, event: &str, script: &str, args: &[String]) -> anyhow::Result<ExitStatus> {
+    pub fn run_script(
+        &self,
+        event: &str,
+        script: &str,
+        args: &[String],
+    ) -> anyhow::Result<ExitStatus> {
         let mut command_line = script.to_owned();
         for arg in args {
             command_line.push(' ');
@@ -90,18 +138,22 @@ impl ScriptRunner {
             .arg(&command_line)
             .env("npm_lifecycle_event", event)
             .env("npm_lifecycle_script", script);
-        self.wait(command).with_context(|| format!("cannot start `sh` to run script `{event}`"))
+        self.wait(command)
+            .with_context(|| format!("cannot start `sh` to run script `{event}`"))
     }
 
     /// Runs the executable at `program` with `args`, in the package's directory, and waits.
     pub fn run_program(&self, program: &Path, args: &[String]) -> anyhow::Result<ExitStatus> {
         let mut command = Command::new(program);
         command.args(args);
-        self.wait(command).with_context(|| format!("cannot run {}", program.display()))
+        self.wait(command)
+            .with_context(|| format!("cannot run {}", program.display()))
     }
 
     fn wait(&self, mut command: Command) -> std::io::Result<ExitStatus> {
-        command.current_dir(&self.dir).envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+            .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         let _shield = InterruptShield::raise();
         command.spawn()?.wait()
     }
@@ -110,21 +162,36 @@ impl ScriptRunner {
 /// The nearest directory from `start` up that holds a package.json: where npm runs scripts
 /// when started in a subdirectory of a package.
 pub fn nearest_package_dir(start: &Path) -> Option<PathBuf> {
-    start.ancestors().find(|dir| dir.join("package.json").is_file()).map(Path::to_path_buf)
+    start
+        .ancestors()
+        .find(|dir| dir.join("package.json").is_file())
+        .map(Path::to_path_buf)
 }
 
 /// `<dir>/node_modules/.bin` and the same under every ancestor of `dir`, nearest first, as npm
 /// puts them on PATH (whether or not they exist: a later install may create them).
 pub fn bin_dirs(dir: &Path) -> Vec<PathBuf> {
-    dir.ancestors().map(|d| d.join("node_modules").join(".bin")).collect()
+    dir.ancestors()
+        .map(|d| d.join("node_modules").join(".bin"))
+        .collect()
 }
 
 /// `arg` as one word for `sh`: bare when it holds only characters the shell never interprets,
 /// single-quoted otherwise (a `'` inside written as `'\''`).
 pub fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty()
-        && arg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b',' | b':' | b'=' | b'+' | b'@' | b'%'));
-    if plain { arg.to_owned() } else { format!("'{}'", arg.replace('\'', r"'\''")) }
+        && arg.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'_' | b'.' | b'/' | b',' | b':' | b'=' | b'+' | b'@' | b'%'
+                )
+        });
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
 }
 
 /// The exit code a shell would report for `status`: the child's own code, or 128 + the signal
@@ -140,7 +207,9 @@ pub fn exit_code(status: ExitStatus) -> u8 {
 
 /// The first executable file called `name` in the PATH list `path`.
 pub fn find_on_path(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
-    std::env::split_paths(path).map(|dir| dir.join(name)).find(|candidate| is_executable(candidate))
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
 }
 
 /// Whether `path` is a file (after symlinks) someone may execute.
@@ -207,9 +276,25 @@ mod tests {
 
     #[test]
     fn quoted_arguments_reach_the_program_unchanged() {
-        let tricky = ["a b", "it's", "$HOME", "*", "", "--x=\"y\"", "back\\slash", "new\nline"];
-        let line = std::iter::once("printf '%s|'".to_owned()).chain(tricky.iter().map(|a| shell_quote(a))).collect::<Vec<_>>().join(" ");
-        let out = Command::new("sh").arg("-c").arg(&line).output().expect("run sh");
+        let tricky = [
+            "a b",
+            "it's",
+            "$HOME",
+            "*",
+            "",
+            "--x=\"y\"",
+            "back\\slash",
+            "new\nline",
+        ];
+        let line = std::iter::once("printf '%s|'".to_owned())
+            .chain(tricky.iter().map(|a| shell_quote(a)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .output()
+            .expect("run sh");
         let expected: String = tricky.iter().map(|a| format!("{a}|")).collect();
         assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
     }
@@ -217,7 +302,10 @@ mod tests {
     #[test]
     fn bin_dirs_go_from_the_package_up_to_the_root() {
         let dirs = bin_dirs(Path::new("/w/app/packages/ui"));
-        assert_eq!(dirs.first().unwrap(), Path::new("/w/app/packages/ui/node_modules/.bin"));
+        assert_eq!(
+            dirs.first().unwrap(),
+            Path::new("/w/app/packages/ui/node_modules/.bin")
+        );
         assert_eq!(dirs[1], Path::new("/w/app/packages/node_modules/.bin"));
         assert_eq!(dirs.last().unwrap(), Path::new("/node_modules/.bin"));
         assert_eq!(dirs.len(), 5);
@@ -225,9 +313,18 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_shell() {
-        let status = |script: &str| Command::new("sh").arg("-c").arg(script).status().expect("run sh");
+        let status = |script: &str| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .status()
+                .expect("run sh")
+        };
         assert_eq!(exit_code(status("exit 0")), 0);
         assert_eq!(exit_code(status("exit 3")), 3);
-        assert_eq!(exit_code(status("kill -TERM $$")), 128 + libc::SIGTERM as u8);
+        assert_eq!(
+            exit_code(status("kill -TERM $$")),
+            128 + libc::SIGTERM as u8
+        );
     }
 }

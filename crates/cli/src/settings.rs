@@ -23,10 +23,19 @@ pub fn open_store() -> anyhow::Result<Store> {
 /// The registry configuration as npm reads it (`--registry`, `DX_REGISTRY` /
 /// `NPM_CONFIG_REGISTRY`, `.npmrc` files), falling back to `npm config get registry` once,
 /// remembered in the store.
-pub fn registry_config(global: &GlobalArgs, project_dir: &Path, store: &Store) -> anyhow::Result<RegistryConfig> {
-    let inputs = ConfigInputs::from_process(Some(project_dir.to_path_buf()), global.registry.clone());
+pub fn registry_config(
+    global: &GlobalArgs,
+    project_dir: &Path,
+    store: &Store,
+) -> anyhow::Result<RegistryConfig> {
+    let inputs =
+        ConfigInputs::from_process(Some(project_dir.to_path_buf()), global.registry.clone());
     let config = RegistryConfig::load(&inputs).context("cannot read the registry configuration")?;
-    config.with_npm_default(store, Path::new("npm")).map_err(|e| {
-        anyhow::anyhow!("{e} (hint: pass --registry URL, set DX_REGISTRY, or add `registry=URL` to .npmrc)")
-    })
+    config
+        .with_npm_default(store, Path::new("npm"))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (hint: pass --registry URL, set DX_REGISTRY, or add `registry=URL` to .npmrc)"
+            )
+        })
 }

@@ -16,7 +16,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
         current[0] = i;
         for j in 1..=b.len() {
             let substitution = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + substitution);
+            let mut best = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + substitution);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(before[j - 2] + 1);
             }
@@ -73,7 +75,11 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("build", "build"), 0);
-        assert_eq!(edit_distance("biuld", "build"), 1, "adjacent swap is one edit");
+        assert_eq!(
+            edit_distance("biuld", "build"),
+            1,
+            "adjacent swap is one edit"
+        );
         assert_eq!(edit_distance("instal", "install"), 1);
         assert_eq!(edit_distance("tset", "test"), 1);
         assert_eq!(edit_distance("ab", "ba"), 1);
@@ -82,7 +88,12 @@ mod tests {
 
     #[test]
     fn distance_is_symmetric() {
-        for (a, b) in [("lint", "list"), ("react-dom", "react"), ("x", "xyz"), ("dev", "deploy")] {
+        for (a, b) in [
+            ("lint", "list"),
+            ("react-dom", "react"),
+            ("x", "xyz"),
+            ("dev", "deploy"),
+        ] {
             assert_eq!(edit_distance(a, b), edit_distance(b, a), "{a} / {b}");
         }
     }
@@ -94,8 +105,16 @@ mod tests {
         assert_eq!(closest("tets", scripts), Some("test"));
         assert_eq!(closest("lnt", scripts), Some("lint"));
         assert_eq!(closest("deploy", scripts), None, "too far from everything");
-        assert_eq!(closest("x", ["y", "ab"]), Some("y"), "one edit is always allowed");
-        assert_eq!(closest("build", ["build"]), None, "an exact match is not a suggestion");
+        assert_eq!(
+            closest("x", ["y", "ab"]),
+            Some("y"),
+            "one edit is always allowed"
+        );
+        assert_eq!(
+            closest("build", ["build"]),
+            None,
+            "an exact match is not a suggestion"
+        );
         assert_eq!(closest("anything", std::iter::empty()), None);
     }
 

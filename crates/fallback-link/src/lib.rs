@@ -30,5 +30,7 @@ mod unpacked_check;
 pub use error::LinkError;
 pub use link_mode::{LinkMode, UnknownLinkMode};
 pub use marker::MARKER_FILE;
-pub use materialize::{InjectedFailure, MaterializeOptions, MaterializeReport, materialize, remove_tree};
+pub use materialize::{
+    InjectedFailure, MaterializeOptions, MaterializeReport, materialize, remove_tree,
+};
 pub use unpacked_check::{UnpackedDamage, UnpackedProblem, repair_unpacked, verify_unpacked};

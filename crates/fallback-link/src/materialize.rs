@@ -17,8 +17,8 @@ use crate::error::LinkError;
 use crate::marker::LayoutMarker;
 
 pub use place::InjectedFailure;
-pub use swap::remove_tree;
 pub(crate) use plan::is_plain_relative;
+pub use swap::remove_tree;
 
 /// What to materialize where, and how.
 #[derive(Clone, Debug)]

@@ -85,9 +85,15 @@ impl Integrity {
             IntegrityAlgorithm::Sha512 => 64,
         };
         if digest.len() != want {
-            return Err(HashError::BadIntegrity(format!("{algorithm:?} digest of {} bytes", digest.len())));
+            return Err(HashError::BadIntegrity(format!(
+                "{algorithm:?} digest of {} bytes",
+                digest.len()
+            )));
         }
-        Ok(Self { algorithm, digest: digest.to_vec() })
+        Ok(Self {
+            algorithm,
+            digest: digest.to_vec(),
+        })
     }
 
     /// An integrity from npm's legacy hex `shasum` (sha1).
@@ -143,15 +149,24 @@ impl FromStr for Integrity {
         for part in s.split_ascii_whitespace() {
             // SRI allows `?options` after the digest; npm ignores them.
             let part = part.split('?').next().unwrap_or(part);
-            let Some((alg, b64)) = part.split_once('-') else { continue };
+            let Some((alg, b64)) = part.split_once('-') else {
+                continue;
+            };
             let algorithm = match alg {
                 "sha512" => IntegrityAlgorithm::Sha512,
                 "sha1" => IntegrityAlgorithm::Sha1,
                 _ => continue,
             };
-            let Ok(digest) = BASE64.decode(b64) else { continue };
-            let Ok(candidate) = Self::from_digest(algorithm, &digest) else { continue };
-            if best.as_ref().is_none_or(|b| candidate.algorithm > b.algorithm) {
+            let Ok(digest) = BASE64.decode(b64) else {
+                continue;
+            };
+            let Ok(candidate) = Self::from_digest(algorithm, &digest) else {
+                continue;
+            };
+            if best
+                .as_ref()
+                .is_none_or(|b| candidate.algorithm > b.algorithm)
+            {
                 best = Some(candidate);
             }
         }
@@ -187,8 +202,14 @@ impl IntegrityHasher {
     /// The integrity of everything fed so far.
     pub fn finish(self) -> Integrity {
         match self {
-            Self::Sha1(h) => Integrity { algorithm: IntegrityAlgorithm::Sha1, digest: h.finalize().to_vec() },
-            Self::Sha512(h) => Integrity { algorithm: IntegrityAlgorithm::Sha512, digest: h.finalize().to_vec() },
+            Self::Sha1(h) => Integrity {
+                algorithm: IntegrityAlgorithm::Sha1,
+                digest: h.finalize().to_vec(),
+            },
+            Self::Sha512(h) => Integrity {
+                algorithm: IntegrityAlgorithm::Sha512,
+                digest: h.finalize().to_vec(),
+            },
         }
     }
 }

@@ -7,8 +7,8 @@
 //! - every writer is deterministic: the same input gives the same bytes.
 #![deny(missing_docs)]
 
+pub mod dxl;
 pub mod dxp;
 pub mod hash;
 pub mod lockfile;
 pub mod version;
-pub mod dxl;

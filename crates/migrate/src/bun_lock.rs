@@ -9,24 +9,52 @@ use crate::placed::{PlacedNode, PlacedTree, bins, declared, split_names, string_
 use crate::{Format, ImportOptions, Imported, MigrateError};
 
 /// Reads a bun.lock.
-pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imported, MigrateError> {
-    let doc: Value = serde_json::from_str(&crate::jsonc::to_json(text.trim_start_matches('\u{feff}')))
-        .map_err(|e| MigrateError::Json { file: file.to_owned(), message: e.to_string() })?;
-    let invalid = |message: String| MigrateError::Invalid { file: file.to_owned(), message };
+pub fn import(
+    file: &str,
+    text: &str,
+    options: &ImportOptions<'_>,
+) -> Result<Imported, MigrateError> {
+    let doc: Value = serde_json::from_str(&crate::jsonc::to_json(
+        text.trim_start_matches('\u{feff}'),
+    ))
+    .map_err(|e| MigrateError::Json {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })?;
+    let invalid = |message: String| MigrateError::Invalid {
+        file: file.to_owned(),
+        message,
+    };
     match doc.get("lockfileVersion").and_then(Value::as_u64) {
         Some(0..=2) => {}
-        Some(v) => return Err(MigrateError::Unsupported { file: file.to_owned(), message: format!("lockfileVersion {v} is newer than dx reads (0 to 2)") }),
+        Some(v) => {
+            return Err(MigrateError::Unsupported {
+                file: file.to_owned(),
+                message: format!("lockfileVersion {v} is newer than dx reads (0 to 2)"),
+            });
+        }
         None => return Err(invalid("no lockfileVersion: not a bun.lock".into())),
     }
     let mut tree = PlacedTree::default();
-    let packages = doc.get("packages").and_then(Value::as_object).ok_or_else(|| invalid("no `packages` object".into()))?;
+    let packages = doc
+        .get("packages")
+        .and_then(Value::as_object)
+        .ok_or_else(|| invalid("no `packages` object".into()))?;
     for (path, entry) in packages {
-        let names = split_names(path).ok_or_else(|| invalid(format!("packages key `{path}` is not a placement path")))?;
+        let names = split_names(path)
+            .ok_or_else(|| invalid(format!("packages key `{path}` is not a placement path")))?;
         let Some(items) = entry.as_array() else {
             return Err(invalid(format!("packages[\"{path}\"] must be an array")));
         };
-        let ident = items.first().and_then(Value::as_str).ok_or_else(|| invalid(format!("packages[\"{path}\"] has no name@version")))?;
-        let at = ident.get(1..).and_then(|rest| rest.find('@')).map(|i| i + 1).ok_or_else(|| invalid(format!("`{ident}` is not name@version")))?;
+        let ident = items
+            .first()
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(format!("packages[\"{path}\"] has no name@version")))?;
+        let at = ident
+            .get(1..)
+            .and_then(|rest| rest.find('@'))
+            .map(|i| i + 1)
+            .ok_or_else(|| invalid(format!("`{ident}` is not name@version")))?;
         let (name, version) = (&ident[..at], &ident[at + 1..]);
         // Workspace members, git, file and link packages are re-resolved by dx.
         if version.contains(':') || items.len() < 4 {
@@ -34,7 +62,11 @@ pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imp
         }
         let location = items.get(1).and_then(Value::as_str).unwrap_or("");
         let meta = items.get(2).cloned().unwrap_or(Value::Null);
-        let integrity = items.get(3).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let integrity = items
+            .get(3)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
         let package = ResolvedPackage {
             name: name.to_owned(),
             version: version.to_owned(),
@@ -46,12 +78,20 @@ pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imp
             libc: string_list(&meta, "libc"),
             ..ResolvedPackage::default()
         };
-        let node = PlacedNode { package, deps: declared(&meta, false) };
+        let node = PlacedNode {
+            package,
+            deps: declared(&meta, false),
+        };
         tree.nodes.insert(names, node);
     }
     let (resolution, versions) = tree.into_resolution(options.root_manifest);
     // bun.lock does not say which packages have install scripts.
-    Ok(Imported { format: Format::BunLock, resolution, versions, complete_metadata: false })
+    Ok(Imported {
+        format: Format::BunLock,
+        resolution,
+        versions,
+        complete_metadata: false,
+    })
 }
 
 /// The tarball URL: recorded in full, or a registry base, or empty for the default registry.
@@ -71,11 +111,15 @@ fn tarball(location: &str, name: &str, version: &str, options: &ImportOptions<'_
 mod tests {
     use super::*;
 
-    static ROOT: std::sync::LazyLock<Value> =
-        std::sync::LazyLock::new(|| serde_json::json!({ "dependencies": { "a": "^1", "@s/b": "^1" } }));
+    static ROOT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(
+        || serde_json::json!({ "dependencies": { "a": "^1", "@s/b": "^1" } }),
+    );
 
     fn options() -> ImportOptions<'static> {
-        ImportOptions { root_manifest: &ROOT, tarball_url: &|n, v| format!("http://default/{n}/-/{v}.tgz") }
+        ImportOptions {
+            root_manifest: &ROOT,
+            tarball_url: &|n, v| format!("http://default/{n}/-/{v}.tgz"),
+        }
     }
 
     #[test]
@@ -93,18 +137,42 @@ mod tests {
         let imported = import("bun.lock", text, &options()).expect("imports");
         let r = &imported.resolution;
         assert_eq!(imported.versions.len(), 3);
-        assert_eq!(r.packages["a@1.0.0"].dependencies["@s/b"].target.as_deref(), Some("@s/b@2.0.0"));
-        assert_eq!(r.packages["a@1.0.0"].resolved.as_deref(), Some("http://default/a/-/1.0.0.tgz"));
-        assert_eq!(r.packages["@s/b@2.0.0"].resolved.as_deref(), Some("http://r/@s/b/-/b-2.0.0.tgz"));
-        assert_eq!(r.packages["@s/b@2.0.0"].dependencies["x"].kind, dx_resolve::DepKind::OptionalPeer);
+        assert_eq!(
+            r.packages["a@1.0.0"].dependencies["@s/b"].target.as_deref(),
+            Some("@s/b@2.0.0")
+        );
+        assert_eq!(
+            r.packages["a@1.0.0"].resolved.as_deref(),
+            Some("http://default/a/-/1.0.0.tgz")
+        );
+        assert_eq!(
+            r.packages["@s/b@2.0.0"].resolved.as_deref(),
+            Some("http://r/@s/b/-/b-2.0.0.tgz")
+        );
+        assert_eq!(
+            r.packages["@s/b@2.0.0"].dependencies["x"].kind,
+            dx_resolve::DepKind::OptionalPeer
+        );
         assert_eq!(r.root["@s/b"].target.as_deref(), Some("@s/b@1.0.0"));
     }
 
     #[test]
     fn rejects_what_is_not_a_bun_lock() {
         assert!(import("bun.lock", "{}", &options()).is_err());
-        assert!(import("bun.lock", r#"{"lockfileVersion": 9, "packages": {}}"#, &options()).is_err());
-        let err = import("bun.lock", r#"{"lockfileVersion": 1, "packages": {"a": ["nope"]}}"#, &options()).unwrap_err();
+        assert!(
+            import(
+                "bun.lock",
+                r#"{"lockfileVersion": 9, "packages": {}}"#,
+                &options()
+            )
+            .is_err()
+        );
+        let err = import(
+            "bun.lock",
+            r#"{"lockfileVersion": 1, "packages": {"a": ["nope"]}}"#,
+            &options(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
     }
 }

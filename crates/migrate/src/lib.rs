@@ -33,7 +33,12 @@ pub enum Format {
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: [Format; 4] = [Format::NpmShrinkwrap, Format::PackageLock, Format::BunLock, Format::YarnLock];
+    pub const ALL: [Format; 4] = [
+        Format::NpmShrinkwrap,
+        Format::PackageLock,
+        Format::BunLock,
+        Format::YarnLock,
+    ];
 
     /// The file name this format uses.
     pub fn file_name(self) -> &'static str {
@@ -54,8 +59,14 @@ impl Format {
 
 /// Lockfiles of other tools that dx knows and cannot import, with what to do instead.
 pub const UNSUPPORTED: [(&str, &str); 2] = [
-    ("pnpm-lock.yaml", "importing pnpm-lock.yaml is not built yet; run `dx install` to resolve afresh"),
-    ("bun.lockb", "bun.lockb is binary; run `bun install --save-text-lockfile` to write bun.lock, then `dx migrate`"),
+    (
+        "pnpm-lock.yaml",
+        "importing pnpm-lock.yaml is not built yet; run `dx install` to resolve afresh",
+    ),
+    (
+        "bun.lockb",
+        "bun.lockb is binary; run `bun install --save-text-lockfile` to write bun.lock, then `dx migrate`",
+    ),
 ];
 
 /// Why a lockfile could not be imported.
@@ -113,13 +124,23 @@ pub struct Imported {
 
 /// The lockfile `dx migrate` would import in `project_dir`, if any.
 pub fn detect(project_dir: &Path) -> Option<(PathBuf, Format)> {
-    Format::ALL.into_iter().map(|f| (project_dir.join(f.file_name()), f)).find(|(p, _)| p.is_file())
+    Format::ALL
+        .into_iter()
+        .map(|f| (project_dir.join(f.file_name()), f))
+        .find(|(p, _)| p.is_file())
 }
 
 /// Parses `text`, the contents of `file` in `format`.
-pub fn import(file: &str, format: Format, text: &str, options: &ImportOptions<'_>) -> Result<Imported, MigrateError> {
+pub fn import(
+    file: &str,
+    format: Format,
+    text: &str,
+    options: &ImportOptions<'_>,
+) -> Result<Imported, MigrateError> {
     match format {
-        Format::NpmShrinkwrap | Format::PackageLock => package_lock::import(file, text, format, options),
+        Format::NpmShrinkwrap | Format::PackageLock => {
+            package_lock::import(file, text, format, options)
+        }
         Format::BunLock => bun_lock::import(file, text, options),
         Format::YarnLock => yarn_lock::import(file, text, options),
     }

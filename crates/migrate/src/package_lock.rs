@@ -8,10 +8,22 @@ use crate::placed::{DeclaredDep, PlacedNode, PlacedTree, bins, declared, string_
 use crate::{Format, ImportOptions, Imported, MigrateError};
 
 /// Reads a package-lock.json.
-pub fn import(file: &str, text: &str, format: Format, options: &ImportOptions<'_>) -> Result<Imported, MigrateError> {
-    let doc: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
-        .map_err(|e| MigrateError::Json { file: file.to_owned(), message: e.to_string() })?;
-    let invalid = |message: String| MigrateError::Invalid { file: file.to_owned(), message };
+pub fn import(
+    file: &str,
+    text: &str,
+    format: Format,
+    options: &ImportOptions<'_>,
+) -> Result<Imported, MigrateError> {
+    let doc: Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
+        MigrateError::Json {
+            file: file.to_owned(),
+            message: e.to_string(),
+        }
+    })?;
+    let invalid = |message: String| MigrateError::Invalid {
+        file: file.to_owned(),
+        message,
+    };
     if !doc.is_object() {
         return Err(invalid("the top level must be an object".into()));
     }
@@ -23,23 +35,34 @@ pub fn import(file: &str, text: &str, format: Format, options: &ImportOptions<'_
                     continue;
                 }
                 // Workspace folders and links are not registry packages; dx re-resolves them.
-                let Some(names) = install_names(path) else { continue };
+                let Some(names) = install_names(path) else {
+                    continue;
+                };
                 if entry.get("link").and_then(Value::as_bool) == Some(true) {
                     continue;
                 }
                 let fallback = names.last().cloned().unwrap_or_default();
-                let name = entry.get("name").and_then(Value::as_str).map_or(fallback, str::to_owned);
+                let name = entry
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map_or(fallback, str::to_owned);
                 let version = entry
                     .get("version")
                     .and_then(Value::as_str)
                     .ok_or_else(|| invalid(format!("packages[\"{path}\"] has no version")))?;
-                tree.nodes.insert(names, node(&name, version, entry, declared(entry, false)));
+                tree.nodes
+                    .insert(names, node(&name, version, entry, declared(entry, false)));
             }
         }
         None => {
-            let version = doc.get("lockfileVersion").and_then(Value::as_u64).unwrap_or(1);
+            let version = doc
+                .get("lockfileVersion")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
             if version >= 2 {
-                return Err(invalid(format!("lockfileVersion {version} without a `packages` object")));
+                return Err(invalid(format!(
+                    "lockfileVersion {version} without a `packages` object"
+                )));
             }
             if let Some(deps) = doc.get("dependencies") {
                 walk_v1(&mut tree, &[], deps, file)?;
@@ -47,7 +70,12 @@ pub fn import(file: &str, text: &str, format: Format, options: &ImportOptions<'_
         }
     }
     let (resolution, versions) = tree.into_resolution(options.root_manifest);
-    Ok(Imported { format, resolution, versions, complete_metadata: doc.get("packages").is_some() })
+    Ok(Imported {
+        format,
+        resolution,
+        versions,
+        complete_metadata: doc.get("packages").is_some(),
+    })
 }
 
 /// `node_modules/a/node_modules/@s/b` → `["a", "@s/b"]`; `None` for paths outside the root's
@@ -84,12 +112,22 @@ fn node(name: &str, version: &str, entry: &Value, deps: Vec<DeclaredDep>) -> Pla
 }
 
 /// lockfileVersion 1: `dependencies: { name: { version, resolved, integrity, requires, dependencies } }`.
-fn walk_v1(tree: &mut PlacedTree, parent: &[String], deps: &Value, file: &str) -> Result<(), MigrateError> {
+fn walk_v1(
+    tree: &mut PlacedTree,
+    parent: &[String],
+    deps: &Value,
+    file: &str,
+) -> Result<(), MigrateError> {
     let Some(map) = deps.as_object() else {
-        return Err(MigrateError::Invalid { file: file.to_owned(), message: "`dependencies` must be an object".into() });
+        return Err(MigrateError::Invalid {
+            file: file.to_owned(),
+            message: "`dependencies` must be an object".into(),
+        });
     };
     for (install_name, entry) in map {
-        let Some(raw_version) = entry.get("version").and_then(Value::as_str) else { continue };
+        let Some(raw_version) = entry.get("version").and_then(Value::as_str) else {
+            continue;
+        };
         // An alias records `npm:real@1.2.3`; git, file and URL versions are re-resolved.
         let (name, version) = match raw_version.strip_prefix("npm:") {
             Some(aliased) => match aliased.rfind('@').filter(|i| *i > 0) {
@@ -105,14 +143,19 @@ fn walk_v1(tree: &mut PlacedTree, parent: &[String], deps: &Value, file: &str) -
             .map(|m| {
                 m.iter()
                     .filter_map(|(k, v)| {
-                        Some(DeclaredDep { name: k.clone(), spec: v.as_str()?.to_owned(), kind: dx_resolve::DepKind::Prod })
+                        Some(DeclaredDep {
+                            name: k.clone(),
+                            spec: v.as_str()?.to_owned(),
+                            kind: dx_resolve::DepKind::Prod,
+                        })
                     })
                     .collect()
             })
             .unwrap_or_default();
         let mut path = parent.to_vec();
         path.push(install_name.clone());
-        tree.nodes.insert(path.clone(), node(&name, &version, entry, requires));
+        tree.nodes
+            .insert(path.clone(), node(&name, &version, entry, requires));
         if let Some(nested) = entry.get("dependencies") {
             walk_v1(tree, &path, nested, file)?;
         }
@@ -125,8 +168,19 @@ mod tests {
     use super::*;
 
     fn import(file: &str, text: &str, format: Format) -> Result<Imported, MigrateError> {
-        let root: Value = serde_json::from_str(text).ok().and_then(|d: Value| d.pointer("/packages/").cloned()).unwrap_or(Value::Null);
-        super::import(file, text, format, &ImportOptions { root_manifest: &root, tarball_url: &|_, _| String::new() })
+        let root: Value = serde_json::from_str(text)
+            .ok()
+            .and_then(|d: Value| d.pointer("/packages/").cloned())
+            .unwrap_or(Value::Null);
+        super::import(
+            file,
+            text,
+            format,
+            &ImportOptions {
+                root_manifest: &root,
+                tarball_url: &|_, _| String::new(),
+            },
+        )
     }
 
     #[test]
@@ -150,7 +204,10 @@ mod tests {
         assert_eq!(r.root["al"].target.as_deref(), Some("b@2.0.0"));
         assert_eq!(r.root["al"].specifier, "npm:b@^2");
         assert_eq!(r.root["d"].kind, dx_resolve::DepKind::Dev);
-        assert_eq!(r.packages["a@1.0.0"].dependencies["b"].target.as_deref(), Some("b@2.0.0"));
+        assert_eq!(
+            r.packages["a@1.0.0"].dependencies["b"].target.as_deref(),
+            Some("b@2.0.0")
+        );
         assert_eq!(r.packages["a@1.0.0"].bin["a"], "cli.js");
         assert!(r.packages["d@1.0.0"].dev);
     }
@@ -175,8 +232,17 @@ mod tests {
     #[test]
     fn broken_files_name_the_problem() {
         let err = import("package-lock.json", "{", Format::PackageLock).unwrap_err();
-        assert!(err.to_string().starts_with("package-lock.json is not valid JSON"), "{err}");
-        let err = import("x.json", r#"{"packages": {"node_modules/a": {}}}"#, Format::PackageLock).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("package-lock.json is not valid JSON"),
+            "{err}"
+        );
+        let err = import(
+            "x.json",
+            r#"{"packages": {"node_modules/a": {}}}"#,
+            Format::PackageLock,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("node_modules/a"), "{err}");
         assert!(import("x.json", "[]", Format::PackageLock).is_err());
     }

@@ -55,15 +55,27 @@ impl PlacedTree {
     fn edges(&self, from: &[String], deps: &[DeclaredDep]) -> BTreeMap<String, ResolvedEdge> {
         deps.iter()
             .map(|d| {
-                let target = self.find(from, &d.name).map(|n| package_key(&n.package.name, &n.package.version));
-                (d.name.clone(), ResolvedEdge { specifier: d.spec.clone(), kind: d.kind, target })
+                let target = self
+                    .find(from, &d.name)
+                    .map(|n| package_key(&n.package.name, &n.package.version));
+                (
+                    d.name.clone(),
+                    ResolvedEdge {
+                        specifier: d.spec.clone(),
+                        kind: d.kind,
+                        target,
+                    },
+                )
             })
             .collect()
     }
 
     /// The resolution the tree records, and every `name@version` in it. A package placed at
     /// several paths is recorded once, with the edges seen from its shallowest place.
-    pub fn into_resolution(mut self, root_manifest: &serde_json::Value) -> (Resolution, BTreeSet<String>) {
+    pub fn into_resolution(
+        mut self,
+        root_manifest: &serde_json::Value,
+    ) -> (Resolution, BTreeSet<String>) {
         self.root_deps = declared(root_manifest, true);
         let mut paths: Vec<&Vec<String>> = self.nodes.keys().collect();
         paths.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
@@ -74,12 +86,22 @@ impl PlacedTree {
             if packages.contains_key(&key) {
                 continue;
             }
-            let package = ResolvedPackage { dependencies: self.edges(path, &node.deps), ..node.package.clone() };
+            let package = ResolvedPackage {
+                dependencies: self.edges(path, &node.deps),
+                ..node.package.clone()
+            };
             packages.insert(key, package);
         }
         let versions = packages.keys().cloned().collect();
         let root = self.edges(&[], &self.root_deps);
-        (Resolution { root, overrides: BTreeMap::new(), packages }, versions)
+        (
+            Resolution {
+                root,
+                overrides: BTreeMap::new(),
+                packages,
+            },
+            versions,
+        )
     }
 }
 
@@ -91,7 +113,11 @@ pub fn declared(object: &serde_json::Value, with_dev: bool) -> Vec<DeclaredDep> 
         object
             .get(key)
             .and_then(|v| v.as_object())
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let optional_peers: BTreeSet<String> = object
@@ -107,22 +133,38 @@ pub fn declared(object: &serde_json::Value, with_dev: bool) -> Vec<DeclaredDep> 
     let bun_optional_peers: BTreeSet<String> = object
         .get("optionalPeers")
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let optional: BTreeMap<String, String> = map("optionalDependencies").into_iter().collect();
     let mut out = Vec::new();
     for (name, spec) in map("dependencies") {
         if !optional.contains_key(&name) {
-            out.push(DeclaredDep { name, spec, kind: DepKind::Prod });
+            out.push(DeclaredDep {
+                name,
+                spec,
+                kind: DepKind::Prod,
+            });
         }
     }
     if with_dev {
         for (name, spec) in map("devDependencies") {
-            out.push(DeclaredDep { name, spec, kind: DepKind::Dev });
+            out.push(DeclaredDep {
+                name,
+                spec,
+                kind: DepKind::Dev,
+            });
         }
     }
     for (name, spec) in optional {
-        out.push(DeclaredDep { name, spec, kind: DepKind::Optional });
+        out.push(DeclaredDep {
+            name,
+            spec,
+            kind: DepKind::Optional,
+        });
     }
     for (name, spec) in map("peerDependencies") {
         let kind = if optional_peers.contains(&name) || bun_optional_peers.contains(&name) {
@@ -139,7 +181,10 @@ pub fn declared(object: &serde_json::Value, with_dev: bool) -> Vec<DeclaredDep> 
 pub fn string_list(object: &serde_json::Value, key: &str) -> Vec<String> {
     match object.get(key) {
         Some(serde_json::Value::String(s)) => vec![s.clone()],
-        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -149,7 +194,9 @@ pub fn bins(name: &str, object: &serde_json::Value) -> BTreeMap<String, String> 
     let raw = match object.get("bin") {
         Some(serde_json::Value::String(s)) => dx_resolve::RawBin::Single(s.clone()),
         Some(serde_json::Value::Object(m)) => dx_resolve::RawBin::Map(
-            m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect(),
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect(),
         ),
         _ => dx_resolve::RawBin::None,
     };
@@ -182,25 +229,47 @@ mod tests {
     fn finds_dependencies_like_require() {
         let mut tree = PlacedTree::default();
         let node = |name: &str, version: &str, deps: &[&str]| PlacedNode {
-            package: ResolvedPackage { name: name.into(), version: version.into(), ..ResolvedPackage::default() },
-            deps: deps.iter().map(|d| DeclaredDep { name: (*d).into(), spec: "*".into(), kind: DepKind::Prod }).collect(),
+            package: ResolvedPackage {
+                name: name.into(),
+                version: version.into(),
+                ..ResolvedPackage::default()
+            },
+            deps: deps
+                .iter()
+                .map(|d| DeclaredDep {
+                    name: (*d).into(),
+                    spec: "*".into(),
+                    kind: DepKind::Prod,
+                })
+                .collect(),
         };
-        tree.nodes.insert(vec!["a".into()], node("a", "1.0.0", &["b", "c"]));
+        tree.nodes
+            .insert(vec!["a".into()], node("a", "1.0.0", &["b", "c"]));
         tree.nodes.insert(vec!["b".into()], node("b", "1.0.0", &[]));
-        tree.nodes.insert(vec!["a".into(), "b".into()], node("b", "2.0.0", &["c"]));
+        tree.nodes
+            .insert(vec!["a".into(), "b".into()], node("b", "2.0.0", &["c"]));
         tree.nodes.insert(vec!["c".into()], node("c", "1.0.0", &[]));
-        let (resolution, versions) = tree.into_resolution(&serde_json::json!({ "dependencies": { "a": "^1" } }));
+        let (resolution, versions) =
+            tree.into_resolution(&serde_json::json!({ "dependencies": { "a": "^1" } }));
         assert_eq!(versions.len(), 4);
         let a = &resolution.packages["a@1.0.0"];
         assert_eq!(a.dependencies["b"].target.as_deref(), Some("b@2.0.0"));
         assert_eq!(a.dependencies["c"].target.as_deref(), Some("c@1.0.0"));
-        assert_eq!(resolution.packages["b@2.0.0"].dependencies["c"].target.as_deref(), Some("c@1.0.0"));
+        assert_eq!(
+            resolution.packages["b@2.0.0"].dependencies["c"]
+                .target
+                .as_deref(),
+            Some("c@1.0.0")
+        );
         assert_eq!(resolution.root["a"].target.as_deref(), Some("a@1.0.0"));
     }
 
     #[test]
     fn splits_scoped_paths() {
-        assert_eq!(split_names("a/@s/b/c"), Some(vec!["a".into(), "@s/b".into(), "c".into()]));
+        assert_eq!(
+            split_names("a/@s/b/c"),
+            Some(vec!["a".into(), "@s/b".into(), "c".into()])
+        );
         assert_eq!(split_names("@s"), None);
         assert_eq!(split_names("a//b"), None);
     }

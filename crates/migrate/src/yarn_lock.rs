@@ -28,15 +28,28 @@ struct Block {
 }
 
 /// Reads a yarn.lock (v1).
-pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imported, MigrateError> {
+pub fn import(
+    file: &str,
+    text: &str,
+    options: &ImportOptions<'_>,
+) -> Result<Imported, MigrateError> {
     let blocks = parse(file, text)?;
     let mut by_descriptor: HashMap<(String, String), String> = HashMap::new();
     let mut packages = BTreeMap::new();
     let mut pending = Vec::new();
     for (line, block) in &blocks {
-        let invalid = |message: String| MigrateError::Invalid { file: file.to_owned(), message: format!("line {line}: {message}") };
-        let version = block.fields.get("version").ok_or_else(|| invalid("block has no version".into()))?;
-        let (install_name, first_spec) = block.descriptors.first().ok_or_else(|| invalid("block has no name".into()))?;
+        let invalid = |message: String| MigrateError::Invalid {
+            file: file.to_owned(),
+            message: format!("line {line}: {message}"),
+        };
+        let version = block
+            .fields
+            .get("version")
+            .ok_or_else(|| invalid("block has no version".into()))?;
+        let (install_name, first_spec) = block
+            .descriptors
+            .first()
+            .ok_or_else(|| invalid("block has no name".into()))?;
         // `alias@npm:real@^1` resolves the real package; git, file and URL specs are re-resolved.
         let name = match first_spec.strip_prefix("npm:") {
             Some(aliased) => match aliased.get(1..).and_then(|r| r.find('@')) {
@@ -46,7 +59,10 @@ pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imp
             None => install_name.clone(),
         };
         let resolved = block.fields.get("resolved").cloned();
-        if resolved.as_deref().is_some_and(|r| !(r.starts_with("http://") || r.starts_with("https://"))) {
+        if resolved
+            .as_deref()
+            .is_some_and(|r| !(r.starts_with("http://") || r.starts_with("https://")))
+        {
             continue;
         }
         let (url, sha1) = match resolved.as_deref().and_then(|r| r.split_once('#')) {
@@ -55,14 +71,19 @@ pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imp
         };
         let integrity = block.fields.get("integrity").cloned().or_else(|| {
             // npm builds integrity from a legacy hex sha1 the same way.
-            sha1.as_deref().and_then(|hex| dx_formats::hash::Integrity::from_sha1_hex(hex).ok()).map(|i| i.to_string())
+            sha1.as_deref()
+                .and_then(|hex| dx_formats::hash::Integrity::from_sha1_hex(hex).ok())
+                .map(|i| i.to_string())
         });
         let key = package_key(&name, version);
         for descriptor in &block.descriptors {
             by_descriptor.insert(descriptor.clone(), key.clone());
         }
         let mut deps = Vec::new();
-        for (section, kind) in [("dependencies", DepKind::Prod), ("optionalDependencies", DepKind::Optional)] {
+        for (section, kind) in [
+            ("dependencies", DepKind::Prod),
+            ("optionalDependencies", DepKind::Optional),
+        ] {
             for (dep, spec) in block.sections.get(section).into_iter().flatten() {
                 deps.push((dep.clone(), spec.clone(), kind));
             }
@@ -81,7 +102,14 @@ pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imp
             .into_iter()
             .map(|(dep, spec, kind)| {
                 let target = by_descriptor.get(&(dep.clone(), spec.clone())).cloned();
-                (dep, ResolvedEdge { specifier: spec, kind, target })
+                (
+                    dep,
+                    ResolvedEdge {
+                        specifier: spec,
+                        kind,
+                        target,
+                    },
+                )
             })
             .collect();
         if let Some(p) = packages.get_mut(&key) {
@@ -93,13 +121,31 @@ pub fn import(file: &str, text: &str, options: &ImportOptions<'_>) -> Result<Imp
     let root = declared(options.root_manifest, true)
         .into_iter()
         .map(|d| {
-            let target = by_descriptor.get(&(d.name.clone(), d.spec.clone())).cloned();
-            (d.name, ResolvedEdge { specifier: d.spec, kind: d.kind, target })
+            let target = by_descriptor
+                .get(&(d.name.clone(), d.spec.clone()))
+                .cloned();
+            (
+                d.name,
+                ResolvedEdge {
+                    specifier: d.spec,
+                    kind: d.kind,
+                    target,
+                },
+            )
         })
         .collect();
     let versions: BTreeSet<String> = packages.keys().cloned().collect();
-    let resolution = Resolution { root, overrides: BTreeMap::new(), packages };
-    Ok(Imported { format: Format::YarnLock, resolution, versions, complete_metadata: false })
+    let resolution = Resolution {
+        root,
+        overrides: BTreeMap::new(),
+        packages,
+    };
+    Ok(Imported {
+        format: Format::YarnLock,
+        resolution,
+        versions,
+        complete_metadata: false,
+    })
 }
 
 /// Splits the file into blocks, each with the line it starts on.
@@ -108,7 +154,10 @@ fn parse(file: &str, text: &str) -> Result<Vec<(usize, Block)>, MigrateError> {
     let mut section: Option<String> = None;
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
-        let invalid = |message: &str| MigrateError::Invalid { file: file.to_owned(), message: format!("line {line_no}: {message}") };
+        let invalid = |message: &str| MigrateError::Invalid {
+            file: file.to_owned(),
+            message: format!("line {line_no}: {message}"),
+        };
         let line = raw.trim_end_matches('\r');
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
@@ -120,22 +169,39 @@ fn parse(file: &str, text: &str) -> Result<Vec<(usize, Block)>, MigrateError> {
                 if body.starts_with("__metadata") {
                     return Err(MigrateError::Unsupported {
                         file: file.to_owned(),
-                        message: "this is a Yarn 2+ lockfile; dx reads Yarn classic (v1) lockfiles".into(),
+                        message: "this is a Yarn 2+ lockfile; dx reads Yarn classic (v1) lockfiles"
+                            .into(),
                     });
                 }
-                let head = body.strip_suffix(':').ok_or_else(|| invalid("expected `name@spec:`"))?;
+                let head = body
+                    .strip_suffix(':')
+                    .ok_or_else(|| invalid("expected `name@spec:`"))?;
                 let mut descriptors = Vec::new();
                 for item in split_descriptors(head) {
-                    let item = unquote(item.trim()).ok_or_else(|| invalid("unterminated string"))?;
-                    let at = item.get(1..).and_then(|r| r.find('@')).map(|i| i + 1).ok_or_else(|| invalid("descriptor is not name@spec"))?;
+                    let item =
+                        unquote(item.trim()).ok_or_else(|| invalid("unterminated string"))?;
+                    let at = item
+                        .get(1..)
+                        .and_then(|r| r.find('@'))
+                        .map(|i| i + 1)
+                        .ok_or_else(|| invalid("descriptor is not name@spec"))?;
                     descriptors.push((item[..at].to_owned(), item[at + 1..].to_owned()));
                 }
-                blocks.push((line_no, Block { descriptors, ..Block::default() }));
+                blocks.push((
+                    line_no,
+                    Block {
+                        descriptors,
+                        ..Block::default()
+                    },
+                ));
                 section = None;
             }
             2 | 4 => {
-                let (_, block) = blocks.last_mut().ok_or_else(|| invalid("indented line outside a block"))?;
-                let (key, value) = split_key_value(body).ok_or_else(|| invalid("unterminated string"))?;
+                let (_, block) = blocks
+                    .last_mut()
+                    .ok_or_else(|| invalid("indented line outside a block"))?;
+                let (key, value) =
+                    split_key_value(body).ok_or_else(|| invalid("unterminated string"))?;
                 if indent == 2 {
                     if value.is_empty() && body.ends_with(':') {
                         section = Some(key.clone());
@@ -145,8 +211,14 @@ fn parse(file: &str, text: &str) -> Result<Vec<(usize, Block)>, MigrateError> {
                         section = None;
                     }
                 } else {
-                    let name = section.as_ref().ok_or_else(|| invalid("nested entry outside a section"))?;
-                    block.sections.entry(name.clone()).or_default().push((key, value));
+                    let name = section
+                        .as_ref()
+                        .ok_or_else(|| invalid("nested entry outside a section"))?;
+                    block
+                        .sections
+                        .entry(name.clone())
+                        .or_default()
+                        .push((key, value));
                 }
             }
             _ => return Err(invalid("unexpected indentation")),
@@ -176,7 +248,10 @@ fn split_descriptors(head: &str) -> Vec<&str> {
 
 /// `key value`, `"key" "value"` or `key:`; quotes removed.
 fn split_key_value(body: &str) -> Option<(String, String)> {
-    let body = body.strip_suffix(':').filter(|b| !b.contains(' ')).unwrap_or(body);
+    let body = body
+        .strip_suffix(':')
+        .filter(|b| !b.contains(' '))
+        .unwrap_or(body);
     let (key, rest) = if let Some(stripped) = body.strip_prefix('"') {
         let end = stripped.find('"')?;
         (stripped[..end].to_owned(), stripped[end + 1..].trim())
@@ -225,7 +300,14 @@ al@npm:b@^2:
 
     fn import(file: &str, text: &str) -> Result<Imported, MigrateError> {
         let root = serde_json::json!({ "dependencies": { "b": "^2.0.0", "al": "npm:b@^2" } });
-        super::import(file, text, &ImportOptions { root_manifest: &root, tarball_url: &|_, _| String::new() })
+        super::import(
+            file,
+            text,
+            &ImportOptions {
+                root_manifest: &root,
+                tarball_url: &|_, _| String::new(),
+            },
+        )
     }
 
     #[test]
@@ -233,13 +315,22 @@ al@npm:b@^2:
         let imported = import("yarn.lock", LOCK).expect("imports");
         assert_eq!(imported.versions.len(), 2, "{:?}", imported.versions);
         let a = &imported.resolution.packages["@s/a@1.2.0"];
-        assert_eq!(a.integrity.as_deref(), Some("sha1-L9ThxnotKPzthJ7hu3bnORuT6xI="));
+        assert_eq!(
+            a.integrity.as_deref(),
+            Some("sha1-L9ThxnotKPzthJ7hu3bnORuT6xI=")
+        );
         assert_eq!(a.resolved.as_deref(), Some("http://r/@s/a/-/a-1.2.0.tgz"));
         assert_eq!(a.dependencies["b"].target.as_deref(), Some("b@2.1.0"));
         assert_eq!(a.dependencies["fsevents"].target, None);
         assert_eq!(a.dependencies["fsevents"].kind, DepKind::Optional);
-        assert_eq!(imported.resolution.root["b"].target.as_deref(), Some("b@2.1.0"));
-        assert_eq!(imported.resolution.root["al"].target.as_deref(), Some("b@2.1.0"));
+        assert_eq!(
+            imported.resolution.root["b"].target.as_deref(),
+            Some("b@2.1.0")
+        );
+        assert_eq!(
+            imported.resolution.root["al"].target.as_deref(),
+            Some("b@2.1.0")
+        );
     }
 
     #[test]

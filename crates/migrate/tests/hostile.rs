@@ -4,8 +4,12 @@ use dx_migrate::{Format, ImportOptions, import};
 use proptest::prelude::*;
 
 fn try_all(text: &str) {
-    let root = serde_json::json!({ "dependencies": { "a": "^1" }, "devDependencies": { "@s/b": "2" } });
-    let options = ImportOptions { root_manifest: &root, tarball_url: &|n, v| format!("http://r/{n}-{v}.tgz") };
+    let root =
+        serde_json::json!({ "dependencies": { "a": "^1" }, "devDependencies": { "@s/b": "2" } });
+    let options = ImportOptions {
+        root_manifest: &root,
+        tarball_url: &|n, v| format!("http://r/{n}-{v}.tgz"),
+    };
     for format in Format::ALL {
         let _ = import("lockfile", format, text, &options);
     }
@@ -40,8 +44,29 @@ proptest! {
 #[test]
 fn seeds_import() {
     let root = serde_json::json!({ "dependencies": { "a": "^1" } });
-    let options = ImportOptions { root_manifest: &root, tarball_url: &|n, v| format!("http://r/{n}-{v}.tgz") };
-    assert_eq!(import("package-lock.json", Format::PackageLock, SEEDS[0], &options).unwrap().versions.len(), 2);
-    assert_eq!(import("bun.lock", Format::BunLock, SEEDS[1], &options).unwrap().versions.len(), 2);
-    assert_eq!(import("yarn.lock", Format::YarnLock, SEEDS[2], &options).unwrap().versions.len(), 1);
+    let options = ImportOptions {
+        root_manifest: &root,
+        tarball_url: &|n, v| format!("http://r/{n}-{v}.tgz"),
+    };
+    assert_eq!(
+        import("package-lock.json", Format::PackageLock, SEEDS[0], &options)
+            .unwrap()
+            .versions
+            .len(),
+        2
+    );
+    assert_eq!(
+        import("bun.lock", Format::BunLock, SEEDS[1], &options)
+            .unwrap()
+            .versions
+            .len(),
+        2
+    );
+    assert_eq!(
+        import("yarn.lock", Format::YarnLock, SEEDS[2], &options)
+            .unwrap()
+            .versions
+            .len(),
+        1
+    );
 }

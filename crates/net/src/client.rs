@@ -4,9 +4,9 @@
 
 mod audit;
 mod cache;
-mod search;
 pub mod packument;
 pub(crate) mod retry;
+mod search;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -172,7 +172,11 @@ impl RegistryClient {
             // Still fresh by the registry's `Cache-Control: max-age` (npm and Bun honour it
             // too): no request at all.
             (CacheMode::Revalidate, Some(hit))
-                if self.inner.cache.as_ref().is_some_and(|c| c.is_fresh(&registry, package)) =>
+                if self
+                    .inner
+                    .cache
+                    .as_ref()
+                    .is_some_and(|c| c.is_fresh(&registry, package)) =>
             {
                 report(true);
                 Ok(Arc::new(hit.packument))
@@ -381,5 +385,7 @@ fn freshness(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration
             max_age = seconds.trim_matches('"').parse::<u64>().ok();
         }
     }
-    max_age.filter(|s| *s > 0).map(std::time::Duration::from_secs)
+    max_age
+        .filter(|s| *s > 0)
+        .map(std::time::Duration::from_secs)
 }

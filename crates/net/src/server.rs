@@ -15,11 +15,11 @@
 //! the [`RequestLog`].
 
 mod advisories;
-mod search;
 mod catalog;
 mod faults;
 mod file_body;
 mod request_log;
+mod search;
 mod upstream;
 
 use std::collections::HashMap;
@@ -421,7 +421,15 @@ async fn packument(
     } else {
         "application/json"
     };
-    let mut response = packument_response(state, name, abbreviated, base_url, if_none_match, content_type).await;
+    let mut response = packument_response(
+        state,
+        name,
+        abbreviated,
+        base_url,
+        if_none_match,
+        content_type,
+    )
+    .await;
     if let Some(age) = state.config.packument_max_age {
         if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
             if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={age}")) {

@@ -128,7 +128,12 @@ async fn a_fresh_entry_by_max_age_is_used_without_a_request() {
     let registry = TestRegistry::try_start(server).unwrap();
     let cache = tempfile::tempdir().unwrap();
     let client = || {
-        RegistryClient::new(config(registry.url()), Some(cache.path().to_owned()), CacheMode::Revalidate).unwrap()
+        RegistryClient::new(
+            config(registry.url()),
+            Some(cache.path().to_owned()),
+            CacheMode::Revalidate,
+        )
+        .unwrap()
     };
     let first = client().packument("a").await.unwrap();
     assert_eq!(registry.requests().len(), 1);
@@ -137,10 +142,16 @@ async fn a_fresh_entry_by_max_age_is_used_without_a_request() {
     assert_eq!(registry.requests().len(), 1);
 
     // Once stale, the entry is revalidated (304) and fresh again for max-age.
-    let path = std::fs::read_dir(cache.path()).unwrap().flatten().find(|e| e.path().is_dir()).unwrap().path();
+    let path = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
     for entry in walk(&path) {
         let file = std::fs::File::options().write(true).open(&entry).unwrap();
-        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(1)).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(1))
+            .unwrap();
     }
     assert_eq!(client().packument("a").await.unwrap(), first);
     let log = registry.requests().snapshot();

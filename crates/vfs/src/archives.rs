@@ -233,7 +233,10 @@ mod tests {
         cache.insert(4, Arc::from(&[0u8; 11][..]));
         cache.insert(5, Arc::from(&[0u8; 4][..]));
         cache.insert(6, Arc::from(&[0u8; 4][..]));
-        assert!(cache.get(4).is_some(), "a large entry survives ordinary inserts");
+        assert!(
+            cache.get(4).is_some(),
+            "a large entry survives ordinary inserts"
+        );
         assert_eq!(cache.held_bytes(), 8 + 11);
         // At most two large slots: a third evicts the least recently used of them.
         cache.insert(7, Arc::from(&[0u8; 12][..]));

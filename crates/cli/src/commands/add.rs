@@ -19,7 +19,8 @@ use crate::settings;
 
 /// Runs `dx add`.
 pub fn run(args: AddArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let project = Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project =
+        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
     let section = if args.dev || args.peer {
         DependencySection::DevDependencies
     } else if args.optional {
@@ -36,11 +37,13 @@ pub fn run(args: AddArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Res
         CacheMode::Revalidate
     };
     let mut lookup = None;
-    let mut editor = ManifestEditor::parse(&project.manifest_text).context("package.json is not valid")?;
+    let mut editor =
+        ManifestEditor::parse(&project.manifest_text).context("package.json is not valid")?;
     for request in &args.packages {
         let (name, spec) = split_name_spec(request);
         validate_name(name)?;
-        let parsed = DependencySpec::parse(name, spec).with_context(|| format!("invalid specifier in `{request}`"))?;
+        let parsed = DependencySpec::parse(name, spec)
+            .with_context(|| format!("invalid specifier in `{request}`"))?;
         let saved = match needed_tag(&parsed, spec) {
             None => spec.to_owned(),
             Some((alias_of, tag)) => {
@@ -48,9 +51,20 @@ pub fn run(args: AddArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Res
                 if lookup.is_none() {
                     lookup = Some(Lookup::new(&project.dir, &store, global, cache_mode)?);
                 }
-                let version = lookup.as_ref().expect("just set").tagged_version(&registry_name, &tag)?;
-                let range = if args.exact { version } else { format!("^{version}") };
-                if registry_name == name { range } else { format!("npm:{registry_name}@{range}") }
+                let version = lookup
+                    .as_ref()
+                    .expect("just set")
+                    .tagged_version(&registry_name, &tag)?;
+                let range = if args.exact {
+                    version
+                } else {
+                    format!("^{version}")
+                };
+                if registry_name == name {
+                    range
+                } else {
+                    format!("npm:{registry_name}@{range}")
+                }
             }
         };
         editor.set_dependency(section, name, &saved);
@@ -61,7 +75,16 @@ pub fn run(args: AddArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Res
     drop(lookup);
     let before = DirectChanges::snapshot(&project)?;
     let edited = project.with_manifest_text(editor.render())?;
-    let code = install::install_project(edited, &args.install, global, printer, &Edit { write_manifest: true, ..Edit::default() })?;
+    let code = install::install_project(
+        edited,
+        &args.install,
+        global,
+        printer,
+        &Edit {
+            write_manifest: true,
+            ..Edit::default()
+        },
+    )?;
     before.print_against_disk(printer)?;
     Ok(code)
 }
@@ -115,8 +138,13 @@ fn check_part(part: &str, name: &str) -> anyhow::Result<()> {
     if part.bytes().any(|b| b.is_ascii_uppercase()) {
         bail!("invalid package name `{name}`: must be lowercase");
     }
-    if !part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')) {
-        bail!("invalid package name `{name}`: only lowercase letters, digits and - . _ ~ are allowed");
+    if !part
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    {
+        bail!(
+            "invalid package name `{name}`: only lowercase letters, digits and - . _ ~ are allowed"
+        );
     }
     Ok(())
 }
@@ -130,7 +158,9 @@ mod tests {
         for ok in ["react", "@types/node", "lodash.merge", "a-b_c~d"] {
             validate_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for bad in ["", "React", "_x", ".x", "@scope", "@/x", "@s/a/b", "a b", "a/b"] {
+        for bad in [
+            "", "React", "_x", ".x", "@scope", "@/x", "@s/a/b", "a b", "a/b",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad} accepted");
         }
     }

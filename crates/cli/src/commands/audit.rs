@@ -39,31 +39,60 @@ struct Finding {
 pub fn run(args: AuditArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let level = severity_rank(&args.audit_level)
         .or_else(|| (args.audit_level == "none").then_some(SEVERITIES.len()))
-        .with_context(|| format!("--audit-level {}: expected info, low, moderate, high, critical or none", args.audit_level))?;
+        .with_context(|| {
+            format!(
+                "--audit-level {}: expected info, low, moderate, high, critical or none",
+                args.audit_level
+            )
+        })?;
     let fix = match args.action.as_deref() {
         None => false,
         Some("fix") => true,
-        Some(other) => bail!("unknown audit action `{other}` (expected `dx audit` or `dx audit fix`)"),
+        Some(other) => {
+            bail!("unknown audit action `{other}` (expected `dx audit` or `dx audit fix`)")
+        }
     };
-    let project = Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project =
+        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
     let mut findings = audit(&project, args.install.production, global)?;
     if fix && !findings.is_empty() {
         let names: BTreeSet<String> = findings.iter().map(|f| f.name.clone()).collect();
         let before = findings.len();
         let update = UpdateSelection::Names(names.into_iter().collect());
-        install::install_project(Project::open(&project.dir)?, &args.install, global, printer, &Edit { write_manifest: false, update })?;
+        install::install_project(
+            Project::open(&project.dir)?,
+            &args.install,
+            global,
+            printer,
+            &Edit {
+                write_manifest: false,
+                update,
+            },
+        )?;
         findings = audit(&project, args.install.production, global)?;
-        printer.line(format!("fixed {} of {before} vulnerabilities", before.saturating_sub(findings.len())));
+        printer.line(format!(
+            "fixed {} of {before} vulnerabilities",
+            before.saturating_sub(findings.len())
+        ));
     }
     report(&findings, printer);
-    let failing = findings.iter().any(|f| severity_rank(&f.severity).unwrap_or(0) >= level);
-    Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let failing = findings
+        .iter()
+        .any(|f| severity_rank(&f.severity).unwrap_or(0) >= level);
+    Ok(if failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The findings for the project's dx.lock as it is now.
 fn audit(project: &Project, omit_dev: bool, global: &GlobalArgs) -> anyhow::Result<Vec<Finding>> {
     let Some((_, lock)) = project.read_lockfile()? else {
-        bail!("no dx.lock in {} (run `dx install` first)", project.dir.display());
+        bail!(
+            "no dx.lock in {} (run `dx install` first)",
+            project.dir.display()
+        );
     };
     let resolution = dx_resolve::from_lockfile(&lock);
     let mut installed: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -71,26 +100,45 @@ fn audit(project: &Project, omit_dev: bool, global: &GlobalArgs) -> anyhow::Resu
         if omit_dev && package.dev {
             continue;
         }
-        installed.entry(package.name.clone()).or_default().push(package.version.clone());
+        installed
+            .entry(package.name.clone())
+            .or_default()
+            .push(package.version.clone());
     }
     let store = settings::open_store()?;
     let lookup = Lookup::new(&project.dir, &store, global, dx_net::CacheMode::Revalidate)?;
-    let answer = lookup.bulk_advisories(&installed).context("cannot fetch security advisories")?;
+    let answer = lookup
+        .bulk_advisories(&installed)
+        .context("cannot fetch security advisories")?;
     let Value::Object(by_name) = answer else {
         bail!("the registry's advisory answer is not a JSON object");
     };
     let paths = shortest_paths(&resolution);
     let mut findings = Vec::new();
     for (name, advisories) in by_name {
-        let Some(versions) = installed.get(&name) else { continue };
+        let Some(versions) = installed.get(&name) else {
+            continue;
+        };
         for advisory in advisories.as_array().into_iter().flatten() {
-            let vulnerable = advisory.get("vulnerable_versions").and_then(Value::as_str).unwrap_or("*");
-            let Ok(range) = Range::parse(vulnerable) else { continue };
+            let vulnerable = advisory
+                .get("vulnerable_versions")
+                .and_then(Value::as_str)
+                .unwrap_or("*");
+            let Ok(range) = Range::parse(vulnerable) else {
+                continue;
+            };
             for version in versions {
-                if !Version::parse(version).is_ok_and(|v| range.satisfies_including_prerelease(&v)) {
+                if !Version::parse(version).is_ok_and(|v| range.satisfies_including_prerelease(&v))
+                {
                     continue;
                 }
-                let text = |key: &str| advisory.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let text = |key: &str| {
+                    advisory
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
                 let key = dx_resolve::package_key(&name, version);
                 findings.push(Finding {
                     name: name.clone(),
@@ -106,13 +154,17 @@ fn audit(project: &Project, omit_dev: bool, global: &GlobalArgs) -> anyhow::Resu
         }
     }
     findings.sort_by(|a, b| {
-        severity_rank(&b.severity).cmp(&severity_rank(&a.severity)).then_with(|| (&a.name, &a.version).cmp(&(&b.name, &b.version)))
+        severity_rank(&b.severity)
+            .cmp(&severity_rank(&a.severity))
+            .then_with(|| (&a.name, &a.version).cmp(&(&b.name, &b.version)))
     });
     Ok(findings)
 }
 
 fn severity_rank(severity: &str) -> Option<usize> {
-    SEVERITIES.iter().position(|s| s.eq_ignore_ascii_case(severity))
+    SEVERITIES
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case(severity))
 }
 
 /// For each package key, the shortest chain of install names from the root that reaches it.
@@ -128,7 +180,9 @@ fn shortest_paths(resolution: &Resolution) -> BTreeMap<String, Vec<String>> {
         }
     }
     while let Some(key) = queue.pop_front() {
-        let Some(package) = resolution.packages.get(&key) else { continue };
+        let Some(package) = resolution.packages.get(&key) else {
+            continue;
+        };
         let here = paths[&key].clone();
         for (name, edge) in &package.dependencies {
             if let Some(target) = &edge.target {
@@ -161,7 +215,9 @@ fn report(findings: &[Finding], printer: &Printer) {
                 })
             })
             .collect();
-        printer.json_value(&json!({ "vulnerabilities": list, "counts": counts, "total": findings.len() }));
+        printer.json_value(
+            &json!({ "vulnerabilities": list, "counts": counts, "total": findings.len() }),
+        );
         return;
     }
     if findings.is_empty() {
@@ -169,12 +225,27 @@ fn report(findings: &[Finding], printer: &Printer) {
         return;
     }
     for f in findings {
-        printer.answer(format!("{:<9} {}@{}  {}", f.severity, f.name, f.version, f.title));
-        printer.answer(format!("          vulnerable: {}  {}", f.vulnerable_versions, f.url));
+        printer.answer(format!(
+            "{:<9} {}@{}  {}",
+            f.severity, f.name, f.version, f.title
+        ));
+        printer.answer(format!(
+            "          vulnerable: {}  {}",
+            f.vulnerable_versions, f.url
+        ));
         printer.answer(format!("          path: {}", f.path.join(" > ")));
     }
-    let summary: Vec<String> = SEVERITIES.iter().rev().filter(|s| counts[*s] > 0).map(|s| format!("{} {s}", counts[*s])).collect();
-    printer.answer(format!("{} vulnerabilities ({})", findings.len(), summary.join(", ")));
+    let summary: Vec<String> = SEVERITIES
+        .iter()
+        .rev()
+        .filter(|s| counts[*s] > 0)
+        .map(|s| format!("{} {s}", counts[*s]))
+        .collect();
+    printer.answer(format!(
+        "{} vulnerabilities ({})",
+        findings.len(),
+        summary.join(", ")
+    ));
 }
 
 #[cfg(test)]
@@ -184,7 +255,11 @@ mod tests {
 
     #[test]
     fn shortest_path_goes_through_the_root_edge_first() {
-        let edge = |t: &str| ResolvedEdge { specifier: "*".into(), kind: DepKind::Prod, target: Some(t.into()) };
+        let edge = |t: &str| ResolvedEdge {
+            specifier: "*".into(),
+            kind: DepKind::Prod,
+            target: Some(t.into()),
+        };
         let mut r = Resolution::default();
         r.root.insert("a".into(), edge("a@1"));
         r.root.insert("c".into(), edge("c@1"));

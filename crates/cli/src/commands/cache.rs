@@ -22,23 +22,34 @@ pub fn run(action: CacheAction, printer: &Printer) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CacheAction::Verify => {
-            let store = Store::open(&root).with_context(|| format!("cannot open the store at {}", root.display()))?;
+            let store = Store::open(&root)
+                .with_context(|| format!("cannot open the store at {}", root.display()))?;
             let report = store.verify().context("store verification failed")?;
             render_verify(&report, printer);
             // Repairs were made, but the store was not intact: say so in the exit status.
-            Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         CacheAction::Clean => {
-            let store = Store::open(&root).with_context(|| format!("cannot open the store at {}", root.display()))?;
+            let store = Store::open(&root)
+                .with_context(|| format!("cannot open the store at {}", root.display()))?;
             // Everything goes but what a live mount serves; materialized projects keep their
             // files (hardlinks and reflinks outlive the store's copy) and refetch on next install.
-            let options = GcOptions { min_age: std::time::Duration::ZERO, keep_registered_roots: false };
+            let options = GcOptions {
+                min_age: std::time::Duration::ZERO,
+                keep_registered_roots: false,
+            };
             let report = store.gc(&options).context("cannot clean the store")?;
             let metadata = store.metadata_dir();
             match std::fs::remove_dir_all(&metadata) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("cannot remove {}", metadata.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot remove {}", metadata.display()));
+                }
             }
             if printer.json() {
                 printer.json_value(&json!({
@@ -80,10 +91,17 @@ fn render_verify(report: &VerifyReport, printer: &Printer) {
         return;
     }
     for c in &report.corrupt {
-        printer.warn(format!("corrupt archive {} ({}), moved to {}", c.hash, c.reason, c.quarantined_to.display()));
+        printer.warn(format!(
+            "corrupt archive {} ({}), moved to {}",
+            c.hash,
+            c.reason,
+            c.quarantined_to.display()
+        ));
     }
     for (hash, path) in &report.unpacked_repaired {
-        printer.warn(format!("repaired {path} of unpacked package {hash} (it had been modified)"));
+        printer.warn(format!(
+            "repaired {path} of unpacked package {hash} (it had been modified)"
+        ));
     }
     for (hash, why) in &report.unpacked_removed {
         printer.warn(format!("removed unpacked package {hash}: {why}"));
@@ -93,6 +111,10 @@ fn render_verify(report: &VerifyReport, printer: &Printer) {
         report.archives_checked,
         report.bytes_checked as f64 / (1024.0 * 1024.0),
         report.unpacked_checked,
-        if report.is_clean() { "all intact" } else { "problems found and repaired" }
+        if report.is_clean() {
+            "all intact"
+        } else {
+            "problems found and repaired"
+        }
     ));
 }

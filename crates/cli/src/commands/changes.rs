@@ -18,8 +18,14 @@ pub struct DirectChanges {
 impl DirectChanges {
     /// Records the versions dx.lock holds now (none without a dx.lock).
     pub fn snapshot(project: &Project) -> anyhow::Result<Self> {
-        let before = project.read_lockfile()?.map(|(_, lock)| direct_versions(&lock)).unwrap_or_default();
-        Ok(Self { lock_path: project.lockfile_path(), before })
+        let before = project
+            .read_lockfile()?
+            .map(|(_, lock)| direct_versions(&lock))
+            .unwrap_or_default();
+        Ok(Self {
+            lock_path: project.lockfile_path(),
+            before,
+        })
     }
 
     /// Compares with dx.lock as it is now and prints one line per changed direct dependency.
@@ -28,7 +34,9 @@ impl DirectChanges {
             Ok(text) => text,
             Err(_) => return Ok(()),
         };
-        let Ok(lock) = Lockfile::parse(&text) else { return Ok(()) };
+        let Ok(lock) = Lockfile::parse(&text) else {
+            return Ok(());
+        };
         for line in diff(&self.before, &direct_versions(&lock)) {
             printer.line(line);
         }
@@ -44,7 +52,10 @@ fn direct_versions(lock: &Lockfile) -> BTreeMap<String, String> {
         .iter()
         .filter_map(|(name, edge)| {
             let target = edge.target.as_ref()?;
-            Some((name.clone(), resolution.packages.get(target)?.version.clone()))
+            Some((
+                name.clone(),
+                resolution.packages.get(target)?.version.clone(),
+            ))
         })
         .collect()
 }
@@ -72,9 +83,17 @@ mod tests {
 
     #[test]
     fn lists_added_changed_and_removed() {
-        let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let map = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
         let before = map(&[("a", "1.0.0"), ("b", "1.0.0"), ("c", "2.0.0")]);
         let after = map(&[("a", "1.0.0"), ("b", "1.1.0"), ("d", "3.0.0")]);
-        assert_eq!(diff(&before, &after), vec!["~ b 1.0.0 → 1.1.0", "+ d 3.0.0", "- c 2.0.0"]);
+        assert_eq!(
+            diff(&before, &after),
+            vec!["~ b 1.0.0 → 1.1.0", "+ d 3.0.0", "- c 2.0.0"]
+        );
     }
 }

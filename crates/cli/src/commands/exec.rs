@@ -17,15 +17,28 @@ use crate::suggest;
 pub fn run(args: ExecArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let command = args.command.as_str();
     if command.is_empty() || command.contains('/') || command == "." || command == ".." {
-        bail!("`{command}` is not a command name; `dx exec` runs commands from node_modules/.bin (run a file by its path directly)");
+        bail!(
+            "`{command}` is not a command name; `dx exec` runs commands from node_modules/.bin (run a file by its path directly)"
+        );
     }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     // Outside any package, the .bin directories of the current directory and above still count.
-    let project = scripts::nearest_package_dir(&cwd).as_deref().map(Project::open).transpose()?;
+    let project = scripts::nearest_package_dir(&cwd)
+        .as_deref()
+        .map(Project::open)
+        .transpose()?;
     let dir = project.as_ref().map_or(cwd.as_path(), |p| p.dir.as_path());
     let runner = ScriptRunner::new(dir, project.as_ref().map(|p| &p.manifest), &cwd)?;
-    let Some(program) = runner.bin_dirs().iter().map(|d| d.join(command)).find(|p| scripts::is_executable(p)) else {
-        bail!("{}", not_installed(command, project.as_ref(), &runner.bin_dirs()[0]));
+    let Some(program) = runner
+        .bin_dirs()
+        .iter()
+        .map(|d| d.join(command))
+        .find(|p| scripts::is_executable(p))
+    else {
+        bail!(
+            "{}",
+            not_installed(command, project.as_ref(), &runner.bin_dirs()[0])
+        );
     };
     printer.verbose(format!("running {}", program.display()));
     let args = match args.args.first() {
@@ -62,7 +75,12 @@ fn not_installed(command: &str, project: Option<&Project>, nearest_bin_dir: &Pat
 /// The commands in a `.bin` directory, sorted.
 fn bin_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names

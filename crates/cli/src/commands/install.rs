@@ -12,16 +12,17 @@ use dx_resolve::UpdateSelection;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, InstallArgs};
+use crate::lifecycle;
 use crate::node_modules::{self, Presented};
 use crate::pipeline::{self, PrepareOptions};
-use crate::lifecycle;
 use crate::printer::Printer;
 use crate::project::Project;
 use crate::settings;
 
 /// Runs `dx install`.
 pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let project = Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project =
+        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
     install_project(project, &args, global, printer, &Edit::default())
 }
 
@@ -48,7 +49,10 @@ pub fn install_project(
     let editing = edit.write_manifest || edit.update != UpdateSelection::Nothing;
     let materialize = match args.materialize.as_deref() {
         None => None,
-        Some(mode) => Some(mode.parse::<LinkMode>().map_err(|e| anyhow!("--materialize: {e}"))?),
+        Some(mode) => Some(
+            mode.parse::<LinkMode>()
+                .map_err(|e| anyhow!("--materialize: {e}"))?,
+        ),
     };
     let options = PrepareOptions {
         // CI implies --frozen-lockfile for `dx install` only: an edit asks for a new lock.
@@ -78,7 +82,9 @@ pub fn install_project(
     if !args.lockfile_only && !editing {
         let checked = match materialize {
             None => node_modules::mounted_with(&store, &project.dir, &fingerprint).then_some(None),
-            Some(mode) => node_modules::materialized_with(&store, &project.dir, &fingerprint, mode)?.map(Some),
+            Some(mode) => {
+                node_modules::materialized_with(&store, &project.dir, &fingerprint, mode)?.map(Some)
+            }
         };
         match checked {
             Some(Some(report)) if !report.noop => {
@@ -94,7 +100,10 @@ pub fn install_project(
                 return Ok(ExitCode::SUCCESS);
             }
             Some(_) => {
-                printer.line(format!("node_modules is up to date in {} ms", started.elapsed().as_millis()));
+                printer.line(format!(
+                    "node_modules is up to date in {} ms",
+                    started.elapsed().as_millis()
+                ));
                 if scripts {
                     lifecycle::run_root(&project.dir, &project.manifest, &lifecycle::ROOT_AFTER)?;
                 }
@@ -105,7 +114,9 @@ pub fn install_project(
     }
     // The warm install: same package.json and dx.lock as the last install, node_modules gone.
     let recorded = match materialize {
-        None if !args.lockfile_only && !editing => node_modules::mount_recorded(&store, &project.dir, &fingerprint, printer)?,
+        None if !args.lockfile_only && !editing => {
+            node_modules::mount_recorded(&store, &project.dir, &fingerprint, printer)?
+        }
         _ => None,
     };
     let (layout, presented) = match recorded {
@@ -117,11 +128,21 @@ pub fn install_project(
                 pipeline::prepare(&project, &store, global, &options, printer)?
             };
             if args.lockfile_only {
-                printer.line(format!("dx.lock written ({} packages) in {} ms", layout.locked_packages, started.elapsed().as_millis()));
+                printer.line(format!(
+                    "dx.lock written ({} packages) in {} ms",
+                    layout.locked_packages,
+                    started.elapsed().as_millis()
+                ));
                 return Ok(ExitCode::SUCCESS);
             }
-            let presented =
-                node_modules::present(&project.dir, &store, &layout, materialize, &project.manifest.trusted_dependencies, printer)?;
+            let presented = node_modules::present(
+                &project.dir,
+                &store,
+                &layout,
+                materialize,
+                &project.manifest.trusted_dependencies,
+                printer,
+            )?;
             (layout, presented)
         }
     };
@@ -129,23 +150,42 @@ pub fn install_project(
         run_install_scripts(&project, &layout.dxl, printer)?;
     }
     let elapsed = started.elapsed().as_millis() as u64;
-    let packages = dx_formats::dxl::Dxl::parse(&layout.dxl).map(|d| d.package_count()).unwrap_or(0);
+    let packages = dx_formats::dxl::Dxl::parse(&layout.dxl)
+        .map(|d| d.package_count())
+        .unwrap_or(0);
     match presented {
         Presented::Mounted { reloaded } => {
-            node_modules::record_install(&store, &project.dir, &project.fingerprint(&fingerprint_options), &layout.key)?;
+            node_modules::record_install(
+                &store,
+                &project.dir,
+                &project.fingerprint(&fingerprint_options),
+                &layout.key,
+            )?;
             if printer.json() {
                 printer.json_value(&json!({
                     "packages": packages, "resolved": layout.resolved, "downloaded": layout.downloaded,
                     "node_modules": "mounted", "reloaded": reloaded, "milliseconds": elapsed,
                 }));
             } else {
-                let how = if reloaded { "mount reloaded" } else { "mounted" };
-                printer.line(format!("{packages} packages ({} downloaded), node_modules {how}, in {elapsed} ms", layout.downloaded));
+                let how = if reloaded {
+                    "mount reloaded"
+                } else {
+                    "mounted"
+                };
+                printer.line(format!(
+                    "{packages} packages ({} downloaded), node_modules {how}, in {elapsed} ms",
+                    layout.downloaded
+                ));
             }
         }
         Presented::Materialized(report) => {
             if materialize.is_some() {
-                node_modules::record_install(&store, &project.dir, &project.fingerprint(&fingerprint_options), &layout.key)?;
+                node_modules::record_install(
+                    &store,
+                    &project.dir,
+                    &project.fingerprint(&fingerprint_options),
+                    &layout.key,
+                )?;
             }
             if let Some(reason) = &report.step_down {
                 printer.warn(reason);
@@ -157,7 +197,9 @@ pub fn install_project(
                     "files": report.files, "milliseconds": elapsed,
                 }));
             } else if report.noop {
-                printer.line(format!("node_modules is up to date ({packages} packages) in {elapsed} ms"));
+                printer.line(format!(
+                    "node_modules is up to date ({packages} packages) in {elapsed} ms"
+                ));
             } else {
                 printer.line(format!(
                     "added {packages} packages ({} downloaded, {} files by {}) in {elapsed} ms",
@@ -211,7 +253,11 @@ fn prepare_then_write_manifest(
 
 /// After node_modules is in place: trusted dependencies' install scripts, in dependency order,
 /// then the project's own; blocked ones are reported.
-fn run_install_scripts(project: &Project, dxl_bytes: &[u8], printer: &Printer) -> anyhow::Result<()> {
+fn run_install_scripts(
+    project: &Project,
+    dxl_bytes: &[u8],
+    printer: &Printer,
+) -> anyhow::Result<()> {
     let dxl = dx_formats::dxl::Dxl::parse(dxl_bytes).context("the compiled layout is corrupt")?;
     if dxl.packages().any(|p| p.has_install_script()) {
         let resolution = match project.read_lockfile()? {

@@ -39,25 +39,37 @@ impl InstalledTree {
     /// there is no dx.lock; warns when package.json changed since it was written.
     pub fn load(printer: &Printer) -> anyhow::Result<Self> {
         let started = std::time::Instant::now();
-        let project = Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+        let project =
+            Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
         let Some((_, lock)) = project.read_lockfile()? else {
-            bail!("no dx.lock in {} (run `dx install` first)", project.dir.display());
+            bail!(
+                "no dx.lock in {} (run `dx install` first)",
+                project.dir.display()
+            );
         };
         if let Some(difference) = lock.is_stale_for(&dx_resolve::root_specs(&project.manifest)) {
             printer.warn(format!("dx.lock does not match package.json ({difference}); showing dx.lock (run `dx install`)"));
         }
         let resolution = dx_resolve::from_lockfile(&lock);
         let read = started.elapsed();
-        let plan: LayoutPlan =
-            dx_resolve::plan_layout(&resolution, &LayoutOptions::default()).context("cannot plan node_modules from dx.lock")?;
+        let plan: LayoutPlan = dx_resolve::plan_layout(&resolution, &LayoutOptions::default())
+            .context("cannot plan node_modules from dx.lock")?;
         printer.verbose(format!(
             "read dx.lock ({} packages) in {} ms, planned node_modules in {} ms",
             resolution.packages.len(),
             read.as_millis(),
             (started.elapsed() - read).as_millis()
         ));
-        let placed = plan.nodes.into_iter().map(|n| (n.install_path, n.package_key)).collect();
-        Ok(Self { project, resolution, placed })
+        let placed = plan
+            .nodes
+            .into_iter()
+            .map(|n| (n.install_path, n.package_key))
+            .collect();
+        Ok(Self {
+            project,
+            resolution,
+            placed,
+        })
     }
 
     /// Where Node finds `name` when required from the package at `from` (`""`: the project):
@@ -65,7 +77,11 @@ impl InstalledTree {
     pub fn find(&self, from: &str, name: &str) -> Option<(&str, &str)> {
         let mut dir = from;
         loop {
-            let candidate = if dir.is_empty() { name.to_owned() } else { format!("{dir}/node_modules/{name}") };
+            let candidate = if dir.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{dir}/node_modules/{name}")
+            };
             if let Some((path, key)) = self.placed.get_key_value(&candidate) {
                 return Some((path, key));
             }
@@ -85,7 +101,11 @@ impl InstalledTree {
     pub fn root_label(&self) -> String {
         let manifest = &self.project.manifest;
         let name = manifest.name.clone().unwrap_or_else(|| {
-            self.project.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            self.project
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         });
         match &manifest.version {
             Some(version) => format!("{name}@{version}"),
@@ -115,13 +135,19 @@ pub fn run(args: &ListArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
         if let Some(version) = &tree.project.manifest.version {
             root.insert("version".into(), json!(version));
         }
-        root.insert("name".into(), json!(tree.project.manifest.name.clone().unwrap_or_default()));
+        root.insert(
+            "name".into(),
+            json!(tree.project.manifest.name.clone().unwrap_or_default()),
+        );
         if let Some(deps) = json_children(&shown, 0) {
             root.insert("dependencies".into(), deps);
         }
         printer.json_value(&Value::Object(root));
     } else {
-        printer.answer(render(&shown, &format!("{} {}", tree.root_label(), tree.project.dir.display())));
+        printer.answer(render(
+            &shown,
+            &format!("{} {}", tree.root_label(), tree.project.dir.display()),
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -146,7 +172,13 @@ impl EdgeFilter {
     }
 
     fn keeps(&self, edge: &ResolvedEdge, at_root: bool) -> bool {
-        if at_root && !(if edge.kind == DepKind::Dev { self.root_dev } else { self.root_non_dev }) {
+        if at_root
+            && !(if edge.kind == DepKind::Dev {
+                self.root_dev
+            } else {
+                self.root_non_dev
+            })
+        {
             return false;
         }
         match edge.kind {
@@ -184,7 +216,14 @@ struct Child<'t> {
 /// The tree to print, breadth first so the shallowest occurrence of a package is the one
 /// expanded; entry 0 is the project.
 fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Shown> {
-    let mut shown = vec![Shown { name: String::new(), label: String::new(), version: None, resolved: None, missing: None, children: Vec::new() }];
+    let mut shown = vec![Shown {
+        name: String::new(),
+        label: String::new(),
+        version: None,
+        resolved: None,
+        missing: None,
+        children: Vec::new(),
+    }];
     let mut expanded: HashSet<String> = HashSet::new();
     // (index in `shown`, install path, depth of its children)
     let mut queue = VecDeque::from([(0usize, String::new(), 0usize)]);
@@ -206,26 +245,50 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
             match (edge.target.as_ref(), tree.find(&path, name)) {
                 (Some(_), Some((child_path, key))) => {
                     let package = tree.package(key).expect("placed packages are in the lock");
-                    children.push(Child { id: package_label(name, package), name, edge, found: Some((child_path, package)) });
+                    children.push(Child {
+                        id: package_label(name, package),
+                        name,
+                        edge,
+                        found: Some((child_path, package)),
+                    });
                 }
                 // A required edge the lock leaves unresolved is bundled inside its dependent.
                 (None, _) if !edge.kind.is_optional() => {}
                 // npm shows what is missing: an optional dependency that failed or does not fit
                 // this platform, an optional peer nobody brings.
-                _ => children.push(Child { id: format!("{name}@{}", edge.specifier), name, edge, found: None }),
+                _ => children.push(Child {
+                    id: format!("{name}@{}", edge.specifier),
+                    name,
+                    edge,
+                    found: None,
+                }),
             }
         }
         children.sort_by(|a, b| collate(&a.id, &b.id));
-        for Child { id: label, name, edge, found } in children {
+        for Child {
+            id: label,
+            name,
+            edge,
+            found,
+        } in children
+        {
             let child = match found {
                 Some((child_path, package)) => {
                     let first = expanded.insert(child_path.to_owned());
                     if first && depth < max_depth {
                         queue.push_back((shown.len(), child_path.to_owned(), depth + 1));
                     }
-                    let mut label = if first { label } else { format!("{label} deduped") };
+                    let mut label = if first {
+                        label
+                    } else {
+                        format!("{label} deduped")
+                    };
                     if !satisfied(&edge.specifier, &package.version) {
-                        let from = if path.is_empty() { "the root project".to_owned() } else { format!("node_modules/{path}") };
+                        let from = if path.is_empty() {
+                            "the root project".to_owned()
+                        } else {
+                            format!("node_modules/{path}")
+                        };
                         label.push_str(&format!(" invalid: {:?} from {from}", edge.specifier));
                     }
                     Shown {
@@ -239,7 +302,14 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
                 }
                 None => Shown {
                     name: name.clone(),
-                    label: format!("UNMET {}DEPENDENCY {label}", if edge.kind.is_optional() { "OPTIONAL " } else { "" }),
+                    label: format!(
+                        "UNMET {}DEPENDENCY {label}",
+                        if edge.kind.is_optional() {
+                            "OPTIONAL "
+                        } else {
+                            ""
+                        }
+                    ),
                     version: None,
                     resolved: None,
                     missing: Some((edge.specifier.clone(), edge.kind.is_optional())),
@@ -286,7 +356,10 @@ fn collate(a: &str, b: &str) -> std::cmp::Ordering {
             _ => (3, c as u32),
         }
     }
-    a.chars().map(weight).cmp(b.chars().map(weight)).then_with(|| a.cmp(b))
+    a.chars()
+        .map(weight)
+        .cmp(b.chars().map(weight))
+        .then_with(|| a.cmp(b))
 }
 
 /// The tree as `npm ls` draws it.
@@ -304,7 +377,11 @@ fn draw(shown: &[Shown], index: usize, prefix: &str, out: &mut String) {
     for (i, &child) in children.iter().enumerate() {
         let last = i + 1 == children.len();
         let branch = if last { "└─" } else { "├─" };
-        let tee = if shown[child].children.is_empty() { "─" } else { "┬" };
+        let tee = if shown[child].children.is_empty() {
+            "─"
+        } else {
+            "┬"
+        };
         out.push_str(&format!("\n{prefix}{branch}{tee} {}", shown[child].label));
         let deeper = format!("{prefix}{}", if last { "  " } else { "│ " });
         draw(shown, child, &deeper, out);
@@ -351,17 +428,48 @@ mod tests {
     use super::*;
 
     fn shown(label: &str, children: Vec<usize>) -> Shown {
-        Shown { name: label.split('@').next().unwrap().to_owned(), label: label.to_owned(), version: None, resolved: None, missing: None, children }
+        Shown {
+            name: label.split('@').next().unwrap().to_owned(),
+            label: label.to_owned(),
+            version: None,
+            resolved: None,
+            missing: None,
+            children,
+        }
     }
 
     #[test]
     fn children_sort_as_npms_english_collation() {
         // The orders `Intl.Collator('en')` gives, which npm ls uses.
-        let mut ids = ["postcss@8.5.33", "postcss-value-parser@4.2.0", "ab@1", "a@1", "a.b@1", "a-b@1", "a_b@1", "@types/node@1", "Abc@1", "a@10.0.0", "a@9.0.0"];
+        let mut ids = [
+            "postcss@8.5.33",
+            "postcss-value-parser@4.2.0",
+            "ab@1",
+            "a@1",
+            "a.b@1",
+            "a-b@1",
+            "a_b@1",
+            "@types/node@1",
+            "Abc@1",
+            "a@10.0.0",
+            "a@9.0.0",
+        ];
         ids.sort_by(|a, b| collate(a, b));
         assert_eq!(
             ids,
-            ["@types/node@1", "a_b@1", "a-b@1", "a.b@1", "a@1", "a@10.0.0", "a@9.0.0", "ab@1", "Abc@1", "postcss-value-parser@4.2.0", "postcss@8.5.33"]
+            [
+                "@types/node@1",
+                "a_b@1",
+                "a-b@1",
+                "a.b@1",
+                "a@1",
+                "a@10.0.0",
+                "a@9.0.0",
+                "ab@1",
+                "Abc@1",
+                "postcss-value-parser@4.2.0",
+                "postcss@8.5.33"
+            ]
         );
     }
 
@@ -371,7 +479,10 @@ mod tests {
         assert!(!satisfied("^15.0.0 || ^16.0.0", "18.3.1"));
         assert!(satisfied("npm:real@^2", "2.1.0"));
         assert!(!satisfied("npm:@s/real@^2", "3.0.0"));
-        assert!(satisfied("latest", "1.0.0"), "a tag is whatever the lock chose");
+        assert!(
+            satisfied("latest", "1.0.0"),
+            "a tag is whatever the lock chose"
+        );
         assert!(satisfied("file:../x", "file:../x"));
     }
 
@@ -390,6 +501,9 @@ mod tests {
         ];
         let expected = "app@1.0.0 /p\n├─┬ b@2.0.0\n│ ├─┬ a@1.0.0\n│ │ └── c@1.0.0 deduped\n│ └── c@2.0.0\n└── c@1.0.0";
         assert_eq!(render(&tree, "app@1.0.0 /p"), expected);
-        assert_eq!(render(&[shown("", vec![])], "app /p"), "app /p\n└── (empty)");
+        assert_eq!(
+            render(&[shown("", vec![])], "app /p"),
+            "app /p\n└── (empty)"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, anyhow, bail};
 use dx_migrate::{Format, ImportOptions};
 use dx_net::CacheMode;
-use dx_resolve::{ResolveOptions, Resolution, UpdateSelection};
+use dx_resolve::{Resolution, ResolveOptions, UpdateSelection};
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, MigrateArgs};
@@ -20,12 +20,16 @@ use crate::settings;
 
 /// Runs `dx migrate`.
 pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let project = Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project =
+        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
     let (path, format) = match &args.from {
         Some(from) => {
             let path = project.dir.join(from);
             let format = Format::from_file_name(&path).ok_or_else(|| {
-                anyhow!("{}: dx imports package-lock.json, npm-shrinkwrap.json, bun.lock or yarn.lock", path.display())
+                anyhow!(
+                    "{}: dx imports package-lock.json, npm-shrinkwrap.json, bun.lock or yarn.lock",
+                    path.display()
+                )
             })?;
             (path, format)
         }
@@ -37,16 +41,24 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
                         bail!("{}: {hint}", project.dir.join(file).display());
                     }
                 }
-                bail!("no lockfile to migrate in {} (looked for package-lock.json, npm-shrinkwrap.json, bun.lock, yarn.lock)", project.dir.display());
+                bail!(
+                    "no lockfile to migrate in {} (looked for package-lock.json, npm-shrinkwrap.json, bun.lock, yarn.lock)",
+                    project.dir.display()
+                );
             }
         },
     };
     if project.lockfile_path().exists() && !args.force {
-        bail!("{} already exists (pass --force to replace it)", project.lockfile_path().display());
+        bail!(
+            "{} already exists (pass --force to replace it)",
+            project.lockfile_path().display()
+        );
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let root: serde_json::Value = serde_json::from_str(project.manifest_text.trim_start_matches('\u{feff}'))
-        .context("package.json is not valid JSON")?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let root: serde_json::Value =
+        serde_json::from_str(project.manifest_text.trim_start_matches('\u{feff}'))
+            .context("package.json is not valid JSON")?;
     let store = settings::open_store()?;
     let lookup = Lookup::new(&project.dir, &store, global, CacheMode::PreferOffline)?;
     let tarball_url = |name: &str, version: &str| {
@@ -55,7 +67,15 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         format!("{registry}/{name}/-/{file}-{version}.tgz")
     };
     let file_name = path.display().to_string();
-    let mut imported = dx_migrate::import(&file_name, format, &text, &ImportOptions { root_manifest: &root, tarball_url: &tarball_url })?;
+    let mut imported = dx_migrate::import(
+        &file_name,
+        format,
+        &text,
+        &ImportOptions {
+            root_manifest: &root,
+            tarball_url: &tarball_url,
+        },
+    )?;
     if !imported.complete_metadata {
         fill_metadata(&lookup, &mut imported.resolution)?;
     }
@@ -66,12 +86,17 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         update: UpdateSelection::Nothing,
     };
     let outcome = lookup
-        .resolve(&project.manifest, Some(&imported.resolution), &resolve_options)
+        .resolve(
+            &project.manifest,
+            Some(&imported.resolution),
+            &resolve_options,
+        )
         .context("cannot resolve dependencies")?;
     for warning in &outcome.warnings {
         printer.warn(warning);
     }
-    let lock = dx_resolve::to_lockfile(&outcome.resolution).context("cannot record the resolution in dx.lock")?;
+    let lock = dx_resolve::to_lockfile(&outcome.resolution)
+        .context("cannot record the resolution in dx.lock")?;
     dx_store::write_atomic(&project.lockfile_path(), lock.to_text().as_bytes())
         .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
 
@@ -87,7 +112,9 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     } else {
         printer.line(format!(
             "dx.lock written from {}: {} packages, {kept} of {} versions kept",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default(),
             now.len(),
             imported.versions.len()
         ));
@@ -105,7 +132,11 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
 /// Fills what a lockfile leaves out (`bin`, `os`, `cpu`, `libc`, install scripts, and
 /// integrity or URL when missing) from each package's packument.
 fn fill_metadata(lookup: &Lookup, resolution: &mut Resolution) -> anyhow::Result<()> {
-    let names: BTreeSet<String> = resolution.packages.values().map(|p| p.name.clone()).collect();
+    let names: BTreeSet<String> = resolution
+        .packages
+        .values()
+        .map(|p| p.name.clone())
+        .collect();
     lookup.prefetch(names.iter().cloned());
     for package in resolution.packages.values_mut() {
         let packument = lookup.packument(&package.name)?;

@@ -18,7 +18,8 @@ use crate::settings;
 /// Runs `dx mount`.
 pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let project = Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project =
+        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
     let store = Arc::new(settings::open_store()?);
     if args.daemon_child {
         let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;
@@ -30,29 +31,53 @@ pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         if dx_vfs::mount_point_state(&node_modules_dir) != MountPointState::NotMounted {
             bail!("--reset discards what was written into node_modules; run `dx unmount` first");
         }
-        dx_vfs::reset_overlay(&MountState::of(&store, &project.dir).dir).context("cannot reset the overlay")?;
+        dx_vfs::reset_overlay(&MountState::of(&store, &project.dir).dir)
+            .context("cannot reset the overlay")?;
         printer.line("discarded every change written into node_modules");
     }
     if project.read_lockfile()?.is_none() {
-        bail!("no dx.lock in {} (hint: run `dx install` first)", project.dir.display());
+        bail!(
+            "no dx.lock in {} (hint: run `dx install` first)",
+            project.dir.display()
+        );
     }
     // The lock must match package.json: mounting never re-resolves.
-    let options = PrepareOptions { frozen: true, lockfile_only: false, cache_mode: CacheMode::Revalidate, production: false, update: dx_resolve::UpdateSelection::Nothing };
+    let options = PrepareOptions {
+        frozen: true,
+        lockfile_only: false,
+        cache_mode: CacheMode::Revalidate,
+        production: false,
+        update: dx_resolve::UpdateSelection::Nothing,
+    };
     let layout = pipeline::prepare(&project, &store, global, &options, printer)?;
     if args.foreground {
         let state = MountState::of(&store, &project.dir);
-        dx_store::write_atomic(&state.dxl(), &layout.dxl).with_context(|| format!("cannot write {}", state.dxl().display()))?;
+        dx_store::write_atomic(&state.dxl(), &layout.dxl)
+            .with_context(|| format!("cannot write {}", state.dxl().display()))?;
         let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;
-        printer.line(format!("serving {} until interrupted (log: {})", node_modules_dir.display(), state.log().display()));
+        printer.line(format!(
+            "serving {} until interrupted (log: {})",
+            node_modules_dir.display(),
+            state.log().display()
+        ));
         node_modules::run_daemon(&project.dir, store, false)?;
         return Ok(ExitCode::SUCCESS);
     }
     dx_vfs::check_fuse_available().map_err(|why| anyhow::anyhow!("cannot mount: {why} (hint: `dx install --materialize` writes node_modules to disk instead)"))?;
     let reloaded = node_modules::mount(&project.dir, &store, &layout, printer)?;
-    node_modules::record_install(&store, &project.dir, &project.fingerprint("mount prod=false"), &layout.key)?;
+    node_modules::record_install(
+        &store,
+        &project.dir,
+        &project.fingerprint("mount prod=false"),
+        &layout.key,
+    )?;
     printer.line(format!(
         "node_modules {} in {} ms",
-        if reloaded { "mount reloaded" } else { "mounted" },
+        if reloaded {
+            "mount reloaded"
+        } else {
+            "mounted"
+        },
         started.elapsed().as_millis()
     ));
     Ok(ExitCode::SUCCESS)

@@ -27,10 +27,18 @@ struct Row {
 }
 
 /// Runs `dx outdated`.
-pub fn run(packages: &[String], global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let project = Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+pub fn run(
+    packages: &[String],
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    let project =
+        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
     let Some((_, lock)) = project.read_lockfile()? else {
-        bail!("no dx.lock in {} (run `dx install` first)", project.dir.display());
+        bail!(
+            "no dx.lock in {} (run `dx install` first)",
+            project.dir.display()
+        );
     };
     let resolution = dx_resolve::from_lockfile(&lock);
     let store = settings::open_store()?;
@@ -50,7 +58,10 @@ pub fn run(packages: &[String], global: &GlobalArgs, printer: &Printer) -> anyho
     }
     for name in packages {
         if !direct.iter().any(|(n, _, _)| n == name) {
-            bail!("{name} is not a direct dependency in {}", project.dir.join("package.json").display());
+            bail!(
+                "{name} is not a direct dependency in {}",
+                project.dir.join("package.json").display()
+            );
         }
     }
     let registry_names: Vec<(String, Option<DependencySpec>)> = direct
@@ -77,11 +88,21 @@ pub fn run(packages: &[String], global: &GlobalArgs, printer: &Printer) -> anyho
             _ => continue,
         };
         let packument = lookup.packument(registry_name)?;
-        let current = resolution.root[name].target.as_ref().and_then(|k| resolution.packages.get(k)).map(|p| p.version.clone());
+        let current = resolution.root[name]
+            .target
+            .as_ref()
+            .and_then(|k| resolution.packages.get(k))
+            .map(|p| p.version.clone());
         let wanted = wanted_version(&packument, &range);
         let latest = packument.dist_tags.get("latest").cloned();
         if current != wanted || current != latest {
-            rows.push(Row { name: name.clone(), current, wanted, latest, kind });
+            rows.push(Row {
+                name: name.clone(),
+                current,
+                wanted,
+                latest,
+                kind,
+            });
         }
     }
     if printer.json() {
@@ -95,17 +116,45 @@ pub fn run(packages: &[String], global: &GlobalArgs, printer: &Printer) -> anyho
         printer.json_value(&serde_json::Value::Object(out));
     } else if !rows.is_empty() {
         let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "missing".into());
-        let mut table = vec![["Package".to_owned(), "Current".into(), "Wanted".into(), "Latest".into(), "Type".into()]];
+        let mut table = vec![[
+            "Package".to_owned(),
+            "Current".into(),
+            "Wanted".into(),
+            "Latest".into(),
+            "Type".into(),
+        ]];
         for row in &rows {
-            table.push([row.name.clone(), dash(&row.current), dash(&row.wanted), dash(&row.latest), row.kind.into()]);
+            table.push([
+                row.name.clone(),
+                dash(&row.current),
+                dash(&row.wanted),
+                dash(&row.latest),
+                row.kind.into(),
+            ]);
         }
-        let widths: Vec<usize> = (0..5).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..5)
+            .map(|i| {
+                table
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
         for r in &table {
-            let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            let line: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
             printer.answer(line.join("  ").trim_end());
         }
     }
-    Ok(if rows.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if rows.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// What the range would install now: the `latest` tag when it satisfies, else the highest
@@ -119,7 +168,12 @@ fn wanted_version(packument: &Packument, range: &Range) -> Option<String> {
     packument
         .versions
         .keys()
-        .filter_map(|v| Version::parse(v).ok().filter(|parsed| range.satisfies(parsed)).map(|parsed| (parsed, v)))
+        .filter_map(|v| {
+            Version::parse(v)
+                .ok()
+                .filter(|parsed| range.satisfies(parsed))
+                .map(|parsed| (parsed, v))
+        })
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, v)| v.clone())
 }

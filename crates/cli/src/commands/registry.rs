@@ -11,15 +11,33 @@ use crate::printer::Printer;
 
 /// Runs a `dx registry` action.
 pub fn run(action: RegistryAction, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let RegistryAction::Serve { dir, port, host, upstream } = action;
-    let ip: IpAddr = host.parse().with_context(|| format!("--host {host} is not an IP address"))?;
+    let RegistryAction::Serve {
+        dir,
+        port,
+        host,
+        upstream,
+    } = action;
+    let ip: IpAddr = host
+        .parse()
+        .with_context(|| format!("--host {host} is not an IP address"))?;
     if !dir.is_dir() {
         anyhow::bail!("--dir {} is not a directory", dir.display());
     }
-    let config = ServerConfig { dir, listen: SocketAddr::new(ip, port), upstream, record_requests: false, packument_max_age: None };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let config = ServerConfig {
+        dir,
+        listen: SocketAddr::new(ip, port),
+        upstream,
+        record_requests: false,
+        packument_max_age: None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let server = dx_net::serve(config).await.context("cannot start the registry server")?;
+        let server = dx_net::serve(config)
+            .await
+            .context("cannot start the registry server")?;
         // The URL is the answer: printed even with --quiet, so scripts can read it.
         printer.answer(format!("dx registry listening on {}", server.url()));
         server.run_forever().await;

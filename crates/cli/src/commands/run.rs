@@ -27,24 +27,45 @@ pub fn run(args: RunArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Res
         if args.if_present {
             return Ok(ExitCode::SUCCESS);
         }
-        let hint = suggest::did_you_mean(&script, project.manifest.scripts.keys().map(String::as_str));
+        let hint =
+            suggest::did_you_mean(&script, project.manifest.scripts.keys().map(String::as_str));
         bail!(
             "no script `{script}` in {}{hint}; `dx run` lists the scripts",
             project.dir.join("package.json").display()
         );
     }
-    run_with_hooks(&project, &cwd, &script, &args.args, !args.ignore_scripts, global, printer)
+    run_with_hooks(
+        &project,
+        &cwd,
+        &script,
+        &args.args,
+        !args.ignore_scripts,
+        global,
+        printer,
+    )
 }
 
 /// Runs `dx <name> [args]` where `<name>` is not a dx command: the script of that name, as Bun
 /// does; otherwise an error naming the nearest command or script, with status 2.
-pub fn run_external(args: Vec<String>, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+pub fn run_external(
+    args: Vec<String>,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
     let mut args = args.into_iter();
-    let name = args.next().ok_or_else(|| anyhow!("no command given (`dx --help` lists them)"))?;
+    let name = args
+        .next()
+        .ok_or_else(|| anyhow!("no command given (`dx --help` lists them)"))?;
     let rest: Vec<String> = args.collect();
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let project = scripts::nearest_package_dir(&cwd).as_deref().map(Project::open).transpose()?;
-    if let Some(project) = project.as_ref().filter(|p| p.manifest.scripts.contains_key(&name)) {
+    let project = scripts::nearest_package_dir(&cwd)
+        .as_deref()
+        .map(Project::open)
+        .transpose()?;
+    if let Some(project) = project
+        .as_ref()
+        .filter(|p| p.manifest.scripts.contains_key(&name))
+    {
         return run_with_hooks(project, &cwd, &name, &rest, true, global, printer);
     }
     let where_ = match &project {
@@ -52,8 +73,13 @@ pub fn run_external(args: Vec<String>, global: &GlobalArgs, printer: &Printer) -
         None => format!("(no package.json in {} or above)", cwd.display()),
     };
     let commands = command_names();
-    let script_names = project.iter().flat_map(|p| p.manifest.scripts.keys().map(String::as_str));
-    let hint = suggest::did_you_mean(&name, commands.iter().map(String::as_str).chain(script_names));
+    let script_names = project
+        .iter()
+        .flat_map(|p| p.manifest.scripts.keys().map(String::as_str));
+    let hint = suggest::did_you_mean(
+        &name,
+        commands.iter().map(String::as_str).chain(script_names),
+    );
     // An unknown command is a usage error (status 2, as clap gives for any other), even though
     // dx first looked for a script of that name.
     printer.error(&anyhow!(
@@ -66,7 +92,10 @@ pub fn run_external(args: Vec<String>, global: &GlobalArgs, printer: &Printer) -
 fn open_nearest(cwd: &Path) -> anyhow::Result<Project> {
     match scripts::nearest_package_dir(cwd) {
         Some(dir) => Project::open(&dir),
-        None => bail!("no package.json in {} or any directory above it (hint: `dx init` creates one)", cwd.display()),
+        None => bail!(
+            "no package.json in {} or any directory above it (hint: `dx init` creates one)",
+            cwd.display()
+        ),
     }
 }
 
@@ -117,7 +146,8 @@ fn run_with_hooks(
         let text = &scripts[event];
         if !global.quiet && !global.json {
             // On stderr, so `dx run print-config | jq` reads only what the script prints.
-            let shown = std::iter::once(text.clone()).chain(step_args.iter().map(|a| scripts::shell_quote(a)));
+            let shown = std::iter::once(text.clone())
+                .chain(step_args.iter().map(|a| scripts::shell_quote(a)));
             eprintln!("$ {}", shown.collect::<Vec<_>>().join(" "));
         }
         let status = runner.run_script(event, text, step_args)?;
@@ -146,7 +176,9 @@ fn list_scripts(project: &Project, printer: &Printer) {
         printer.answer(format!("{id} has no scripts in package.json"));
         return;
     }
-    let (lifecycle, other): (Vec<_>, Vec<_>) = scripts.iter().partition(|(name, _)| LIFECYCLE_SCRIPTS.contains(&name.as_str()));
+    let (lifecycle, other): (Vec<_>, Vec<_>) = scripts
+        .iter()
+        .partition(|(name, _)| LIFECYCLE_SCRIPTS.contains(&name.as_str()));
     let mut lines = Vec::new();
     let mut section = |title: String, entries: &[(&String, &String)]| {
         if !entries.is_empty() {

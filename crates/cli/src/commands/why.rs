@@ -40,7 +40,10 @@ pub fn run(args: &WhyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
         .copied()
         .filter(|key| {
             tree.package(key).is_some_and(|p| p.name == name)
-                || tree.placed.iter().any(|(path, k)| k == key && folder_name(path) == name)
+                || tree
+                    .placed
+                    .iter()
+                    .any(|(path, k)| k == key && folder_name(path) == name)
         })
         .collect();
     if named.is_empty() {
@@ -51,20 +54,37 @@ pub fn run(args: &WhyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
         bail!("`{name}` is not installed in this project (not in dx.lock){hint}");
     }
     named.sort_by_cached_key(|key| tree.package(key).map(|p| Version::parse(&p.version).ok()));
-    let versions: Vec<String> = named.iter().filter_map(|key| tree.package(key).map(|p| p.version.clone())).collect();
+    let versions: Vec<String> = named
+        .iter()
+        .filter_map(|key| tree.package(key).map(|p| p.version.clone()))
+        .collect();
     let matching: Vec<&str> = named
         .into_iter()
-        .filter(|key| range.is_empty() || tree.package(key).is_some_and(|p| satisfies(&p.version, range)))
+        .filter(|key| {
+            range.is_empty()
+                || tree
+                    .package(key)
+                    .is_some_and(|p| satisfies(&p.version, range))
+        })
         .collect();
     if matching.is_empty() {
-        bail!("no installed version of `{name}` matches `{range}` (installed: {})", versions.join(", "));
+        bail!(
+            "no installed version of `{name}` matches `{range}` (installed: {})",
+            versions.join(", ")
+        );
     }
     let dependents = dependents_index(&tree, &installed);
     if printer.json() {
-        let nodes: Vec<Value> = matching.iter().map(|key| json_node(&tree, &dependents, key)).collect();
+        let nodes: Vec<Value> = matching
+            .iter()
+            .map(|key| json_node(&tree, &dependents, key))
+            .collect();
         printer.json_value(&Value::Array(nodes));
     } else {
-        let blocks: Vec<String> = matching.iter().map(|key| explain(&tree, &dependents, key)).collect();
+        let blocks: Vec<String> = matching
+            .iter()
+            .map(|key| explain(&tree, &dependents, key))
+            .collect();
         printer.answer(blocks.join("\n\n"));
     }
     Ok(ExitCode::SUCCESS)
@@ -72,22 +92,39 @@ pub fn run(args: &WhyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
 
 /// The last component of an install path: the name the package is installed under.
 fn folder_name(path: &str) -> &str {
-    path.rfind("/node_modules/").map_or(path, |i| &path[i + "/node_modules/".len()..])
+    path.rfind("/node_modules/")
+        .map_or(path, |i| &path[i + "/node_modules/".len()..])
 }
 
 /// Target package key → the edges into it, from the project first, then by dependent key.
-fn dependents_index<'t>(tree: &'t InstalledTree, installed: &BTreeSet<&str>) -> BTreeMap<&'t str, Vec<Dependent<'t>>> {
+fn dependents_index<'t>(
+    tree: &'t InstalledTree,
+    installed: &BTreeSet<&str>,
+) -> BTreeMap<&'t str, Vec<Dependent<'t>>> {
     let mut index: BTreeMap<&str, Vec<Dependent>> = BTreeMap::new();
-    let root = tree.resolution.root.iter().map(|(name, edge)| (None, name, edge));
+    let root = tree
+        .resolution
+        .root
+        .iter()
+        .map(|(name, edge)| (None, name, edge));
     let packages = tree
         .resolution
         .packages
         .iter()
         .filter(|(key, _)| installed.contains(key.as_str()))
-        .flat_map(|(key, p)| p.dependencies.iter().map(move |(name, edge)| (Some(key.as_str()), name, edge)));
+        .flat_map(|(key, p)| {
+            p.dependencies
+                .iter()
+                .map(move |(name, edge)| (Some(key.as_str()), name, edge))
+        });
     for (from, name, edge) in root.chain(packages) {
         if let Some(target) = edge.target.as_deref().filter(|t| installed.contains(t)) {
-            index.entry(target).or_default().push(Dependent { from, name, specifier: &edge.specifier, kind: edge.kind });
+            index.entry(target).or_default().push(Dependent {
+                from,
+                name,
+                specifier: &edge.specifier,
+                kind: edge.kind,
+            });
         }
     }
     index
@@ -105,7 +142,8 @@ fn kind_word(kind: DepKind) -> &'static str {
 }
 
 fn key_label(tree: &InstalledTree, key: &str) -> String {
-    tree.package(key).map_or_else(|| key.to_owned(), |p| format!("{}@{}", p.name, p.version))
+    tree.package(key)
+        .map_or_else(|| key.to_owned(), |p| format!("{}@{}", p.name, p.version))
 }
 
 /// The human block for one installed package.
@@ -154,10 +192,18 @@ fn explain_dependents(
 }
 
 /// One installed package in `npm explain --json`'s shape.
-fn json_node(tree: &InstalledTree, dependents: &BTreeMap<&str, Vec<Dependent>>, key: &str) -> Value {
+fn json_node(
+    tree: &InstalledTree,
+    dependents: &BTreeMap<&str, Vec<Dependent>>,
+    key: &str,
+) -> Value {
     let package = tree.package(key);
-    let locations: Vec<String> =
-        tree.placed.iter().filter(|(_, k)| k.as_str() == key).map(|(path, _)| format!("node_modules/{path}")).collect();
+    let locations: Vec<String> = tree
+        .placed
+        .iter()
+        .filter(|(_, k)| k.as_str() == key)
+        .map(|(path, _)| format!("node_modules/{path}"))
+        .collect();
     let mut seen = HashSet::from([key.to_owned()]);
     json!({
         "name": package.map(|p| p.name.as_str()),
@@ -181,7 +227,10 @@ fn json_dependents(
             None => json!({ "location": tree.project.dir.display().to_string() }),
             Some(from) => {
                 let package = tree.package(from);
-                let (name, version) = (package.map(|p| p.name.as_str()), package.map(|p| p.version.as_str()));
+                let (name, version) = (
+                    package.map(|p| p.name.as_str()),
+                    package.map(|p| p.version.as_str()),
+                );
                 if seen.insert(from.to_owned()) {
                     json!({ "name": name, "version": version, "dependents": json_dependents(tree, dependents, from, seen) })
                 } else {

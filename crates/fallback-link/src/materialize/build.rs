@@ -48,7 +48,13 @@ pub(crate) fn build_tree(
     let copier = Placer::new(LinkMode::Copy, None);
     packages.par_iter().try_for_each(|package| {
         let private = opts.private_copies.iter().any(|p| p == package.job.path);
-        place_files(store, if private { &copier } else { &placer }, package, root.as_fd(), staging)
+        place_files(
+            store,
+            if private { &copier } else { &placer },
+            package,
+            root.as_fd(),
+            staging,
+        )
     })?;
     for (link, target) in &plan.symlinks {
         let (name, target) = (c_name(link)?, c_name(target)?);

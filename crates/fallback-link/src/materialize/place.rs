@@ -143,7 +143,11 @@ impl Placer {
                 Err(e) if steps_down(mode, &e) => {
                     self.step_down(mode, &shown.join(dest.name_path()), &e);
                 }
-                Err(e) => return Err(LinkError::io(mode.action(), shown.join(dest.name_path()))(e)),
+                Err(e) => {
+                    return Err(LinkError::io(mode.action(), shown.join(dest.name_path()))(
+                        e,
+                    ));
+                }
             }
         }
     }
@@ -340,7 +344,10 @@ mod tests {
             reason.contains("hardlink failed") && reason.contains("different filesystems"),
             "{reason}"
         );
-        assert!(reason.contains(&dir.path().join("b").display().to_string()), "{reason}");
+        assert!(
+            reason.contains(&dir.path().join("b").display().to_string()),
+            "{reason}"
+        );
         for file in ["a", "b", "c"] {
             assert_eq!(fs::read(dir.path().join(file)).expect("read"), b"copied");
         }
@@ -360,7 +367,13 @@ mod tests {
         );
         let file = name("x");
         let error = placer
-            .place(At::new(fd.as_fd(), &file), None, PLAIN, dir.path(), &no_contents)
+            .place(
+                At::new(fd.as_fd(), &file),
+                None,
+                PLAIN,
+                dir.path(),
+                &no_contents,
+            )
             .expect_err("EIO is fatal");
         let shown = dir.path().join("x").display().to_string();
         assert!(error.to_string().contains(&shown), "{error}");
@@ -378,10 +391,22 @@ mod tests {
             size: 6,
         };
         placer
-            .place(At::new(fd.as_fd(), &bin), None, executable, dir.path(), &no_contents)
+            .place(
+                At::new(fd.as_fd(), &bin),
+                None,
+                executable,
+                dir.path(),
+                &no_contents,
+            )
             .expect("place");
         placer
-            .place(At::new(fd.as_fd(), &lib), None, PLAIN, dir.path(), &no_contents)
+            .place(
+                At::new(fd.as_fd(), &lib),
+                None,
+                PLAIN,
+                dir.path(),
+                &no_contents,
+            )
             .expect("place");
         let mode = |name: &str| {
             fs::metadata(dir.path().join(name))

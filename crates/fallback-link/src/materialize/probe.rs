@@ -58,6 +58,9 @@ mod tests {
     #[test]
     fn a_missing_source_means_copy() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(probe(&dir.path().join("absent"), dir.path()), LinkMode::Copy);
+        assert_eq!(
+            probe(&dir.path().join("absent"), dir.path()),
+            LinkMode::Copy
+        );
     }
 }

@@ -65,13 +65,28 @@ fn private_copies_keep_a_package_out_of_the_store_inodes() {
     assert_eq!(report.mode_used, LinkMode::Hardlink, "{report:?}");
     let node_modules = project.join("node_modules");
     fixture::assert_tree_matches(&store, &dxl, &node_modules);
-    let unpacked = store.unpacked(&hashes[1]).expect("unpacked").join("bin/cli.js");
+    let unpacked = store
+        .unpacked(&hashes[1])
+        .expect("unpacked")
+        .join("bin/cli.js");
     let placed = fs::metadata(node_modules.join("cli-tool/bin/cli.js")).expect("stat");
-    assert_ne!(placed.ino(), fs::metadata(&unpacked).expect("stat").ino(), "a private copy");
+    assert_ne!(
+        placed.ino(),
+        fs::metadata(&unpacked).expect("stat").ino(),
+        "a private copy"
+    );
     assert_eq!(placed.mode() & 0o777, 0o555, "still read-only");
     // Root writes through read-only modes (others get EACCES): the store's file must not change.
-    if fs::write(node_modules.join("cli-tool/bin/cli.js"), b"rewritten by a script\n").is_ok() {
-        assert_ne!(fs::read(&unpacked).expect("read"), b"rewritten by a script\n");
+    if fs::write(
+        node_modules.join("cli-tool/bin/cli.js"),
+        b"rewritten by a script\n",
+    )
+    .is_ok()
+    {
+        assert_ne!(
+            fs::read(&unpacked).expect("read"),
+            b"rewritten by a script\n"
+        );
     }
 }
 

@@ -450,7 +450,10 @@ pub(crate) fn validate_path(path: &str) -> Result<(), DxpError> {
 /// archive is built, means the mount and the materialized tree agree without either of them
 /// knowing about bins. A package.json that is not valid JSON changes nothing.
 fn mark_bin_targets(files: &mut HashMap<String, StoredFile>) {
-    let Some(manifest) = files.get("package.json").filter(|f| f.compression == Compression::Raw) else {
+    let Some(manifest) = files
+        .get("package.json")
+        .filter(|f| f.compression == Compression::Raw)
+    else {
         return;
     };
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&manifest.stored) else {
@@ -458,14 +461,24 @@ fn mark_bin_targets(files: &mut HashMap<String, StoredFile>) {
     };
     let mut targets: Vec<String> = match json.get("bin") {
         Some(serde_json::Value::String(path)) => vec![path.clone()],
-        Some(serde_json::Value::Object(map)) => map.values().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(serde_json::Value::Object(map)) => map
+            .values()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     };
-    let bin_dir = json.get("directories").and_then(|d| d.get("bin")).and_then(|d| d.as_str()).map(normalize_bin_path);
+    let bin_dir = json
+        .get("directories")
+        .and_then(|d| d.get("bin"))
+        .and_then(|d| d.as_str())
+        .map(normalize_bin_path);
     targets.iter_mut().for_each(|t| *t = normalize_bin_path(t));
     for (path, file) in files.iter_mut() {
         let in_bin_dir = bin_dir.as_deref().is_some_and(|dir| {
-            !dir.is_empty() && path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+            !dir.is_empty()
+                && path
+                    .strip_prefix(dir)
+                    .is_some_and(|rest| rest.starts_with('/'))
         });
         if in_bin_dir || targets.iter().any(|t| t == path) {
             file.executable = true;

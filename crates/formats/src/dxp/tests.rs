@@ -235,19 +235,34 @@ fn native_executables_stay_raw_so_the_mount_serves_their_pages_from_the_mapping(
     ]);
     let archive = PackageArchive::parse(&bytes).unwrap();
     for path in ["bin/tool", "binding.darwin-arm64.node", "win/tool.exe"] {
-        assert_eq!(archive.get(path).unwrap().compression(), Compression::Raw, "{path}");
+        assert_eq!(
+            archive.get(path).unwrap().compression(),
+            Compression::Raw,
+            "{path}"
+        );
     }
     // "MZ" alone is no executable: a script starting with it is compressed as text.
-    assert_eq!(archive.get("lib/mz.js").unwrap().compression(), Compression::Lz4);
+    assert_eq!(
+        archive.get("lib/mz.js").unwrap().compression(),
+        Compression::Lz4
+    );
     archive.verify().unwrap();
     // The policy switch is honoured.
-    let policy = CompressionPolicy { raw_executables: false, ..CompressionPolicy::default() };
+    let policy = CompressionPolicy {
+        raw_executables: false,
+        ..CompressionPolicy::default()
+    };
     let mut builder = ArchiveBuilder::with_policy(BuildLimits::default(), policy);
-    builder.add_file("package.json", false, br#"{"name":"x"}"#).unwrap();
+    builder
+        .add_file("package.json", false, br#"{"name":"x"}"#)
+        .unwrap();
     builder.add_file("bin/tool", true, &elf).unwrap();
     let bytes = builder.finish().unwrap().bytes;
     let archive = PackageArchive::parse(&bytes).unwrap();
-    assert_eq!(archive.get("bin/tool").unwrap().compression(), Compression::Lz4);
+    assert_eq!(
+        archive.get("bin/tool").unwrap().compression(),
+        Compression::Lz4
+    );
 }
 
 #[test]
@@ -643,11 +658,27 @@ fn bin_targets_become_executable_as_npm_links_them() {
         ("index.js", false, b"i"),
     ]);
     let archive = PackageArchive::parse(&bytes).unwrap();
-    for (path, exec) in [("bin/a.js", true), ("lib/b.js", true), ("tools/t.sh", true), ("tools2/u.sh", false), ("index.js", false), ("package.json", false)] {
+    for (path, exec) in [
+        ("bin/a.js", true),
+        ("lib/b.js", true),
+        ("tools/t.sh", true),
+        ("tools2/u.sh", false),
+        ("index.js", false),
+        ("package.json", false),
+    ] {
         assert_eq!(archive.get(path).unwrap().is_executable(), exec, "{path}");
     }
-    let single = build(&[("package.json", false, br#"{"name":"y","bin":"cli.js"}"#), ("cli.js", false, b"c")]);
-    assert!(PackageArchive::parse(&single).unwrap().get("cli.js").unwrap().is_executable());
+    let single = build(&[
+        ("package.json", false, br#"{"name":"y","bin":"cli.js"}"#),
+        ("cli.js", false, b"c"),
+    ]);
+    assert!(
+        PackageArchive::parse(&single)
+            .unwrap()
+            .get("cli.js")
+            .unwrap()
+            .is_executable()
+    );
 }
 
 #[test]

@@ -28,7 +28,9 @@ impl RegistryClient {
         gz.write_all(&body)
             .and_then(|()| gz.flush())
             .map_err(|e| NetError::Server(format!("gzip: {e}")))?;
-        let gzipped = gz.finish().map_err(|e| NetError::Server(format!("gzip: {e}")))?;
+        let gzipped = gz
+            .finish()
+            .map_err(|e| NetError::Server(format!("gzip: {e}")))?;
         let mut request = self
             .inner
             .http
@@ -47,7 +49,11 @@ impl RegistryClient {
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         if status == 401 || status == 403 {
-            return Err(NetError::AuthenticationRequired { registry, what, status });
+            return Err(NetError::AuthenticationRequired {
+                registry,
+                what,
+                status,
+            });
         }
         if !response.status().is_success() {
             return Err(NetError::HttpStatus { url, what, status });

@@ -200,7 +200,10 @@ impl PackumentCache {
 
     /// Records when the entry stops being fresh (ignored when it cannot be written).
     pub(crate) fn set_expiry(&self, registry: &str, package: &str, expires: std::time::SystemTime) {
-        if let Ok(file) = std::fs::File::options().write(true).open(self.path(registry, package)) {
+        if let Ok(file) = std::fs::File::options()
+            .write(true)
+            .open(self.path(registry, package))
+        {
             let _ = file.set_modified(expires);
         }
     }

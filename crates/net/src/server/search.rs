@@ -27,7 +27,11 @@ pub(super) fn search(catalog: &Catalog, query: Option<&str>) -> hyper::Response<
     let mut ranked: Vec<(usize, &str)> = catalog
         .names()
         .map(|name| {
-            let score = if text.is_empty() || name.contains(text.as_str()) { 0 } else { 1 + edit_distance(&text, name) };
+            let score = if text.is_empty() || name.contains(text.as_str()) {
+                0
+            } else {
+                1 + edit_distance(&text, name)
+            };
             (score, name)
         })
         .collect();
@@ -38,7 +42,11 @@ pub(super) fn search(catalog: &Catalog, query: Option<&str>) -> hyper::Response<
         .map(|(_, name)| json!({ "package": { "name": name, "version": catalog.dist_tags(name).get("latest") } }))
         .collect();
     let body = json!({ "objects": objects, "total": ranked.len() });
-    json_response(StatusCode::OK, Bytes::from(body.to_string()), "application/json")
+    json_response(
+        StatusCode::OK,
+        Bytes::from(body.to_string()),
+        "application/json",
+    )
 }
 
 /// Levenshtein distance over characters.
@@ -50,7 +58,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let current = row[j + 1];
-            row[j + 1] = if ca == *cb { previous } else { 1 + previous.min(row[j]).min(row[j + 1]) };
+            row[j + 1] = if ca == *cb {
+                previous
+            } else {
+                1 + previous.min(row[j]).min(row[j + 1])
+            };
             previous = current;
         }
     }
