@@ -153,14 +153,17 @@ pub fn install_project(
     let packages = dx_formats::dxl::Dxl::parse(&layout.dxl)
         .map(|d| d.package_count())
         .unwrap_or(0);
+    // A mount, or a tree materialized on request, is what the next install's no-op check finds.
+    if matches!(presented, Presented::Mounted { .. }) || materialize.is_some() {
+        node_modules::record_install(
+            &store,
+            &project.dir,
+            &project.fingerprint(&fingerprint_options),
+            &layout.key,
+        )?;
+    }
     match presented {
         Presented::Mounted { reloaded } => {
-            node_modules::record_install(
-                &store,
-                &project.dir,
-                &project.fingerprint(&fingerprint_options),
-                &layout.key,
-            )?;
             if printer.json() {
                 printer.json_value(&json!({
                     "packages": packages, "resolved": layout.resolved, "downloaded": layout.downloaded,
@@ -179,14 +182,6 @@ pub fn install_project(
             }
         }
         Presented::Materialized(report) => {
-            if materialize.is_some() {
-                node_modules::record_install(
-                    &store,
-                    &project.dir,
-                    &project.fingerprint(&fingerprint_options),
-                    &layout.key,
-                )?;
-            }
             if let Some(reason) = &report.step_down {
                 printer.warn(reason);
             }
