@@ -420,13 +420,19 @@ fn a_warm_install_after_unmount_mounts_the_recorded_layout_and_falls_back_withou
     ctx.dx_ok(&["unmount"]);
 }
 
+/// `program` run as the unprivileged user 65534 (nobody), without supplementary groups.
+fn as_nobody(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(program);
+    cmd
+}
+
 /// Runs `dx` as the unprivileged user 65534 (nobody), with the context's environment.
 fn dx_as_nobody(ctx: &TestContext, args: &[&str]) -> std::process::Output {
     let base = ctx.dx_command(args);
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(base.get_program())
-        .args(base.get_args());
+    let mut cmd = as_nobody(base.get_program());
+    cmd.args(base.get_args());
     cmd.current_dir(&ctx.project);
     for (key, value) in base.get_envs() {
         match value {
@@ -499,8 +505,7 @@ fn an_unprivileged_user_mounts_through_fusermount3_or_is_told_why_and_gets_files
             "the user's install must mount node_modules"
         );
         // Without allow_other, FUSE lets only the mounting user in (not even root).
-        let cat = Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        let cat = as_nobody("cat")
             .arg(nm.join("a/node_modules/b/index.js"))
             .output()
             .unwrap();

@@ -34,6 +34,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_via(&temp, path, bytes, 0o644)
 }
 
+/// [`write_atomic`] unless `path` already holds exactly `bytes`: a repeat costs one read and no
+/// fsync. Returns whether it wrote.
+pub fn write_atomic_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    if std::fs::read(path).is_ok_and(|existing| existing == bytes) {
+        return Ok(false);
+    }
+    write_atomic(path, bytes)?;
+    Ok(true)
+}
+
 /// Writes `bytes` to `temp` (created exclusively, mode `mode`), fsyncs it, renames it to `dest`
 /// and fsyncs `dest`'s directory. `temp` must be on the same filesystem as `dest`; it is removed
 /// on failure.

@@ -19,8 +19,9 @@ mod lock;
 mod session;
 mod store;
 
-pub use atomic::write_atomic;
+pub use atomic::{write_atomic, write_atomic_if_changed};
 pub use error::StoreError;
+pub use lock::{FileLock, LockMode};
 pub use store::PROJECT_LOCKFILE;
 pub use store::{
     AreaStats, CorruptArchive, GcOptions, GcReport, ImportedPackage, InsertGuard, MountGuard,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// Shared (many holders) or exclusive (one holder).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LockMode {
+pub enum LockMode {
     /// Many holders at once; excludes exclusive holders.
     Shared,
     /// One holder; excludes everyone else.
@@ -20,14 +20,14 @@ pub(crate) enum LockMode {
 
 /// A held `flock` on a file; released when dropped (the descriptor is closed).
 #[derive(Debug)]
-pub(crate) struct FileLock {
+pub struct FileLock {
     file: File,
     path: PathBuf,
 }
 
 impl FileLock {
     /// Opens (creating) `path` and waits for the lock.
-    pub(crate) fn acquire(path: &Path, mode: LockMode) -> io::Result<FileLock> {
+    pub fn acquire(path: &Path, mode: LockMode) -> io::Result<FileLock> {
         let file = open_lock_file(path)?;
         flock(&file, mode, true)?;
         Ok(FileLock {

@@ -126,24 +126,22 @@ pub(crate) fn looks_executable(path: &str, contents: &[u8]) -> bool {
     {
         return true;
     }
+    contents.starts_with(b"MZ") && has_extension(path, PE_EXTENSIONS)
+}
+
+/// Whether the file name of `path` ends in one of `extensions` (ASCII case-insensitive).
+fn has_extension(path: &str, extensions: &[&str]) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    contents.starts_with(b"MZ")
-        && name.rsplit_once('.').is_some_and(|(_, ext)| {
-            PE_EXTENSIONS
-                .iter()
-                .any(|known| known.eq_ignore_ascii_case(ext))
-        })
+    name.rsplit_once('.').is_some_and(|(_, ext)| {
+        extensions
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(ext))
+    })
 }
 
 /// Whether `path`/`contents` look already compressed.
 pub(crate) fn looks_compressed(path: &str, contents: &[u8]) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let by_extension = name.rsplit_once('.').is_some_and(|(_, ext)| {
-        COMPRESSED_EXTENSIONS
-            .iter()
-            .any(|known| known.eq_ignore_ascii_case(ext))
-    });
-    by_extension
+    has_extension(path, COMPRESSED_EXTENSIONS)
         || COMPRESSED_MAGICS
             .iter()
             .any(|magic| contents.starts_with(magic))

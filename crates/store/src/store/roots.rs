@@ -2,7 +2,7 @@
 //! a lock per mounted project while they run.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -79,30 +79,13 @@ impl Store {
         let path = self
             .layout
             .root_path(&project_key(&canonical_project(project_dir)));
-        let mut head = [0u8; 512];
-        let n = {
-            use std::io::Read as _;
-            let mut file = fs::File::open(path).ok()?;
-            let mut filled = 0;
-            while filled < head.len() {
-                match file.read(&mut head[filled..]) {
-                    Ok(0) => break,
-                    Ok(k) => filled += k,
-                    Err(_) => return None,
-                }
-            }
-            filled
-        };
-        let mut lines = head[..n].split(|&b| b == b'\n');
-        if lines.next()? != ROOT_HEADER.as_bytes() {
-            return None;
-        }
-        let line = lines.next()?;
-        // The key line must be complete (followed by a newline inside what was read).
-        if line.len() + ROOT_HEADER.len() + 2 > n {
-            return None;
-        }
-        String::from_utf8(unescape(line.strip_prefix(b"dxl ")?)?).ok()
+        let mut head = Vec::with_capacity(512);
+        fs::File::open(path)
+            .ok()?
+            .take(512)
+            .read_to_end(&mut head)
+            .ok()?;
+        RootRecord::decode_dxl_key(&head).map(|(key, _)| key)
     }
 
     /// Removes the project's root, if any; its archives become collectable.
@@ -202,12 +185,20 @@ impl RootRecord {
         out
     }
 
+    /// The header and DXL key line of an encoded record, and the bytes after them. `None`
+    /// unless the key line is complete (ends in a newline), so a prefix of a record will do.
+    fn decode_dxl_key(bytes: &[u8]) -> Option<(String, &[u8])> {
+        let rest = bytes
+            .strip_prefix(ROOT_HEADER.as_bytes())?
+            .strip_prefix(b"\n")?;
+        let end = rest.iter().position(|&b| b == b'\n')?;
+        let key = String::from_utf8(unescape(rest[..end].strip_prefix(b"dxl ")?)?).ok()?;
+        Some((key, &rest[end + 1..]))
+    }
+
     fn decode(bytes: &[u8]) -> Option<RootRecord> {
-        let mut lines = bytes.split(|&b| b == b'\n');
-        if lines.next()? != ROOT_HEADER.as_bytes() {
-            return None;
-        }
-        let dxl_key = String::from_utf8(unescape(lines.next()?.strip_prefix(b"dxl ")?)?).ok()?;
+        let (dxl_key, rest) = Self::decode_dxl_key(bytes)?;
+        let mut lines = rest.split(|&b| b == b'\n');
         let project = PathBuf::from(std::ffi::OsStr::from_bytes(&unescape(
             lines.next()?.strip_prefix(b"project ")?,
         )?));
