@@ -20,6 +20,11 @@ pub struct Project {
 }
 
 impl Project {
+    /// Opens the project in the current directory (after `--cwd`).
+    pub fn open_current() -> anyhow::Result<Self> {
+        Self::open(&std::env::current_dir().context("cannot read the current directory")?)
+    }
+
     /// Opens the project in `dir` (the current directory, after `--cwd`).
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join("package.json");

@@ -10,8 +10,8 @@ use dx_resolve::spec::{DependencySpec, split_name_spec};
 use dx_resolve::{DependencySection, ManifestEditor};
 
 use crate::cli::{AddArgs, GlobalArgs};
-use crate::commands::changes::DirectChanges;
-use crate::commands::install::{self, Edit};
+use crate::commands::changes::install_edited;
+use crate::commands::install::Edit;
 use crate::lookup::Lookup;
 use crate::printer::Printer;
 use crate::project::Project;
@@ -19,8 +19,7 @@ use crate::settings;
 
 /// Runs `dx add`.
 pub fn run(args: AddArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let project =
-        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project = Project::open_current()?;
     let section = if args.dev || args.peer {
         DependencySection::DevDependencies
     } else if args.optional {
@@ -73,10 +72,9 @@ pub fn run(args: AddArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Res
         }
     }
     drop(lookup);
-    let before = DirectChanges::snapshot(&project)?;
-    let edited = project.with_manifest_text(editor.render())?;
-    let code = install::install_project(
-        edited,
+    install_edited(
+        &project,
+        editor.render(),
         &args.install,
         global,
         printer,
@@ -84,9 +82,7 @@ pub fn run(args: AddArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Res
             write_manifest: true,
             ..Edit::default()
         },
-    )?;
-    before.print_against_disk(printer)?;
-    Ok(code)
+    )
 }
 
 /// The registry name (`None`: the package's own) and dist-tag to look up when the saved

@@ -52,8 +52,7 @@ pub fn run(args: AuditArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
             bail!("unknown audit action `{other}` (expected `dx audit` or `dx audit fix`)")
         }
     };
-    let project =
-        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project = Project::open_current()?;
     let mut findings = audit(&project, args.install.production, global)?;
     if fix && !findings.is_empty() {
         let names: BTreeSet<String> = findings.iter().map(|f| f.name.clone()).collect();

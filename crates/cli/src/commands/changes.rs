@@ -3,11 +3,32 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use dx_formats::lockfile::Lockfile;
 
+use crate::cli::{GlobalArgs, InstallArgs};
+use crate::commands::install::{self, Edit};
 use crate::printer::Printer;
 use crate::project::Project;
+
+/// Installs `project` with its package.json edited to `manifest_text` (written only once the
+/// install succeeds, as `edit` says), then prints what changed among the direct dependencies:
+/// the common tail of `add`, `remove` and `update`.
+pub fn install_edited(
+    project: &Project,
+    manifest_text: String,
+    args: &InstallArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+    edit: &Edit,
+) -> anyhow::Result<ExitCode> {
+    let before = DirectChanges::snapshot(project)?;
+    let edited = project.with_manifest_text(manifest_text)?;
+    let code = install::install_project(edited, args, global, printer, edit)?;
+    before.print_against_disk(printer)?;
+    Ok(code)
+}
 
 /// The direct dependencies' versions recorded in dx.lock at one moment.
 pub struct DirectChanges {

@@ -21,8 +21,7 @@ use crate::settings;
 
 /// Runs `dx install`.
 pub fn run(args: InstallArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let project =
-        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project = Project::open_current()?;
     install_project(project, &args, global, printer, &Edit::default())
 }
 

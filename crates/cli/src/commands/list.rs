@@ -39,8 +39,7 @@ impl InstalledTree {
     /// there is no dx.lock; warns when package.json changed since it was written.
     pub fn load(printer: &Printer) -> anyhow::Result<Self> {
         let started = std::time::Instant::now();
-        let project =
-            Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+        let project = Project::open_current()?;
         let Some((_, lock)) = project.read_lockfile()? else {
             bail!(
                 "no dx.lock in {} (run `dx install` first)",

@@ -20,8 +20,7 @@ use crate::settings;
 
 /// Runs `dx migrate`.
 pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let project =
-        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project = Project::open_current()?;
     let (path, format) = match &args.from {
         Some(from) => {
             let path = project.dir.join(from);

@@ -18,8 +18,7 @@ use crate::settings;
 /// Runs `dx mount`.
 pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let project =
-        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project = Project::open_current()?;
     let store = Arc::new(settings::open_store()?);
     if args.daemon_child {
         let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;

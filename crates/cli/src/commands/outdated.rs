@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use dx_net::CacheMode;
 use dx_resolve::semver::{Range, Version};
 use dx_resolve::spec::DependencySpec;
@@ -32,8 +32,7 @@ pub fn run(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
-    let project =
-        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project = Project::open_current()?;
     let Some((_, lock)) = project.read_lockfile()? else {
         bail!(
             "no dx.lock in {} (run `dx install` first)",

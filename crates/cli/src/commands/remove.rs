@@ -6,8 +6,8 @@ use anyhow::{Context as _, bail};
 use dx_resolve::ManifestEditor;
 
 use crate::cli::{GlobalArgs, InstallArgs};
-use crate::commands::changes::DirectChanges;
-use crate::commands::install::{self, Edit};
+use crate::commands::changes::install_edited;
+use crate::commands::install::Edit;
 use crate::printer::Printer;
 use crate::project::Project;
 
@@ -18,8 +18,7 @@ pub fn run(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
-    let project =
-        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project = Project::open_current()?;
     let mut editor =
         ManifestEditor::parse(&project.manifest_text).context("package.json is not valid")?;
     for name in packages {
@@ -30,10 +29,9 @@ pub fn run(
             );
         }
     }
-    let before = DirectChanges::snapshot(&project)?;
-    let edited = project.with_manifest_text(editor.render())?;
-    let code = install::install_project(
-        edited,
+    install_edited(
+        &project,
+        editor.render(),
         args,
         global,
         printer,
@@ -41,7 +39,5 @@ pub fn run(
             write_manifest: true,
             ..Edit::default()
         },
-    )?;
-    before.print_against_disk(printer)?;
-    Ok(code)
+    )
 }

@@ -16,8 +16,7 @@ use crate::project::Project;
 
 /// Runs `dx trust`.
 pub fn run(args: &TrustArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let project =
-        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project = Project::open_current()?;
     let Some((_, lock)) = project.read_lockfile()? else {
         bail!(
             "no dx.lock in {} (run `dx install` first)",

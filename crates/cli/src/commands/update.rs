@@ -10,8 +10,8 @@ use dx_resolve::spec::DependencySpec;
 use dx_resolve::{DependencySection, ManifestEditor, UpdateSelection};
 
 use crate::cli::{GlobalArgs, InstallArgs};
-use crate::commands::changes::DirectChanges;
-use crate::commands::install::{self, Edit};
+use crate::commands::changes::install_edited;
+use crate::commands::install::Edit;
 use crate::lookup::Lookup;
 use crate::printer::Printer;
 use crate::project::Project;
@@ -25,8 +25,7 @@ pub fn run(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
-    let project =
-        Project::open(&std::env::current_dir().context("cannot read the current directory")?)?;
+    let project = Project::open_current()?;
     let mut editor =
         ManifestEditor::parse(&project.manifest_text).context("package.json is not valid")?;
     let locked: Vec<String> = project
@@ -89,10 +88,9 @@ pub fn run(
     } else {
         UpdateSelection::Names(packages.to_vec())
     };
-    let before = DirectChanges::snapshot(&project)?;
-    let edited = project.with_manifest_text(editor.render())?;
-    let code = install::install_project(
-        edited,
+    install_edited(
+        &project,
+        editor.render(),
         args,
         global,
         printer,
@@ -100,9 +98,7 @@ pub fn run(
             write_manifest,
             update,
         },
-    )?;
-    before.print_against_disk(printer)?;
-    Ok(code)
+    )
 }
 
 /// `spec` moved to the `latest` dist-tag, keeping an exact pin exact and an alias an alias;
