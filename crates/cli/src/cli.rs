@@ -160,9 +160,13 @@ pub struct InstallArgs {
     /// Write dx.lock and install nothing.
     #[arg(long)]
     pub lockfile_only: bool,
-    /// Write node_modules to disk instead of mounting it: auto, reflink, hardlink or copy.
-    #[arg(long, num_args = 0..=1, default_missing_value = "auto", value_name = "MODE")]
-    pub materialize: Option<String>,
+    /// Write node_modules to disk instead of mounting it: auto, reflink, hardlink or copy
+    /// (remembered for the project's next installs).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "auto", value_name = "MODE", conflicts_with = "no_materialize")]
+    pub materialize: Option<MaterializeMode>,
+    /// Mount node_modules even if the project's last install materialized it.
+    #[arg(long)]
+    pub no_materialize: bool,
     /// Skip devDependencies.
     #[arg(long, visible_alias = "prod")]
     pub production: bool,
@@ -175,6 +179,19 @@ pub struct InstallArgs {
     /// Use cached metadata without revalidating it.
     #[arg(long)]
     pub prefer_offline: bool,
+}
+
+/// How `--materialize` links files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MaterializeMode {
+    /// Reflink where the filesystem can, else hardlink, else copy.
+    Auto,
+    /// Copy-on-write clones only.
+    Reflink,
+    /// Hardlinks to the store's read-only files.
+    Hardlink,
+    /// Plain copies.
+    Copy,
 }
 
 /// `dx add` flags.
@@ -290,14 +307,38 @@ pub struct WhyArgs {
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// `fix` to update vulnerable packages.
-    #[arg(value_name = "fix")]
-    pub action: Option<String>,
-    /// Exit 1 only for advisories at or above this severity: info, low, moderate, high, critical, none.
-    #[arg(long, default_value = "low", value_name = "LEVEL")]
-    pub audit_level: String,
+    #[arg(value_enum, value_name = "fix")]
+    pub action: Option<AuditAction>,
+    /// Exit 1 only for advisories at or above this severity.
+    #[arg(long, value_enum, default_value = "low", value_name = "LEVEL")]
+    pub audit_level: AuditLevel,
     /// How `dx audit fix` installs (also: `--production` audits without devDependencies).
     #[command(flatten)]
     pub install: InstallArgs,
+}
+
+/// What `dx audit` does besides reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditAction {
+    /// Re-resolve vulnerable packages within their ranges, install, and audit again.
+    Fix,
+}
+
+/// The lowest advisory severity that makes `dx audit` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum AuditLevel {
+    /// Every advisory.
+    Info,
+    /// Low and above.
+    Low,
+    /// Moderate and above.
+    Moderate,
+    /// High and critical.
+    High,
+    /// Critical only.
+    Critical,
+    /// Never exit 1 for advisories.
+    None,
 }
 
 /// `dx trust` flags.

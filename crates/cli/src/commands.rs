@@ -1,9 +1,7 @@
 //! One module per command; [`run`] dispatches.
 
-mod add;
 mod audit;
 mod cache;
-mod changes;
 mod exec;
 mod init;
 mod install;
@@ -12,10 +10,8 @@ mod migrate;
 mod mount;
 mod outdated;
 mod registry;
-mod remove;
 mod run;
 mod trust;
-mod update;
 mod why;
 
 use std::process::ExitCode;
@@ -31,22 +27,22 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Cache { action } => cache::run(action, printer),
-        Command::Install(args) => install::run(args, &cli.global, printer),
+        Command::Install(args) => install::install(&args, &cli.global, printer),
         Command::Registry { action } => registry::run(action, printer),
         Command::Mount(args) => mount::mount(args, &cli.global, printer),
         Command::Unmount => mount::unmount(printer),
-        Command::Add(args) => add::run(args, &cli.global, printer),
+        Command::Add(args) => install::add(&args, &cli.global, printer),
         Command::Migrate(args) => migrate::run(args, &cli.global, printer),
         Command::Audit(args) => audit::run(args, &cli.global, printer),
         Command::Outdated { packages } => outdated::run(&packages, &cli.global, printer),
         Command::Remove { packages, install } => {
-            remove::run(&packages, &install, &cli.global, printer)
+            install::remove(&packages, &install, &cli.global, printer)
         }
         Command::Update {
             packages,
             latest,
             install,
-        } => update::run(&packages, latest, &install, &cli.global, printer),
+        } => install::update(&packages, latest, &install, &cli.global, printer),
         Command::Run(args) => run::run(args, &cli.global, printer),
         Command::External(args) => run::run_external(args, &cli.global, printer),
         Command::Exec(args) => exec::run(args, printer),

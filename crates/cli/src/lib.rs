@@ -1,23 +1,17 @@
 //! The `dx` command line: clap definitions, settings, output, and one module per command.
 //!
-//! This crate is thin by design: it merges flags, environment and config files into settings,
-//! calls the library crates, and renders their results and errors. No format, store or
+//! This crate is thin by design: it parses arguments, turns them into the engine's typed
+//! settings (one resolution per command, [`settings`]), calls `dx_install` and the other
+//! library crates, and renders their outcomes and errors. No install, format, store or
 //! resolution logic lives here.
 #![deny(missing_docs)]
 
 mod cli;
 mod commands;
-mod lifecycle;
-mod lookup;
-mod node_modules;
-mod pipeline;
 mod printer;
 mod progress;
-mod project;
-mod registry_source;
-mod scripts;
+mod reporter;
 mod settings;
-mod suggest;
 
 use std::process::ExitCode;
 

@@ -86,8 +86,15 @@ impl Printer {
     }
 
     fn write_error(&self, err: &anyhow::Error) {
+        // The engine's hint, from wherever its error sits in the chain.
+        let hint = err
+            .chain()
+            .find_map(|e| e.downcast_ref::<dx_install::Error>())
+            .and_then(dx_install::Error::help)
+            .map(|help| format!(" (hint: {help})"))
+            .unwrap_or_default();
         if self.verbose {
-            eprintln!("error: {err}");
+            eprintln!("error: {err}{hint}");
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
@@ -96,9 +103,9 @@ impl Printer {
             let root = err.root_cause().to_string();
             let top = err.to_string();
             if root == top {
-                eprintln!("error: {top}");
+                eprintln!("error: {top}{hint}");
             } else {
-                eprintln!("error: {top}: {root}");
+                eprintln!("error: {top}: {root}{hint}");
             }
         }
     }

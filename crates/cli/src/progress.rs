@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use dx_net::{ProgressEvent, RegistryClient};
+use dx_net::{ProgressEvent, ProgressSink};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::printer::Printer;
@@ -37,15 +37,10 @@ impl InstallProgress {
         }
     }
 
-    /// `client`, reporting to these bars when there are any.
-    pub fn attach(&self, client: RegistryClient) -> RegistryClient {
-        match &self.bars {
-            Some(bars) => {
-                let bars = Arc::clone(bars);
-                client.with_progress(Arc::new(move |event| bars.record(&event)))
-            }
-            None => client,
-        }
+    /// The sink that draws registry events on these bars, when there are any.
+    pub fn sink(&self) -> Option<ProgressSink> {
+        let bars = Arc::clone(self.bars.as_ref()?);
+        Some(Arc::new(move |event| bars.record(&event)))
     }
 
     /// Takes the bars off the terminal (also done on drop); later events draw nothing.

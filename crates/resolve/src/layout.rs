@@ -6,6 +6,10 @@
 //! every platform) and then left out, with everything only they needed; so are dev packages
 //! under `omit_dev`.
 
+/// The layout planner's revision: bump it whenever the planner could place a package
+/// differently for the same dx.lock, so layouts compiled by an older planner are not reused.
+pub const LAYOUT_PLANNER_REVISION: &str = "1";
+
 use std::collections::{BTreeMap, HashSet};
 
 use crate::graph::{DepKind, Resolution};

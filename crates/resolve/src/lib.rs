@@ -24,7 +24,9 @@ pub mod spec;
 mod tree;
 
 pub use graph::{DepKind, Resolution, ResolvedEdge, ResolvedPackage, package_key};
-pub use layout::{BinLink, LayoutOptions, LayoutPlan, PlacedPackage, plan_layout};
+pub use layout::{
+    BinLink, LAYOUT_PLANNER_REVISION, LayoutOptions, LayoutPlan, PlacedPackage, plan_layout,
+};
 pub use lenient::{BundleDependencies, RawBin};
 pub use lock::{from_lockfile, root_specs, to_lockfile};
 pub use manifest::PackageJson;

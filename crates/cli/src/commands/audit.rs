@@ -12,12 +12,13 @@ use dx_resolve::semver::{Range, Version};
 use dx_resolve::{Resolution, UpdateSelection};
 use serde_json::{Value, json};
 
-use crate::cli::{AuditArgs, GlobalArgs};
-use crate::commands::install::{self, Edit};
-use crate::lookup::Lookup;
+use crate::cli::{AuditAction, AuditArgs, AuditLevel, GlobalArgs};
+use crate::commands::install;
 use crate::printer::Printer;
-use crate::project::Project;
-use crate::settings;
+use crate::settings::{Intent, install_settings};
+use dx_install::Lookup;
+use dx_install::{Edit, Install, Project};
+use std::sync::Arc;
 
 /// Severities in increasing order, as npm names them.
 const SEVERITIES: [&str; 5] = ["info", "low", "moderate", "high", "critical"];
@@ -37,44 +38,39 @@ struct Finding {
 
 /// Runs `dx audit`.
 pub fn run(args: AuditArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let level = severity_rank(&args.audit_level)
-        .or_else(|| (args.audit_level == "none").then_some(SEVERITIES.len()))
-        .with_context(|| {
-            format!(
-                "--audit-level {}: expected info, low, moderate, high, critical or none",
-                args.audit_level
-            )
-        })?;
-    let fix = match args.action.as_deref() {
-        None => false,
-        Some("fix") => true,
-        Some(other) => {
-            bail!("unknown audit action `{other}` (expected `dx audit` or `dx audit fix`)")
-        }
+    let AuditArgs {
+        action,
+        audit_level,
+        install,
+    } = args;
+    let level = match audit_level {
+        AuditLevel::Info => 0,
+        AuditLevel::Low => 1,
+        AuditLevel::Moderate => 2,
+        AuditLevel::High => 3,
+        AuditLevel::Critical => 4,
+        AuditLevel::None => SEVERITIES.len(),
     };
     let project = Project::open_current()?;
-    let mut findings = audit(&project, args.install.production, global)?;
-    if fix && !findings.is_empty() {
+    let mut findings = audit(&project, install.production, global)?;
+    let mut fix = None;
+    if action == Some(AuditAction::Fix) && !findings.is_empty() {
         let names: BTreeSet<String> = findings.iter().map(|f| f.name.clone()).collect();
         let before = findings.len();
-        let update = UpdateSelection::Names(names.into_iter().collect());
-        install::install_project(
-            Project::open(&project.dir)?,
-            &args.install,
-            global,
-            printer,
-            &Edit {
-                write_manifest: false,
-                update,
-            },
-        )?;
-        findings = audit(&project, args.install.production, global)?;
-        printer.line(format!(
-            "fixed {} of {before} vulnerabilities",
-            before.saturating_sub(findings.len())
-        ));
+        let settings = install_settings(&install, global, Intent::Edit);
+        let edit = Edit {
+            manifest_text: None,
+            update: UpdateSelection::Names(names.into_iter().collect()),
+        };
+        let store = Arc::new(dx_install::open_store()?);
+        let engine = Install::new(Project::open(&project.dir)?, store, settings).with_edit(edit)?;
+        let outcome = install::run_quietly(engine, printer)?;
+        findings = audit(&project, install.production, global)?;
+        let fixed = before.saturating_sub(findings.len());
+        printer.line(format!("fixed {fixed} of {before} vulnerabilities"));
+        fix = Some(json!({ "fixed": fixed, "install": install::outcome_json(&outcome) }));
     }
-    report(&findings, printer);
+    report(&findings, fix, printer);
     let failing = findings
         .iter()
         .any(|f| severity_rank(&f.severity).unwrap_or(0) >= level);
@@ -87,12 +83,7 @@ pub fn run(args: AuditArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
 
 /// The findings for the project's dx.lock as it is now.
 fn audit(project: &Project, omit_dev: bool, global: &GlobalArgs) -> anyhow::Result<Vec<Finding>> {
-    let Some((_, lock)) = project.read_lockfile()? else {
-        bail!(
-            "no dx.lock in {} (run `dx install` first)",
-            project.dir.display()
-        );
-    };
+    let (_, lock) = project.require_lockfile()?;
     let resolution = dx_resolve::from_lockfile(&lock);
     let mut installed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for package in resolution.packages.values() {
@@ -104,8 +95,13 @@ fn audit(project: &Project, omit_dev: bool, global: &GlobalArgs) -> anyhow::Resu
             .or_default()
             .push(package.version.clone());
     }
-    let store = settings::open_store()?;
-    let lookup = Lookup::new(&project.dir, &store, global, dx_net::CacheMode::Revalidate)?;
+    let store = dx_install::open_store()?;
+    let lookup = Lookup::new(
+        &project.dir,
+        &store,
+        global.registry.as_deref(),
+        dx_net::CacheMode::Revalidate,
+    )?;
     let answer = lookup
         .bulk_advisories(&installed)
         .context("cannot fetch security advisories")?;
@@ -197,7 +193,7 @@ fn shortest_paths(resolution: &Resolution) -> BTreeMap<String, Vec<String>> {
     paths
 }
 
-fn report(findings: &[Finding], printer: &Printer) {
+fn report(findings: &[Finding], fix: Option<Value>, printer: &Printer) {
     let mut counts: BTreeMap<&str, usize> = SEVERITIES.iter().map(|s| (*s, 0)).collect();
     for f in findings {
         if let Some(rank) = severity_rank(&f.severity) {
@@ -214,9 +210,11 @@ fn report(findings: &[Finding], printer: &Printer) {
                 })
             })
             .collect();
-        printer.json_value(
-            &json!({ "vulnerabilities": list, "counts": counts, "total": findings.len() }),
-        );
+        let mut doc = json!({ "vulnerabilities": list, "counts": counts, "total": findings.len() });
+        if let Some(fix) = fix {
+            doc["fix"] = fix;
+        }
+        printer.json_value(&doc);
         return;
     }
     if findings.is_empty() {

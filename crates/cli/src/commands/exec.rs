@@ -9,9 +9,10 @@ use anyhow::{Context as _, bail};
 
 use crate::cli::ExecArgs;
 use crate::printer::Printer;
-use crate::project::Project;
-use crate::scripts::{self, ScriptRunner};
-use crate::suggest;
+use dx_install::Project;
+use dx_install::ScriptRunner;
+use dx_install::util as scripts;
+use dx_install::util as suggest;
 
 /// Runs `dx exec`.
 pub fn run(args: ExecArgs, printer: &Printer) -> anyhow::Result<ExitCode> {

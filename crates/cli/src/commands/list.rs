@@ -14,14 +14,14 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use dx_resolve::semver::{Range, Version};
 use dx_resolve::{DepKind, LayoutOptions, LayoutPlan, Resolution, ResolvedEdge, ResolvedPackage};
 use serde_json::{Map, Value, json};
 
 use crate::cli::{ListArgs, OmitKind};
 use crate::printer::Printer;
-use crate::project::Project;
+use dx_install::Project;
 
 /// dx.lock read and laid out: what is installed, where.
 pub struct InstalledTree {
@@ -40,12 +40,7 @@ impl InstalledTree {
     pub fn load(printer: &Printer) -> anyhow::Result<Self> {
         let started = std::time::Instant::now();
         let project = Project::open_current()?;
-        let Some((_, lock)) = project.read_lockfile()? else {
-            bail!(
-                "no dx.lock in {} (run `dx install` first)",
-                project.dir.display()
-            );
-        };
+        let (_, lock) = project.require_lockfile()?;
         if let Some(difference) = lock.is_stale_for(&dx_resolve::root_specs(&project.manifest)) {
             printer.warn(format!("dx.lock does not match package.json ({difference}); showing dx.lock (run `dx install`)"));
         }

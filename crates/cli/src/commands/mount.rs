@@ -2,100 +2,93 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
 
-use anyhow::{Context as _, bail};
-use dx_net::CacheMode;
-use dx_vfs::{MountPointState, UnmountOutcome};
+use dx_install::{InstallSettings, NetworkMode, Project, Unmounted, mount};
+use serde_json::json;
 
 use crate::cli::{GlobalArgs, MountArgs};
-use crate::node_modules::{self, MountState};
-use crate::pipeline::{self, PrepareOptions};
 use crate::printer::Printer;
-use crate::project::Project;
-use crate::settings;
+use crate::reporter::CliReporter;
 
 /// Runs `dx mount`.
 pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
+    let MountArgs {
+        foreground,
+        reset,
+        daemon_child,
+    } = args;
     let project = Project::open_current()?;
-    let store = Arc::new(settings::open_store()?);
-    if args.daemon_child {
-        let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;
-        node_modules::run_daemon(&project.dir, store, true)?;
+    let store = dx_install::open_store()?;
+    if daemon_child {
+        mount::run_daemon_child(&project.dir, store)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let node_modules_dir = project.dir.join("node_modules");
-    if args.reset {
-        if dx_vfs::mount_point_state(&node_modules_dir) != MountPointState::NotMounted {
-            bail!("--reset discards what was written into node_modules; run `dx unmount` first");
-        }
-        dx_vfs::reset_overlay(&MountState::of(&store, &project.dir).dir)
-            .context("cannot reset the overlay")?;
+    let settings = InstallSettings {
+        frozen_lockfile: true,
+        network: NetworkMode::Online,
+        registry: global.registry.clone(),
+        ..InstallSettings::default()
+    };
+    let reporter = CliReporter::new(printer);
+    let store = Arc::new(store);
+    if foreground {
+        let node_modules = project.dir.join("node_modules");
+        mount::serve_foreground(&project, store, &settings, reset, &reporter, |log| {
+            if reset {
+                printer.line("discarded every change written into node_modules");
+            }
+            printer.line(format!(
+                "serving {} until interrupted (log: {})",
+                node_modules.display(),
+                log.display()
+            ));
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = mount::mount(&project, &store, &settings, reset, &reporter)?;
+    if printer.json() {
+        printer.json_value(&json!({
+            "node_modules": "mounted", "reloaded": outcome.reloaded, "reset": outcome.reset,
+            "packages": outcome.packages, "milliseconds": outcome.elapsed.as_millis() as u64,
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if outcome.reset {
         printer.line("discarded every change written into node_modules");
     }
-    if project.read_lockfile()?.is_none() {
-        bail!(
-            "no dx.lock in {} (hint: run `dx install` first)",
-            project.dir.display()
-        );
-    }
-    // The lock must match package.json: mounting never re-resolves.
-    let options = PrepareOptions {
-        frozen: true,
-        lockfile_only: false,
-        cache_mode: CacheMode::Revalidate,
-        production: false,
-        update: dx_resolve::UpdateSelection::Nothing,
-    };
-    let layout = pipeline::prepare(&project, &store, global, &options, printer)?;
-    if args.foreground {
-        let state = MountState::of(&store, &project.dir);
-        dx_store::write_atomic(&state.dxl(), &layout.dxl)
-            .with_context(|| format!("cannot write {}", state.dxl().display()))?;
-        let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;
-        printer.line(format!(
-            "serving {} until interrupted (log: {})",
-            node_modules_dir.display(),
-            state.log().display()
-        ));
-        node_modules::run_daemon(&project.dir, store, false)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    dx_vfs::check_fuse_available().map_err(|why| anyhow::anyhow!("cannot mount: {why} (hint: `dx install --materialize` writes node_modules to disk instead)"))?;
-    let reloaded = node_modules::mount(&project.dir, &store, &layout, printer)?;
-    node_modules::record_install(
-        &store,
-        &project.dir,
-        &project.fingerprint("mount prod=false"),
-        &layout.key,
-    )?;
     printer.line(format!(
         "node_modules {} in {} ms",
-        if reloaded {
+        if outcome.reloaded {
             "mount reloaded"
         } else {
             "mounted"
         },
-        started.elapsed().as_millis()
+        outcome.elapsed.as_millis()
     ));
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `dx unmount`.
 pub fn unmount(printer: &Printer) -> anyhow::Result<ExitCode> {
-    let project_dir = std::env::current_dir().context("cannot read the current directory")?;
-    let store = settings::open_store()?;
-    let dir = project_dir.join("node_modules");
-    if dx_vfs::mount_point_state(&dir) == MountPointState::Stale {
-        dx_vfs::cleanup_stale_mount(&dir).context("cannot clean up the dead mount")?;
-        printer.line("removed a dead mount (its daemon had stopped)");
-        return Ok(ExitCode::SUCCESS);
-    }
-    match node_modules::unmount(&store, &project_dir)? {
-        UnmountOutcome::Unmounted => printer.line("node_modules unmounted"),
-        UnmountOutcome::Lazy => printer.line("node_modules detached: a process still has a file open; the mount goes away when it closes"),
-        UnmountOutcome::NotMounted => printer.line("node_modules is not mounted"),
+    let project_dir = std::env::current_dir()?;
+    let store = dx_install::open_store()?;
+    let outcome = mount::unmount(&store, &project_dir)?;
+    let (word, line) = match outcome {
+        Unmounted::RemovedDead => (
+            "removed-dead",
+            "removed a dead mount (its daemon had stopped)",
+        ),
+        Unmounted::Unmounted => ("unmounted", "node_modules unmounted"),
+        Unmounted::Detached => (
+            "detached",
+            "node_modules detached: a process still has a file open; the mount goes away when it closes",
+        ),
+        Unmounted::NotMounted => ("not-mounted", "node_modules is not mounted"),
+    };
+    if printer.json() {
+        printer.json_value(&json!({ "unmount": word }));
+    } else {
+        printer.line(line);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,10 +12,9 @@ use dx_resolve::{DepKind, Packument};
 use serde_json::{Map, json};
 
 use crate::cli::GlobalArgs;
-use crate::lookup::Lookup;
 use crate::printer::Printer;
-use crate::project::Project;
-use crate::settings;
+use dx_install::Lookup;
+use dx_install::Project;
 
 /// One outdated direct dependency.
 struct Row {
@@ -33,15 +32,15 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
     let project = Project::open_current()?;
-    let Some((_, lock)) = project.read_lockfile()? else {
-        bail!(
-            "no dx.lock in {} (run `dx install` first)",
-            project.dir.display()
-        );
-    };
+    let (_, lock) = project.require_lockfile()?;
     let resolution = dx_resolve::from_lockfile(&lock);
-    let store = settings::open_store()?;
-    let lookup = Lookup::new(&project.dir, &store, global, CacheMode::Revalidate)?;
+    let store = dx_install::open_store()?;
+    let lookup = Lookup::new(
+        &project.dir,
+        &store,
+        global.registry.as_deref(),
+        CacheMode::Revalidate,
+    )?;
     let mut direct: Vec<(String, String, &'static str)> = Vec::new();
     for (name, edge) in &resolution.root {
         if !packages.is_empty() && !packages.contains(name) {

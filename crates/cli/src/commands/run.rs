@@ -1,5 +1,5 @@
 //! `dx run <script>` and `dx <script>`: a package.json script with its `pre`/`post` scripts, as
-//! npm and Bun run them (see [`crate::scripts`] for the environment); `dx run` alone lists them.
+//! npm and Bun run them (see `dx_install::ScriptRunner` for the environment); `dx run` alone lists them.
 //! The script's exit status becomes dx's, so `dx test` fails a CI step exactly as the tests do.
 
 use std::path::Path;
@@ -11,9 +11,10 @@ use serde_json::json;
 
 use crate::cli::{Cli, GlobalArgs, RunArgs};
 use crate::printer::Printer;
-use crate::project::Project;
-use crate::scripts::{self, LIFECYCLE_SCRIPTS, ScriptRunner};
-use crate::suggest;
+use dx_install::Project;
+use dx_install::util as scripts;
+use dx_install::util as suggest;
+use dx_install::{LIFECYCLE_SCRIPTS, ScriptRunner};
 
 /// Runs `dx run`.
 pub fn run(args: RunArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -91,7 +92,7 @@ pub fn run_external(
 /// Opens the package whose package.json is nearest above `cwd`.
 fn open_nearest(cwd: &Path) -> anyhow::Result<Project> {
     match scripts::nearest_package_dir(cwd) {
-        Some(dir) => Project::open(&dir),
+        Some(dir) => Ok(Project::open(&dir)?),
         None => bail!(
             "no package.json in {} or any directory above it (hint: `dx init` creates one)",
             cwd.display()

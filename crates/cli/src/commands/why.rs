@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::list::InstalledTree;
 use crate::cli::WhyArgs;
 use crate::printer::Printer;
-use crate::suggest;
+use dx_install::util as suggest;
 
 /// One edge into a package: who requires it, under which name and specifier.
 struct Dependent<'t> {

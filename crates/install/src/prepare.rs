@@ -8,31 +8,31 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context as _, anyhow, bail};
 use dx_formats::dxl::{Dxl, DxlBuilder, DxlPackage};
 use dx_formats::dxp::BuildLimits;
 use dx_formats::hash::{ContentHash, Integrity};
-use dx_net::{CacheMode, RegistryClient, TarballFetcher, TarballRequest};
+use dx_net::{RegistryClient, TarballFetcher, TarballRequest};
 use dx_resolve::{
     LayoutOptions, LayoutPlan, Platform, Resolution, ResolveOptions, UpdateSelection,
 };
 use dx_store::Store;
 
-use crate::cli::GlobalArgs;
-use crate::printer::Printer;
-use crate::progress::InstallProgress;
+use crate::error::{Context as _, Error, Result};
 use crate::project::Project;
-use crate::registry_source::RegistrySource;
-use crate::settings;
+use crate::reporter::Reporter;
+use crate::settings::NetworkMode;
+use crate::source::RegistrySource;
 
 /// How the lock and layout may be obtained.
-pub struct PrepareOptions {
+pub(crate) struct PrepareOptions<'a> {
     /// Fail instead of re-resolving when dx.lock is missing or stale.
     pub frozen: bool,
     /// Stop after writing dx.lock.
     pub lockfile_only: bool,
-    /// The metadata cache policy (`--offline`, `--prefer-offline`).
-    pub cache_mode: CacheMode,
+    /// Network use (`--offline`, `--prefer-offline`).
+    pub network: NetworkMode,
+    /// `--registry`, over the config files.
+    pub registry: Option<&'a str>,
     /// Leave out devDependencies.
     pub production: bool,
     /// Packages to re-resolve although dx.lock still matches package.json (`dx update`).
@@ -45,6 +45,8 @@ pub struct PreparedLayout {
     pub key: String,
     /// The DXL bytes (empty with `lockfile_only`).
     pub dxl: Vec<u8>,
+    /// Packages in the layout (0 with `lockfile_only`).
+    pub packages: usize,
     /// Packages in dx.lock.
     pub locked_packages: usize,
     /// Whether dx.lock was (re)written by this run.
@@ -54,13 +56,12 @@ pub struct PreparedLayout {
 }
 
 /// Brings dx.lock, the store and the compiled layout up to date for `project`.
-pub fn prepare(
+pub(crate) fn prepare(
     project: &Project,
     store: &Arc<Store>,
-    global: &GlobalArgs,
-    options: &PrepareOptions,
-    printer: &Printer,
-) -> anyhow::Result<PreparedLayout> {
+    options: &PrepareOptions<'_>,
+    reporter: &dyn Reporter,
+) -> Result<PreparedLayout> {
     let layout_options = LayoutOptions {
         platform: Platform::current(),
         omit_dev: options.production,
@@ -73,19 +74,22 @@ pub fn prepare(
         .and_then(|(_, lock)| lock.is_stale_for(&specs));
     if options.frozen {
         match (&existing, &stale) {
-            (None, _) => bail!(
-                "--frozen-lockfile: {} does not exist (run `dx install` without it to create it)",
-                project.lockfile_path().display()
-            ),
+            (None, _) => {
+                return Err(Error::FrozenLockfileMissing {
+                    path: project.lockfile_path(),
+                });
+            }
             (Some(_), Some(diff)) => {
-                bail!("--frozen-lockfile: dx.lock does not match package.json: {diff}")
+                return Err(Error::FrozenLockfileStale {
+                    difference: diff.clone(),
+                });
             }
             _ => {}
         }
     }
     // Network pieces are built lazily: a warm install never needs them.
     let runtime = std::cell::OnceCell::new();
-    let get_runtime = || -> anyhow::Result<&tokio::runtime::Runtime> {
+    let get_runtime = || -> Result<&tokio::runtime::Runtime> {
         if runtime.get().is_none() {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -95,17 +99,25 @@ pub fn prepare(
         }
         Ok(runtime.get().expect("just set"))
     };
-    // Bars on a terminal only (the printer decides); cleared when `prepare` returns.
-    let progress = InstallProgress::new(printer);
+    // The reporter's progress sink, if any, sees this install's network events; it is told
+    // when they are over, whatever path `prepare` returns by.
+    let _progress_done = ProgressDone(reporter);
     let client = std::cell::OnceCell::new();
-    let get_client = || -> anyhow::Result<RegistryClient> {
+    let get_client = || -> Result<RegistryClient> {
         if let Some(c) = client.get() {
             return Ok(Clone::clone(c));
         }
-        let config = settings::registry_config(global, &project.dir, store)?;
-        let c = RegistryClient::new(config, Some(store.metadata_dir()), options.cache_mode)
-            .context("cannot set up the registry client")?;
-        let c = progress.attach(c);
+        let config = crate::config::registry_config(options.registry, &project.dir, store)?;
+        let c = RegistryClient::new(
+            config,
+            Some(store.metadata_dir()),
+            options.network.cache_mode(),
+        )
+        .context("cannot set up the registry client")?;
+        let c = match reporter.progress() {
+            Some(sink) => c.with_progress(sink),
+            None => c,
+        };
         let _ = client.set(c.clone());
         Ok(c)
     };
@@ -132,7 +144,7 @@ pub fn prepare(
             )
             .context("cannot resolve dependencies")?;
             for warning in &outcome.warnings {
-                printer.warn(warning);
+                reporter.warn(&warning.to_string());
             }
             let lock = dx_resolve::to_lockfile(&outcome.resolution)
                 .context("cannot record the resolution in dx.lock")?;
@@ -147,6 +159,7 @@ pub fn prepare(
         return Ok(PreparedLayout {
             key,
             dxl: Vec::new(),
+            packages: 0,
             locked_packages: lockfile.packages.len(),
             resolved,
             downloaded: 0,
@@ -157,11 +170,17 @@ pub fn prepare(
     // them, so the shared insert lock is held from here until the root is registered.
     let insert_guard = store.insert_guard().context("cannot lock the store")?;
     let dxl_path = store.dxl_path(&key);
-    let (dxl, downloaded) = match std::fs::read(&dxl_path) {
-        Ok(bytes) if Dxl::parse(&bytes).is_ok_and(|dxl| all_archives_present(store, &dxl)) => {
-            (bytes, 0)
-        }
-        _ => {
+    let reusable = std::fs::read(&dxl_path).ok().and_then(|bytes| {
+        let dxl = Dxl::parse(&bytes).ok()?;
+        let used: Vec<ContentHash> = dxl.packages().map(|p| p.content_hash()).collect();
+        used.iter()
+            .all(|hash| store.contains(hash))
+            .then(|| (used, dxl.package_count() as usize))
+            .map(|(used, count)| (bytes, used, count))
+    });
+    let (dxl, used, packages, downloaded) = match reusable {
+        Some((bytes, used, count)) => (bytes, used, count, 0),
+        None => {
             let resolution = dx_resolve::from_lockfile(&lockfile);
             let plan = dx_resolve::plan_layout(&resolution, &layout_options)
                 .context("cannot plan node_modules")?;
@@ -171,18 +190,20 @@ pub fn prepare(
                 &get_client,
                 &resolution,
                 &plan,
-                printer,
+                options.network,
+                reporter,
             )?;
             let bytes = compile_dxl(&lock_text, &layout_options, &resolution, &plan, &hashes)?;
             store
                 .write_dxl(&key, &bytes)
                 .context("cannot write the compiled layout to the store")?;
-            (bytes, downloaded)
+            let mut used: Vec<ContentHash> = hashes.values().copied().collect();
+            used.sort_unstable();
+            used.dedup();
+            let count = used.len();
+            (bytes, used, count, downloaded)
         }
     };
-    let parsed = Dxl::parse(&dxl)
-        .with_context(|| format!("compiled layout {} is corrupt", dxl_path.display()))?;
-    let used: Vec<ContentHash> = parsed.packages().map(|p| p.content_hash()).collect();
     store
         .register_root(&project.dir, &key, &used)
         .context("cannot register the project with the store")?;
@@ -190,17 +211,27 @@ pub fn prepare(
     Ok(PreparedLayout {
         key,
         dxl,
+        packages,
         locked_packages: lockfile.packages.len(),
         resolved,
         downloaded,
     })
 }
 
+/// Tells the reporter the network part is over when dropped.
+struct ProgressDone<'r>(&'r dyn Reporter);
+
+impl Drop for ProgressDone<'_> {
+    fn drop(&mut self) {
+        self.0.progress_done();
+    }
+}
+
 /// The version of the `node` on PATH, so versions whose `engines.node` it does not meet are
 /// avoided as npm avoids them; `None` (no node) ignores `engines`. Starting node costs tens of
 /// milliseconds, so the answer is remembered in the store per node binary (path, inode, size,
 /// mtime) and node only runs when that binary changed.
-pub(crate) fn installed_node_version(store: &Store) -> Option<dx_resolve::semver::Version> {
+pub fn installed_node_version(store: &Store) -> Option<dx_resolve::semver::Version> {
     use std::os::unix::fs::MetadataExt as _;
     let path = std::env::var_os("PATH").and_then(|p| crate::scripts::find_on_path("node", &p))?;
     let real = std::fs::canonicalize(&path).unwrap_or(path);
@@ -233,9 +264,17 @@ pub(crate) fn installed_node_version(store: &Store) -> Option<dx_resolve::semver
     Some(parsed)
 }
 
+/// What produced a DXL besides its inputs: this dx's version (with the layout planner's
+/// revision, [`dx_resolve::LAYOUT_PLANNER_REVISION`]). Part of the DXL's store key, so a layout planned by another dx is never reused.
+const DX_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The store key of the DXL compiled from `lock_text` for this platform and options.
 fn dxl_key(lock_text: &str, options: &LayoutOptions) -> String {
     let mut hasher = blake3::Hasher::new();
+    hasher.update(DX_VERSION.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(dx_resolve::LAYOUT_PLANNER_REVISION.as_bytes());
+    hasher.update(b"\0");
     hasher.update(lock_text.as_bytes());
     hasher.update(platform_tag(options).as_bytes());
     hasher.finalize().to_hex()[..32].to_string()
@@ -252,20 +291,17 @@ fn platform_tag(options: &LayoutOptions) -> String {
     )
 }
 
-fn all_archives_present(store: &Store, dxl: &Dxl<'_>) -> bool {
-    dxl.packages().all(|p| store.contains(&p.content_hash()))
-}
-
 /// Makes sure every planned package is in the store, downloading what is missing, and returns
 /// each package key's content hash.
 fn ensure_in_store<'r>(
     store: &Arc<Store>,
-    get_runtime: &dyn Fn() -> anyhow::Result<&'r tokio::runtime::Runtime>,
-    get_client: &dyn Fn() -> anyhow::Result<RegistryClient>,
+    get_runtime: &dyn Fn() -> Result<&'r tokio::runtime::Runtime>,
+    get_client: &dyn Fn() -> Result<RegistryClient>,
     resolution: &Resolution,
     plan: &LayoutPlan,
-    printer: &Printer,
-) -> anyhow::Result<(HashMap<String, ContentHash>, usize)> {
+    network: NetworkMode,
+    reporter: &dyn Reporter,
+) -> Result<(HashMap<String, ContentHash>, usize)> {
     let mut hashes = HashMap::new();
     let mut missing = Vec::new();
     let mut wanted: Vec<&str> = plan.nodes.iter().map(|n| n.package_key.as_str()).collect();
@@ -275,12 +311,12 @@ fn ensure_in_store<'r>(
         let package = resolution
             .packages
             .get(key)
-            .ok_or_else(|| anyhow!("dx.lock has no entry for {key}"))?;
+            .with_context(|| format!("dx.lock has no entry for {key}"))?;
         let integrity: Integrity = package
             .integrity
             .as_deref()
-            .ok_or_else(|| {
-                anyhow!(
+            .with_context(|| {
+                format!(
                     "{key} has no integrity in dx.lock; only registry packages are supported so far"
                 )
             })?
@@ -297,7 +333,7 @@ fn ensure_in_store<'r>(
                 let url = package
                     .resolved
                     .clone()
-                    .ok_or_else(|| anyhow!("{key} has no tarball URL in dx.lock"))?;
+                    .with_context(|| format!("{key} has no tarball URL in dx.lock"))?;
                 missing.push(TarballRequest {
                     package: key.to_owned(),
                     url,
@@ -307,6 +343,11 @@ fn ensure_in_store<'r>(
         }
     }
     let downloaded = missing.len();
+    if let (NetworkMode::Offline, Some(first)) = (network, missing.first()) {
+        return Err(Error::Offline {
+            package: first.package.clone(),
+        });
+    }
     if !missing.is_empty() {
         let fetcher = TarballFetcher::new(get_client()?, Arc::clone(store), BuildLimits::default());
         let started = Instant::now();
@@ -314,7 +355,7 @@ fn ensure_in_store<'r>(
             let stored = result?;
             hashes.insert(stored.package, stored.hash);
         }
-        printer.verbose(format!(
+        reporter.verbose(&format!(
             "fetched {downloaded} packages in {} ms",
             started.elapsed().as_millis()
         ));
@@ -329,7 +370,7 @@ fn compile_dxl(
     resolution: &Resolution,
     plan: &LayoutPlan,
     hashes: &HashMap<String, ContentHash>,
-) -> anyhow::Result<Vec<u8>> {
+) -> Result<Vec<u8>> {
     let digest: [u8; 16] = blake3::hash(lock_text.as_bytes()).as_bytes()[..16]
         .try_into()
         .expect("16 bytes");

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use crate::error::{Context as _, Error, Result};
 use dx_formats::lockfile::Lockfile;
 use dx_resolve::PackageJson;
 
@@ -21,23 +21,22 @@ pub struct Project {
 
 impl Project {
     /// Opens the project in the current directory (after `--cwd`).
-    pub fn open_current() -> anyhow::Result<Self> {
+    pub fn open_current() -> Result<Self> {
         Self::open(&std::env::current_dir().context("cannot read the current directory")?)
     }
 
     /// Opens the project in `dir` (the current directory, after `--cwd`).
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+    pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join("package.json");
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            if !path.exists() {
-                format!(
-                    "no package.json in {} (hint: run `dx init` to create one)",
-                    dir.display()
-                )
-            } else {
-                format!("cannot read {}", path.display())
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoManifest {
+                    dir: dir.to_path_buf(),
+                });
             }
-        })?;
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
         let manifest = PackageJson::parse(&text)
             .with_context(|| format!("{} is not valid", path.display()))?;
         Ok(Self {
@@ -48,7 +47,7 @@ impl Project {
     }
 
     /// The same project with package.json replaced (in memory only) by `text`.
-    pub fn with_manifest_text(&self, text: String) -> anyhow::Result<Self> {
+    pub fn with_manifest_text(&self, text: String) -> Result<Self> {
         let manifest = PackageJson::parse(&text).context("the edited package.json is not valid")?;
         Ok(Self {
             dir: self.dir.clone(),
@@ -78,7 +77,7 @@ impl Project {
     }
 
     /// dx.lock's text and parsed form, if the project has one.
-    pub fn read_lockfile(&self) -> anyhow::Result<Option<(String, Lockfile)>> {
+    pub fn read_lockfile(&self) -> Result<Option<(String, Lockfile)>> {
         let path = self.lockfile_path();
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -88,5 +87,13 @@ impl Project {
         let lock = Lockfile::parse(&text)
             .with_context(|| format!("{} is broken (delete it to re-resolve)", path.display()))?;
         Ok(Some((text, lock)))
+    }
+
+    /// dx.lock's text and parsed form; a project without one is [`Error::NoLockfile`] (the
+    /// one place that says "run `dx install` first").
+    pub fn require_lockfile(&self) -> Result<(String, Lockfile)> {
+        self.read_lockfile()?.ok_or_else(|| Error::NoLockfile {
+            dir: self.dir.clone(),
+        })
     }
 }

@@ -13,11 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use crate::bail;
+use crate::error::{Context as _, Result};
 use dx_formats::dxl::Dxl;
 use dx_resolve::{PackageJson, Resolution};
 
-use crate::printer::Printer;
+use crate::reporter::Reporter;
 use crate::scripts::{ScriptRunner, exit_code};
 
 /// How many dependency scripts run at once.
@@ -117,12 +118,12 @@ fn height(
 pub fn run_dependencies(
     project_dir: &Path,
     plan: &ScriptPlan,
-    printer: &Printer,
-) -> anyhow::Result<usize> {
+    reporter: &dyn Reporter,
+) -> Result<usize> {
     let mut ran = 0;
     for wave in &plan.waves {
         for chunk in wave.chunks(CONCURRENCY) {
-            let results: Vec<anyhow::Result<bool>> = std::thread::scope(|scope| {
+            let results: Vec<Result<bool>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = chunk
                     .iter()
                     .map(|p| scope.spawn(move || run_placement(project_dir, p)))
@@ -138,7 +139,7 @@ pub fn run_dependencies(
             for (placement, result) in chunk.iter().zip(results) {
                 if result? {
                     ran += 1;
-                    printer.verbose(format!(
+                    reporter.verbose(&format!(
                         "ran install scripts of {}@{}",
                         placement.name, placement.version
                     ));
@@ -150,7 +151,7 @@ pub fn run_dependencies(
 }
 
 /// Runs one placed package's install scripts; `false` when it turned out to have none.
-fn run_placement(project_dir: &Path, placement: &Placement) -> anyhow::Result<bool> {
+fn run_placement(project_dir: &Path, placement: &Placement) -> Result<bool> {
     let dir = project_dir.join("node_modules").join(&placement.path);
     let manifest_path = dir.join("package.json");
     let text = std::fs::read_to_string(&manifest_path)
@@ -190,7 +191,7 @@ fn run_placement(project_dir: &Path, placement: &Placement) -> anyhow::Result<bo
 }
 
 /// Runs the project's own scripts among `events`, in that order, where package.json has them.
-pub fn run_root(project_dir: &Path, manifest: &PackageJson, events: &[&str]) -> anyhow::Result<()> {
+pub fn run_root(project_dir: &Path, manifest: &PackageJson, events: &[&str]) -> Result<()> {
     let mut runner = None;
     for event in events {
         let Some(script) = manifest.scripts.get(*event) else {
@@ -213,40 +214,9 @@ pub fn run_root(project_dir: &Path, manifest: &PackageJson, events: &[&str]) -> 
     Ok(())
 }
 
-/// The install summary's line about blocked scripts, if any.
-pub fn blocked_line(blocked: &BTreeSet<String>) -> Option<String> {
-    if blocked.is_empty() {
-        return None;
-    }
-    let names: Vec<&str> = blocked.iter().map(String::as_str).collect();
-    let shown = if names.len() > 5 {
-        format!("{} and {} more", names[..5].join(", "), names.len() - 5)
-    } else {
-        names.join(", ")
-    };
-    Some(format!(
-        "blocked install scripts of {} package{}: {shown} (run `dx trust <name>` to allow one)",
-        names.len(),
-        if names.len() == 1 { "" } else { "s" }
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blocked_line_lists_at_most_five() {
-        let names: BTreeSet<String> = ["a", "b", "c", "d", "e", "f", "g"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(
-            blocked_line(&names).unwrap(),
-            "blocked install scripts of 7 packages: a, b, c, d, e and 2 more (run `dx trust <name>` to allow one)"
-        );
-        assert_eq!(blocked_line(&BTreeSet::new()), None);
-    }
 
     #[test]
     fn heights_order_dependencies_first_and_survive_cycles() {

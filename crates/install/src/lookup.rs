@@ -4,15 +4,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context as _, anyhow};
 use dx_net::{CacheMode, RegistryClient};
 use dx_resolve::Packument;
 use dx_resolve::source::{PackageSource as _, SourceError};
 use dx_store::Store;
 
-use crate::cli::GlobalArgs;
-use crate::registry_source::RegistrySource;
-use crate::settings;
+use crate::error::{Context as _, Error, Result};
+use crate::source::RegistrySource;
 
 /// Packuments from the configured registry, through the store's metadata cache.
 pub struct Lookup {
@@ -27,15 +25,15 @@ impl Lookup {
     pub fn new(
         project_dir: &Path,
         store: &Store,
-        global: &GlobalArgs,
+        registry: Option<&str>,
         cache_mode: CacheMode,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let config = settings::registry_config(global, project_dir, store)?;
+        let config = crate::config::registry_config(registry, project_dir, store)?;
         let client = RegistryClient::new(config, Some(store.metadata_dir()), cache_mode)
             .context("cannot set up the registry client")?;
         let source = RegistrySource::new(client.clone(), runtime.handle().clone());
@@ -48,7 +46,7 @@ impl Lookup {
 
     /// The packument of `name`; when the registry does not know it, the error names the
     /// registry and suggests the closest name its search finds.
-    pub fn packument(&self, name: &str) -> anyhow::Result<Arc<Packument>> {
+    pub fn packument(&self, name: &str) -> Result<Arc<Packument>> {
         match self.source.packument(name) {
             Ok(packument) => Ok(packument),
             Err(SourceError::NotFound { registry, .. }) => {
@@ -57,9 +55,11 @@ impl Lookup {
                     .block_on(self.client.search_names(name, 20))
                     .unwrap_or_default();
                 let hint = crate::suggest::did_you_mean(name, found.iter().map(String::as_str));
-                Err(anyhow!("package {name} not found in {registry}{hint}"))
+                Err(Error::msg(format!(
+                    "package {name} not found in {registry}{hint}"
+                )))
             }
-            Err(e) => Err(anyhow!("{e}")),
+            Err(e) => Err(Error::msg(e)),
         }
     }
 
@@ -72,7 +72,7 @@ impl Lookup {
     pub fn bulk_advisories(
         &self,
         installed: &std::collections::BTreeMap<String, Vec<String>>,
-    ) -> Result<serde_json::Value, dx_net::NetError> {
+    ) -> std::result::Result<serde_json::Value, dx_net::NetError> {
         self.runtime
             .block_on(self.client.bulk_advisories(installed))
     }
@@ -93,17 +93,17 @@ impl Lookup {
         manifest: &dx_resolve::PackageJson,
         previous: Option<&dx_resolve::Resolution>,
         options: &dx_resolve::ResolveOptions,
-    ) -> Result<dx_resolve::ResolveOutcome, dx_resolve::ResolveError> {
+    ) -> std::result::Result<dx_resolve::ResolveOutcome, dx_resolve::ResolveError> {
         dx_resolve::resolve(&self.source, manifest, previous, options)
     }
 
     /// The version a dist-tag of `name` points at.
-    pub fn tagged_version(&self, name: &str, tag: &str) -> anyhow::Result<String> {
+    pub fn tagged_version(&self, name: &str, tag: &str) -> Result<String> {
         let packument = self.packument(name)?;
         packument
             .dist_tags
             .get(tag)
             .cloned()
-            .ok_or_else(|| anyhow!("package {name} has no dist-tag `{tag}`"))
+            .ok_or_else(|| Error::msg(format!("package {name} has no dist-tag `{tag}`")))
     }
 }

@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
-use anyhow::Context as _;
+use crate::error::{Context as _, Result};
 use dx_resolve::PackageJson;
 
 /// The scripts npm runs by their own name around `npm install`, `npm test`, `npm start`…;
@@ -62,11 +62,7 @@ pub struct ScriptRunner {
 impl ScriptRunner {
     /// A runner for the package in `dir` whose package.json is `manifest` (`None` when there is
     /// none, as for `dx exec` outside a project). `init_cwd` is where the user started dx.
-    pub fn new(
-        dir: &Path,
-        manifest: Option<&PackageJson>,
-        init_cwd: &Path,
-    ) -> anyhow::Result<Self> {
+    pub fn new(dir: &Path, manifest: Option<&PackageJson>, init_cwd: &Path) -> Result<Self> {
         let bin_dirs = bin_dirs(dir);
         let original_path = std::env::var_os("PATH").unwrap_or_default();
         let path = std::env::join_paths(
@@ -121,12 +117,7 @@ impl ScriptRunner {
 
     /// Runs `script` (the text of package.json's `scripts[event]`) with `args` appended
     /// shell-quoted, through `sh -c` in the package's directory, and waits for it.
-    pub fn run_script(
-        &self,
-        event: &str,
-        script: &str,
-        args: &[String],
-    ) -> anyhow::Result<ExitStatus> {
+    pub fn run_script(&self, event: &str, script: &str, args: &[String]) -> Result<ExitStatus> {
         let mut command_line = script.to_owned();
         for arg in args {
             command_line.push(' ');
@@ -143,7 +134,7 @@ impl ScriptRunner {
     }
 
     /// Runs the executable at `program` with `args`, in the package's directory, and waits.
-    pub fn run_program(&self, program: &Path, args: &[String]) -> anyhow::Result<ExitStatus> {
+    pub fn run_program(&self, program: &Path, args: &[String]) -> Result<ExitStatus> {
         let mut command = Command::new(program);
         command.args(args);
         self.wait(command)

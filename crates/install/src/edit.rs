@@ -1,0 +1,298 @@
+//! The package.json edits of `dx add`, `dx remove` and `dx update`, as npm makes them: `add`
+//! saves `^version` of the `latest` dist-tag unless a range is given, sections stay sorted and
+//! the file's formatting is kept. Each returns the [`Edit`] an [`crate::Install`] then applies
+//! (package.json is written only when that install succeeds).
+
+use dx_resolve::spec::{DependencySpec, split_name_spec};
+use dx_resolve::{DependencySection, ManifestEditor, UpdateSelection};
+use dx_store::Store;
+
+use crate::bail;
+use crate::error::{Context as _, Result};
+use crate::install::Edit;
+use crate::lookup::Lookup;
+use crate::project::Project;
+use crate::settings::InstallSettings;
+
+/// Where `dx add` saves the packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SaveAs {
+    /// `dependencies`.
+    #[default]
+    Prod,
+    /// `devDependencies` (`-D`).
+    Dev,
+    /// `optionalDependencies` (`-O`).
+    Optional,
+    /// `peerDependencies`, and `devDependencies` so it is installed (`--save-peer`).
+    Peer,
+}
+
+/// The edit of `dx add <requests>`: each request is `name`, `name@range`, `name@tag` or
+/// `alias@npm:name@range`; a tag (or nothing) is looked up and saved as `^version`
+/// (`exact`: the version itself).
+pub fn add(
+    project: &Project,
+    store: &Store,
+    settings: &InstallSettings,
+    requests: &[String],
+    save_as: SaveAs,
+    exact: bool,
+) -> Result<Edit> {
+    let section = match save_as {
+        SaveAs::Dev | SaveAs::Peer => DependencySection::DevDependencies,
+        SaveAs::Optional => DependencySection::OptionalDependencies,
+        SaveAs::Prod => DependencySection::Dependencies,
+    };
+    let mut lookup = None;
+    let mut editor =
+        ManifestEditor::parse(&project.manifest_text).context("package.json is not valid")?;
+    for request in requests {
+        let (name, spec) = split_name_spec(request);
+        validate_name(name)?;
+        let parsed = DependencySpec::parse(name, spec)
+            .with_context(|| format!("invalid specifier in `{request}`"))?;
+        let saved = match needed_tag(&parsed, spec) {
+            None => spec.to_owned(),
+            Some((alias_of, tag)) => {
+                let registry_name = alias_of.unwrap_or_else(|| name.to_owned());
+                if lookup.is_none() {
+                    lookup = Some(Lookup::new(
+                        &project.dir,
+                        store,
+                        settings.registry.as_deref(),
+                        settings.network.cache_mode(),
+                    )?);
+                }
+                let version = lookup
+                    .as_ref()
+                    .expect("just set")
+                    .tagged_version(&registry_name, &tag)?;
+                let range = if exact {
+                    version
+                } else {
+                    format!("^{version}")
+                };
+                if registry_name == name {
+                    range
+                } else {
+                    format!("npm:{registry_name}@{range}")
+                }
+            }
+        };
+        editor.set_dependency(section, name, &saved);
+        if save_as == SaveAs::Peer {
+            editor.set_dependency(DependencySection::PeerDependencies, name, &saved);
+        }
+    }
+    Ok(Edit {
+        manifest_text: Some(editor.render()),
+        update: UpdateSelection::Nothing,
+    })
+}
+
+/// The edit of `dx remove <names>`: each name leaves every dependency section.
+pub fn remove(project: &Project, names: &[String]) -> Result<Edit> {
+    let mut editor =
+        ManifestEditor::parse(&project.manifest_text).context("package.json is not valid")?;
+    for name in names {
+        if editor.remove_dependency(name).is_empty() {
+            bail!(
+                "cannot remove {name}: it is not a dependency in {}",
+                project.dir.join("package.json").display()
+            );
+        }
+    }
+    Ok(Edit {
+        manifest_text: Some(editor.render()),
+        update: UpdateSelection::Nothing,
+    })
+}
+
+/// The edit of `dx update [names]`: re-resolve the named packages (every package when none is
+/// named) wherever they appear; with `latest`, direct ranges are rewritten to the `latest`
+/// dist-tag's version first (an exact pin stays exact, an alias an alias).
+pub fn update(
+    project: &Project,
+    store: &Store,
+    settings: &InstallSettings,
+    names: &[String],
+    latest: bool,
+) -> Result<Edit> {
+    let mut editor =
+        ManifestEditor::parse(&project.manifest_text).context("package.json is not valid")?;
+    let locked: Vec<String> = project
+        .read_lockfile()?
+        .map(|(_, lock)| lock.packages.values().map(|p| p.name.clone()).collect())
+        .unwrap_or_default();
+    for name in names {
+        let direct = DependencySection::ALL
+            .iter()
+            .any(|s| editor.dependency(*s, name).is_some());
+        if !direct && !locked.iter().any(|n| n == name) {
+            bail!(
+                "cannot update {name}: it is neither a dependency in package.json nor in dx.lock"
+            );
+        }
+    }
+    let mut manifest_text = None;
+    if latest {
+        let lookup = Lookup::new(
+            &project.dir,
+            store,
+            settings.registry.as_deref(),
+            settings.network.cache_mode(),
+        )?;
+        let mut changed = false;
+        for section in [
+            DependencySection::Dependencies,
+            DependencySection::DevDependencies,
+            DependencySection::OptionalDependencies,
+        ] {
+            let listed: Vec<String> = match editor
+                .value()
+                .get(section.key())
+                .and_then(|v| v.as_object())
+            {
+                Some(map) => map
+                    .keys()
+                    .filter(|n| names.is_empty() || names.contains(n))
+                    .cloned()
+                    .collect(),
+                None => continue,
+            };
+            for name in listed {
+                let spec = editor
+                    .dependency(section, &name)
+                    .unwrap_or_default()
+                    .to_owned();
+                let Some(new_spec) = latest_spec(&lookup, &name, &spec)? else {
+                    continue;
+                };
+                if new_spec != spec {
+                    editor.set_dependency(section, &name, &new_spec);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            manifest_text = Some(editor.render());
+        }
+    }
+    let update = if names.is_empty() {
+        UpdateSelection::Everything
+    } else {
+        UpdateSelection::Names(names.to_vec())
+    };
+    Ok(Edit {
+        manifest_text,
+        update,
+    })
+}
+
+/// The registry name (`None`: the package's own) and dist-tag to look up when the saved
+/// specifier must be a version: `react`, `react@latest`, `react@next`, `alias@npm:real`,
+/// `alias@npm:real@beta`.
+fn needed_tag(spec: &DependencySpec, raw: &str) -> Option<(Option<String>, String)> {
+    match spec {
+        DependencySpec::Tag(tag) => Some((None, tag.clone())),
+        DependencySpec::Range(_) if raw.trim().is_empty() => Some((None, "latest".into())),
+        DependencySpec::Alias { name, spec } => {
+            let aliased = split_name_spec(raw.strip_prefix("npm:").unwrap_or(raw)).1;
+            match spec.as_ref() {
+                DependencySpec::Tag(tag) => Some((Some(name.clone()), tag.clone())),
+                _ if aliased.trim().is_empty() => Some((Some(name.clone()), "latest".into())),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `spec` moved to the `latest` dist-tag, keeping an exact pin exact and an alias an alias;
+/// `None` for what is not a registry range (tags, URLs, files, git).
+fn latest_spec(lookup: &Lookup, name: &str, spec: &str) -> Result<Option<String>> {
+    let parsed = DependencySpec::parse(name, spec)
+        .with_context(|| format!("invalid specifier for {name} in package.json"))?;
+    let (registry_name, range) = match &parsed {
+        DependencySpec::Range(_) => (name.to_owned(), spec),
+        DependencySpec::Alias {
+            name: real,
+            spec: inner,
+        } if matches!(inner.as_ref(), DependencySpec::Range(_)) => (
+            real.clone(),
+            spec.rsplit_once('@').map(|(_, r)| r).unwrap_or(""),
+        ),
+        _ => return Ok(None),
+    };
+    let version = lookup.tagged_version(&registry_name, "latest")?;
+    let exact = dx_resolve::semver::Version::parse(range.trim().trim_start_matches('=')).is_ok();
+    let new_range = if exact {
+        version
+    } else {
+        format!("^{version}")
+    };
+    Ok(Some(if registry_name == name {
+        new_range
+    } else {
+        format!("npm:{registry_name}@{new_range}")
+    }))
+}
+
+/// npm's rules for a package name that can be installed: lowercase, URL-safe, at most 214
+/// characters, not starting with `.` or `_`, scoped as `@scope/name`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let bare = match name.strip_prefix('@') {
+        Some(scoped) => match scoped.split_once('/') {
+            Some((scope, rest)) if !scope.is_empty() && !rest.is_empty() && !rest.contains('/') => {
+                check_part(scope, name)?;
+                rest
+            }
+            _ => bail!("invalid package name `{name}`: a scoped name is @scope/name"),
+        },
+        None => name,
+    };
+    check_part(bare, name)?;
+    if name.len() > 214 {
+        bail!("invalid package name `{name}`: longer than 214 characters");
+    }
+    Ok(())
+}
+
+fn check_part(part: &str, name: &str) -> Result<()> {
+    if part.is_empty() {
+        bail!("invalid package name `{name}`: empty");
+    }
+    if part.starts_with('.') || part.starts_with('_') {
+        bail!("invalid package name `{name}`: cannot start with `.` or `_`");
+    }
+    if part.bytes().any(|b| b.is_ascii_uppercase()) {
+        bail!("invalid package name `{name}`: must be lowercase");
+    }
+    if !part
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    {
+        bail!(
+            "invalid package name `{name}`: only lowercase letters, digits and - . _ ~ are allowed"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_npm_rules() {
+        for ok in ["react", "@types/node", "lodash.merge", "a-b_c~d"] {
+            validate_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "", "React", "_x", ".x", "@scope", "@/x", "@s/a/b", "a b", "a/b",
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

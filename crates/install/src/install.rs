@@ -1,0 +1,438 @@
+//! The install: dx.lock, the store and the compiled layout (see [`crate::prepare`]), then
+//! node_modules (mounted where FUSE works, materialized otherwise or when asked), then
+//! lifecycle scripts. [`Install::run`] takes one of three named paths:
+//!
+//! - **up to date**: package.json, dx.lock and the options are those of the last install and
+//!   node_modules is still that install (a live mount, or a materialized tree the linker's
+//!   marker confirms, repaired if files went missing); nothing is parsed;
+//! - **warm mount**: the same inputs, node_modules gone, the store still holding the recorded
+//!   layout: it is mounted without parsing dx.lock;
+//! - **full**: dx.lock reused or re-resolved, missing archives fetched, the layout compiled and
+//!   put in place.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dx_fallback_link::{LinkMode, MaterializeReport};
+use dx_formats::dxl::Dxl;
+use dx_resolve::UpdateSelection;
+use dx_store::Store;
+
+use crate::changes::{DirectChange, DirectChanges};
+use crate::error::{Context as _, Result};
+use crate::lifecycle;
+use crate::node_modules::{self, Presented};
+use crate::prepare::{self, PrepareOptions, PreparedLayout};
+use crate::project::Project;
+use crate::reporter::Reporter;
+use crate::settings::{InstallSettings, LinkerChoice};
+
+/// What a command that edits package.json (`add`, `remove`, `update`, `audit fix`) asks of
+/// the install.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Edit {
+    /// The edited package.json text: installed from, and written once the install succeeded.
+    /// If any step fails (resolution, fetch, node_modules, a lifecycle script), package.json
+    /// and dx.lock are put back as they were.
+    pub manifest_text: Option<String>,
+    /// Packages to re-resolve although dx.lock matches (`dx update`, `dx audit fix`).
+    pub update: UpdateSelection,
+}
+
+impl Edit {
+    fn is_edit(&self) -> bool {
+        self.manifest_text.is_some() || self.update != UpdateSelection::Nothing
+    }
+}
+
+/// Which of the install's paths ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallPath {
+    /// Nothing to do: node_modules already was this install.
+    UpToDate,
+    /// A materialized tree of this install had lost files; they were put back.
+    Repaired,
+    /// node_modules was gone; the recorded layout was mounted without reading dx.lock.
+    WarmMount,
+    /// dx.lock was reused or resolved, the store brought up to date, node_modules put in place.
+    Full,
+    /// `--lockfile-only`: dx.lock written (or found current), nothing installed.
+    LockfileOnly,
+}
+
+impl InstallPath {
+    /// The name used in `--json` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallPath::UpToDate => "up-to-date",
+            InstallPath::Repaired => "repaired",
+            InstallPath::WarmMount => "warm-mount",
+            InstallPath::Full => "full",
+            InstallPath::LockfileOnly => "lockfile-only",
+        }
+    }
+}
+
+/// What ended up at node_modules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeModules {
+    /// A FUSE mount.
+    Mounted {
+        /// An existing mount swapped layouts without unmounting.
+        reloaded: bool,
+    },
+    /// Files on disk.
+    Materialized {
+        /// How the files were linked.
+        mode: LinkMode,
+        /// Files written (0 when nothing changed).
+        files: u64,
+        /// The tree already matched the layout.
+        noop: bool,
+        /// Why a faster link mode was not used, if one was stepped down from.
+        step_down: Option<String>,
+    },
+}
+
+/// What an install did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallOutcome {
+    /// The path that ran.
+    pub path: InstallPath,
+    /// Packages in the layout (with `--lockfile-only`: packages in dx.lock).
+    pub packages: usize,
+    /// dx.lock was (re)written by this run.
+    pub resolved: bool,
+    /// Packages downloaded by this run.
+    pub downloaded: usize,
+    /// What is at node_modules now (`None` with `--lockfile-only`).
+    pub node_modules: Option<NodeModules>,
+    /// Dependencies with install scripts the project does not trust (not run).
+    pub blocked_scripts: BTreeSet<String>,
+    /// For an edit: the direct dependencies it added, changed or removed.
+    pub changes: Vec<DirectChange>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// One install of one project.
+pub struct Install {
+    project: Project,
+    store: Arc<Store>,
+    settings: InstallSettings,
+    edit: Edit,
+}
+
+impl Install {
+    /// An install of `project` into `store` with `settings`.
+    pub fn new(project: Project, store: Arc<Store>, settings: InstallSettings) -> Self {
+        Self {
+            project,
+            store,
+            settings,
+            edit: Edit::default(),
+        }
+    }
+
+    /// The same install for an edited package.json or with packages to update.
+    pub fn with_edit(mut self, edit: Edit) -> Result<Self> {
+        if let Some(text) = &edit.manifest_text {
+            self.project = self.project.with_manifest_text(text.clone())?;
+        }
+        self.edit = edit;
+        Ok(self)
+    }
+
+    /// The project being installed (with the edited manifest, for an edit).
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// Runs the install. For an edit, a failure at any step leaves package.json and dx.lock
+    /// as they were.
+    pub fn run(&self, reporter: &dyn Reporter) -> Result<InstallOutcome> {
+        if !self.edit.is_edit() {
+            return self.run_paths(reporter);
+        }
+        let before = DirectChanges::snapshot(&self.project)?;
+        let saved = SavedFiles::read(&self.project)?;
+        match self.run_paths(reporter) {
+            Ok(mut outcome) => {
+                outcome.changes = before.against_disk();
+                Ok(outcome)
+            }
+            Err(e) => {
+                saved.restore(reporter);
+                Err(e)
+            }
+        }
+    }
+
+    /// How node_modules is to be put in place: the settings' choice, or the last install's.
+    fn materialize(&self) -> Option<LinkMode> {
+        match self.settings.linker {
+            LinkerChoice::Mount => None,
+            LinkerChoice::Materialize(mode) => Some(mode),
+            LinkerChoice::Remembered => {
+                node_modules::recorded_linker(&self.store, &self.project.dir).flatten()
+            }
+        }
+    }
+
+    fn run_paths(&self, reporter: &dyn Reporter) -> Result<InstallOutcome> {
+        let started = Instant::now();
+        let (project, store, settings) = (&self.project, &self.store, &self.settings);
+        let materialize = self.materialize();
+        let fingerprint_options = match materialize {
+            None => format!("mount prod={}", settings.production),
+            Some(mode) => format!("materialize={} prod={}", mode.as_str(), settings.production),
+        };
+        let fingerprint = project.fingerprint(&fingerprint_options);
+        let scripts = !settings.ignore_scripts && !settings.lockfile_only;
+        let editing = self.edit.is_edit();
+        if scripts {
+            lifecycle::run_root(&project.dir, &project.manifest, &["preinstall"])?;
+        }
+        let finish = |outcome: InstallOutcome| -> Result<InstallOutcome> {
+            if scripts {
+                lifecycle::run_root(&project.dir, &project.manifest, &lifecycle::ROOT_AFTER)?;
+            }
+            Ok(InstallOutcome {
+                elapsed: started.elapsed(),
+                ..outcome
+            })
+        };
+        if !settings.lockfile_only && !editing {
+            if let Some(outcome) = self.up_to_date(&fingerprint, materialize)? {
+                return finish(outcome);
+            }
+        }
+        // The warm install: same package.json and dx.lock as the last install, node_modules gone.
+        let recorded = match materialize {
+            None if !settings.lockfile_only && !editing => {
+                node_modules::mount_recorded(store, &project.dir, &fingerprint, reporter)?
+            }
+            _ => None,
+        };
+        let (path, layout, presented) = match recorded {
+            Some(layout) => (
+                InstallPath::WarmMount,
+                layout,
+                Presented::Mounted { reloaded: false },
+            ),
+            None => {
+                let options = PrepareOptions {
+                    frozen: settings.frozen_lockfile,
+                    lockfile_only: settings.lockfile_only,
+                    network: settings.network,
+                    registry: settings.registry.as_deref(),
+                    production: settings.production,
+                    update: self.edit.update.clone(),
+                };
+                let layout = prepare::prepare(project, store, &options, reporter)?;
+                if let Some(text) = &self.edit.manifest_text {
+                    let path = project.dir.join("package.json");
+                    dx_store::write_atomic(&path, text.as_bytes())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                if settings.lockfile_only {
+                    return Ok(InstallOutcome {
+                        path: InstallPath::LockfileOnly,
+                        packages: layout.locked_packages,
+                        resolved: layout.resolved,
+                        downloaded: 0,
+                        node_modules: None,
+                        blocked_scripts: BTreeSet::new(),
+                        changes: Vec::new(),
+                        elapsed: started.elapsed(),
+                    });
+                }
+                let dxl = Dxl::parse(&layout.dxl).context("the compiled layout is corrupt")?;
+                let presented = node_modules::present(
+                    &project.dir,
+                    store,
+                    &layout,
+                    &dxl,
+                    materialize,
+                    &project.manifest.trusted_dependencies,
+                    reporter,
+                )?;
+                (InstallPath::Full, layout, presented)
+            }
+        };
+        let blocked_scripts = if scripts {
+            self.run_dependency_scripts(&layout, reporter)?
+        } else {
+            BTreeSet::new()
+        };
+        // A mount, or a tree materialized on request or by remembering, is what the next
+        // install's no-op check finds; a tree materialized because FUSE is missing is not
+        // remembered as a choice.
+        let recorded_mode = match &presented {
+            Presented::Mounted { .. } => Some(None),
+            Presented::Materialized(report) if materialize.is_some() => {
+                Some(Some(materialize.unwrap_or(report.mode_used)))
+            }
+            Presented::Materialized(_) => None,
+        };
+        if let Some(mode) = recorded_mode {
+            node_modules::record_install(
+                store,
+                &project.dir,
+                &project.fingerprint(&fingerprint_options),
+                &layout.key,
+                mode,
+            )?;
+        }
+        let node_modules = match presented {
+            Presented::Mounted { reloaded } => NodeModules::Mounted { reloaded },
+            Presented::Materialized(report) => materialized(report),
+        };
+        finish(InstallOutcome {
+            path,
+            packages: layout.packages,
+            resolved: layout.resolved,
+            downloaded: layout.downloaded,
+            node_modules: Some(node_modules),
+            blocked_scripts,
+            changes: Vec::new(),
+            elapsed: Duration::ZERO,
+        })
+    }
+
+    /// The no-op check: the same package.json, dx.lock and options as the last install, and
+    /// node_modules still that install (a live mount, or a materialized tree, repaired if it
+    /// lost files). Nothing is parsed.
+    fn up_to_date(
+        &self,
+        fingerprint: &str,
+        materialize: Option<LinkMode>,
+    ) -> Result<Option<InstallOutcome>> {
+        let (store, dir) = (&self.store, &self.project.dir);
+        let (path, node_modules) = match materialize {
+            None => {
+                if !node_modules::mounted_with(store, dir, fingerprint) {
+                    return Ok(None);
+                }
+                (
+                    InstallPath::UpToDate,
+                    NodeModules::Mounted { reloaded: false },
+                )
+            }
+            Some(mode) => match node_modules::materialized_with(store, dir, fingerprint, mode)? {
+                None => return Ok(None),
+                Some(report) => {
+                    let path = if report.noop {
+                        InstallPath::UpToDate
+                    } else {
+                        InstallPath::Repaired
+                    };
+                    (path, materialized(report))
+                }
+            },
+        };
+        Ok(Some(InstallOutcome {
+            path,
+            packages: 0,
+            resolved: false,
+            downloaded: 0,
+            node_modules: Some(node_modules),
+            blocked_scripts: BTreeSet::new(),
+            changes: Vec::new(),
+            elapsed: Duration::ZERO,
+        }))
+    }
+
+    /// Trusted dependencies' install scripts, in dependency order; returns the blocked ones.
+    fn run_dependency_scripts(
+        &self,
+        layout: &PreparedLayout,
+        reporter: &dyn Reporter,
+    ) -> Result<BTreeSet<String>> {
+        let dxl = Dxl::parse(&layout.dxl).context("the compiled layout is corrupt")?;
+        if !dxl.packages().any(|p| p.has_install_script()) {
+            return Ok(BTreeSet::new());
+        }
+        let resolution = match self.project.read_lockfile()? {
+            Some((_, lock)) => dx_resolve::from_lockfile(&lock),
+            None => dx_resolve::Resolution::default(),
+        };
+        let plan = lifecycle::plan(
+            &dxl,
+            &resolution,
+            &self.project.manifest.trusted_dependencies,
+        );
+        reporter.progress_done();
+        lifecycle::run_dependencies(&self.project.dir, &plan, reporter)?;
+        Ok(plan.blocked)
+    }
+}
+
+fn materialized(report: MaterializeReport) -> NodeModules {
+    NodeModules::Materialized {
+        mode: report.mode_used,
+        files: report.files,
+        noop: report.noop,
+        step_down: report.step_down,
+    }
+}
+
+/// package.json and dx.lock as they were before an edit, to put back if it fails.
+struct SavedFiles {
+    manifest_path: std::path::PathBuf,
+    manifest: Vec<u8>,
+    lock_path: std::path::PathBuf,
+    lock: Option<Vec<u8>>,
+}
+
+impl SavedFiles {
+    fn read(project: &Project) -> Result<Self> {
+        let manifest_path = project.dir.join("package.json");
+        let manifest = std::fs::read(&manifest_path)
+            .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+        let lock_path = project.lockfile_path();
+        let lock = match std::fs::read(&lock_path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", lock_path.display()));
+            }
+        };
+        Ok(Self {
+            manifest_path,
+            manifest,
+            lock_path,
+            lock,
+        })
+    }
+
+    /// Puts both files back (atomically), saying so if that fails.
+    fn restore(&self, reporter: &dyn Reporter) {
+        let manifest = dx_store::write_atomic_if_changed(&self.manifest_path, &self.manifest);
+        let lock = match &self.lock {
+            Some(bytes) => dx_store::write_atomic_if_changed(&self.lock_path, bytes).map(|_| ()),
+            None => match std::fs::remove_file(&self.lock_path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        };
+        if manifest.is_err() || lock.is_err() {
+            reporter.warn(&format!(
+                "could not put back {} and {} as they were",
+                self.manifest_path.display(),
+                self.lock_path.display()
+            ));
+        }
+    }
+}
+
+impl std::fmt::Debug for Install {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Install")
+            .field("project", &self.project.dir)
+            .field("settings", &self.settings)
+            .field("edit", &self.edit)
+            .finish()
+    }
+}

@@ -1,0 +1,165 @@
+//! `dx migrate`: reads package-lock.json / npm-shrinkwrap.json, bun.lock or yarn.lock (see
+//! `dx_migrate`) and writes dx.lock with the same versions wherever package.json still allows
+//! them. node_modules is left alone: `dx install` follows.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use dx_migrate::{Format, ImportOptions};
+use dx_net::CacheMode;
+use dx_resolve::{Resolution, ResolveOptions, UpdateSelection};
+use dx_store::Store;
+
+use crate::bail;
+use crate::error::{Context as _, Error, Result};
+use crate::lookup::Lookup;
+use crate::prepare::installed_node_version;
+use crate::project::Project;
+use crate::reporter::Reporter;
+
+/// What `dx migrate` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrateOutcome {
+    /// The lockfile imported, as given or found.
+    pub from: std::path::PathBuf,
+    /// Packages in the new dx.lock.
+    pub packages: usize,
+    /// Versions the imported lockfile had.
+    pub imported: usize,
+    /// Of those, kept in dx.lock.
+    pub kept: usize,
+    /// `name@version`s the import had and dx.lock does not.
+    pub dropped: Vec<String>,
+    /// `name@version`s dx.lock has and the import did not.
+    pub added: Vec<String>,
+}
+
+/// Imports `from` (default: the first lockfile found in the project) into dx.lock; an existing
+/// dx.lock is replaced only with `force`.
+pub fn migrate(
+    project: &Project,
+    store: &Store,
+    registry: Option<&str>,
+    from: Option<&Path>,
+    force: bool,
+    reporter: &dyn Reporter,
+) -> Result<MigrateOutcome> {
+    let (path, format) = match from {
+        Some(from) => {
+            let path = project.dir.join(from);
+            let format = Format::from_file_name(&path).ok_or_else(|| {
+                Error::msg(format!(
+                    "{}: dx imports package-lock.json, npm-shrinkwrap.json, bun.lock or yarn.lock",
+                    path.display()
+                ))
+            })?;
+            (path, format)
+        }
+        None => match dx_migrate::detect(&project.dir) {
+            Some(found) => found,
+            None => {
+                for (file, hint) in dx_migrate::UNSUPPORTED {
+                    if project.dir.join(file).exists() {
+                        bail!("{}: {hint}", project.dir.join(file).display());
+                    }
+                }
+                bail!(
+                    "no lockfile to migrate in {} (looked for package-lock.json, npm-shrinkwrap.json, bun.lock, yarn.lock)",
+                    project.dir.display()
+                );
+            }
+        },
+    };
+    if project.lockfile_path().exists() && !force {
+        bail!(
+            "{} already exists (pass --force to replace it)",
+            project.lockfile_path().display()
+        );
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let root: serde_json::Value =
+        serde_json::from_str(project.manifest_text.trim_start_matches('\u{feff}'))
+            .context("package.json is not valid JSON")?;
+    let lookup = Lookup::new(&project.dir, store, registry, CacheMode::PreferOffline)?;
+    let tarball_url = |name: &str, version: &str| {
+        let registry = lookup.registry_for(name).trim_end_matches('/').to_owned();
+        let file = name.rsplit('/').next().unwrap_or(name);
+        format!("{registry}/{name}/-/{file}-{version}.tgz")
+    };
+    let file_name = path.display().to_string();
+    let mut imported = dx_migrate::import(
+        &file_name,
+        format,
+        &text,
+        &ImportOptions {
+            root_manifest: &root,
+            tarball_url: &tarball_url,
+        },
+    )
+    .map_err(Error::msg)?;
+    if !imported.complete_metadata {
+        fill_metadata(&lookup, &mut imported.resolution)?;
+    }
+
+    let resolve_options = ResolveOptions {
+        project_dir: Some(project.dir.clone()),
+        node_version: installed_node_version(store),
+        update: UpdateSelection::Nothing,
+    };
+    let outcome = lookup
+        .resolve(
+            &project.manifest,
+            Some(&imported.resolution),
+            &resolve_options,
+        )
+        .context("cannot resolve dependencies")?;
+    for warning in &outcome.warnings {
+        reporter.warn(&warning.to_string());
+    }
+    let lock = dx_resolve::to_lockfile(&outcome.resolution)
+        .context("cannot record the resolution in dx.lock")?;
+    dx_store::write_atomic(&project.lockfile_path(), lock.to_text().as_bytes())
+        .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
+
+    let now: BTreeSet<String> = outcome.resolution.packages.keys().cloned().collect();
+    Ok(MigrateOutcome {
+        from: path,
+        packages: now.len(),
+        imported: imported.versions.len(),
+        kept: imported.versions.intersection(&now).count(),
+        dropped: imported.versions.difference(&now).cloned().collect(),
+        added: now.difference(&imported.versions).cloned().collect(),
+    })
+}
+
+/// Fills what a lockfile leaves out (`bin`, `os`, `cpu`, `libc`, install scripts, and
+/// integrity or URL when missing) from each package's packument.
+fn fill_metadata(lookup: &Lookup, resolution: &mut Resolution) -> Result<()> {
+    let names: BTreeSet<String> = resolution
+        .packages
+        .values()
+        .map(|p| p.name.clone())
+        .collect();
+    lookup.prefetch(names.iter().cloned());
+    for package in resolution.packages.values_mut() {
+        let packument = lookup.packument(&package.name)?;
+        let Some(manifest) = packument.versions.get(&package.version) else {
+            // Unpublished since: the resolver will choose again for whoever depends on it.
+            continue;
+        };
+        package.bin = manifest.bins();
+        package.os = manifest.os.clone();
+        package.cpu = manifest.cpu.clone();
+        package.libc = manifest.libc.clone();
+        package.has_install_script = manifest.has_install_script;
+        package.deprecated = manifest.deprecated.clone();
+        if package.integrity.is_none() {
+            package.integrity = manifest.dist.integrity.clone();
+        }
+        if package.resolved.is_none() {
+            package.resolved = manifest.dist.tarball.clone();
+        }
+    }
+    Ok(())
+}
