@@ -8,6 +8,7 @@ mod bench_smoke;
 mod cache;
 mod cli;
 mod edit;
+mod engine;
 mod everyday;
 mod install;
 mod migrate;

@@ -39,7 +39,11 @@ pub fn run(action: RegistryAction, printer: &Printer) -> anyhow::Result<ExitCode
             .await
             .context("cannot start the registry server")?;
         // The URL is the answer: printed even with --quiet, so scripts can read it.
-        printer.answer(format!("dx registry listening on {}", server.url()));
+        if printer.json() {
+            printer.json_value(&serde_json::json!({ "url": server.url().to_string() }));
+        } else {
+            printer.answer(format!("dx registry listening on {}", server.url()));
+        }
         server.run_forever().await;
         Ok(ExitCode::SUCCESS)
     })
