@@ -248,12 +248,10 @@ impl Install {
                         elapsed: started.elapsed(),
                     });
                 }
-                let dxl = Dxl::parse(&layout.dxl).context("the compiled layout is corrupt")?;
                 let presented = node_modules::present(
                     &project.dir,
                     store,
                     &layout,
-                    &dxl,
                     materialize,
                     &project.manifest.trusted_dependencies,
                     reporter,
@@ -261,7 +259,7 @@ impl Install {
                 (InstallPath::Full, layout, presented)
             }
         };
-        let blocked_scripts = if scripts {
+        let blocked_scripts = if scripts && layout.has_install_scripts {
             self.run_dependency_scripts(&layout, reporter)?
         } else {
             BTreeSet::new()
@@ -351,9 +349,6 @@ impl Install {
         reporter: &dyn Reporter,
     ) -> Result<BTreeSet<String>> {
         let dxl = Dxl::parse(&layout.dxl).context("the compiled layout is corrupt")?;
-        if !dxl.packages().any(|p| p.has_install_script()) {
-            return Ok(BTreeSet::new());
-        }
         let resolution = match self.project.read_lockfile()? {
             Some((_, lock)) => dx_resolve::from_lockfile(&lock),
             None => dx_resolve::Resolution::default(),

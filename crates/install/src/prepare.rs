@@ -47,6 +47,8 @@ pub struct PreparedLayout {
     pub dxl: Vec<u8>,
     /// Packages in the layout (0 with `lockfile_only`).
     pub packages: usize,
+    /// Some package in the layout declares install scripts (trusted or not).
+    pub has_install_scripts: bool,
     /// Packages in dx.lock.
     pub locked_packages: usize,
     /// Whether dx.lock was (re)written by this run.
@@ -160,6 +162,7 @@ pub(crate) fn prepare(
             key,
             dxl: Vec::new(),
             packages: 0,
+            has_install_scripts: false,
             locked_packages: lockfile.packages.len(),
             resolved,
             downloaded: 0,
@@ -173,13 +176,14 @@ pub(crate) fn prepare(
     let reusable = std::fs::read(&dxl_path).ok().and_then(|bytes| {
         let dxl = Dxl::parse(&bytes).ok()?;
         let used: Vec<ContentHash> = dxl.packages().map(|p| p.content_hash()).collect();
+        let scripts = dxl.packages().any(|p| p.has_install_script());
         used.iter()
             .all(|hash| store.contains(hash))
             .then(|| (used, dxl.package_count() as usize))
-            .map(|(used, count)| (bytes, used, count))
+            .map(|(used, count)| (bytes, used, count, scripts))
     });
-    let (dxl, used, packages, downloaded) = match reusable {
-        Some((bytes, used, count)) => (bytes, used, count, 0),
+    let (dxl, used, packages, has_install_scripts, downloaded) = match reusable {
+        Some((bytes, used, count, scripts)) => (bytes, used, count, scripts, 0),
         None => {
             let resolution = dx_resolve::from_lockfile(&lockfile);
             let plan = dx_resolve::plan_layout(&resolution, &layout_options)
@@ -200,8 +204,12 @@ pub(crate) fn prepare(
             let mut used: Vec<ContentHash> = hashes.values().copied().collect();
             used.sort_unstable();
             used.dedup();
-            let count = used.len();
-            (bytes, used, count, downloaded)
+            let count = hashes.len();
+            let scripts = plan
+                .nodes
+                .iter()
+                .any(|node| resolution.packages[&node.package_key].has_install_script);
+            (bytes, used, count, scripts, downloaded)
         }
     };
     store
@@ -212,6 +220,7 @@ pub(crate) fn prepare(
         key,
         dxl,
         packages,
+        has_install_scripts,
         locked_packages: lockfile.packages.len(),
         resolved,
         downloaded,
