@@ -9,7 +9,7 @@ use dx_net::CacheMode;
 use dx_vfs::{MountPointState, UnmountOutcome};
 
 use crate::cli::{GlobalArgs, MountArgs};
-use crate::node_modules::{self, MountState};
+use crate::node_modules;
 use crate::pipeline::{self, PrepareOptions};
 use crate::printer::Printer;
 use crate::project::Project;
@@ -22,7 +22,7 @@ pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     let store = Arc::new(settings::open_store()?);
     if args.daemon_child {
         let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;
-        node_modules::run_daemon(&project.dir, store, true)?;
+        node_modules::run_daemon(&project.dir, store, true, None)?;
         return Ok(ExitCode::SUCCESS);
     }
     let node_modules_dir = project.dir.join("node_modules");
@@ -30,7 +30,7 @@ pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         if dx_vfs::mount_point_state(&node_modules_dir) != MountPointState::NotMounted {
             bail!("--reset discards what was written into node_modules; run `dx unmount` first");
         }
-        dx_vfs::reset_overlay(&MountState::of(&store, &project.dir).dir)
+        dx_vfs::reset_overlay(store.project_state(&project.dir)?.overlay_dir())
             .context("cannot reset the overlay")?;
         printer.line("discarded every change written into node_modules");
     }
@@ -50,7 +50,7 @@ pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     };
     let layout = pipeline::prepare(&project, &store, global, &options, printer)?;
     if args.foreground {
-        let state = MountState::of(&store, &project.dir);
+        let state = store.project_state(&project.dir)?;
         dx_store::write_atomic(&state.dxl(), &layout.dxl)
             .with_context(|| format!("cannot write {}", state.dxl().display()))?;
         let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still shared"))?;
@@ -59,7 +59,7 @@ pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
             node_modules_dir.display(),
             state.log().display()
         ));
-        node_modules::run_daemon(&project.dir, store, false)?;
+        node_modules::run_daemon(&project.dir, store, false, layout.take_store_guard())?;
         return Ok(ExitCode::SUCCESS);
     }
     dx_vfs::check_fuse_available().map_err(|why| anyhow::anyhow!("cannot mount: {why} (hint: `dx install --materialize` writes node_modules to disk instead)"))?;
