@@ -256,7 +256,7 @@ fn a_killed_daemon_is_detected_and_the_next_install_remounts() {
     let ctx = ctx.with_registry(reg.url());
     project(&ctx, DEPS);
     ctx.dx_ok(&["install"]);
-    let lock_dir = std::fs::read_dir(ctx.store.join("mounts"))
+    let lock_dir = std::fs::read_dir(ctx.store.join("v1/projects"))
         .unwrap()
         .next()
         .unwrap()

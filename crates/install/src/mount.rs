@@ -10,7 +10,7 @@ use dx_vfs::{MountPointState, UnmountOutcome};
 
 use crate::bail;
 use crate::error::{Context as _, Error, Result};
-use crate::node_modules::{self, MountState};
+use crate::node_modules;
 use crate::prepare::{self, PrepareOptions, PreparedLayout};
 use crate::project::Project;
 use crate::reporter::Reporter;
@@ -67,7 +67,7 @@ fn reset_overlay(project: &Project, store: &Store) -> Result<()> {
     if dx_vfs::mount_point_state(&node_modules) != MountPointState::NotMounted {
         bail!("--reset discards what was written into node_modules; run `dx unmount` first");
     }
-    dx_vfs::reset_overlay(&MountState::of(store, &project.dir).dir)
+    dx_vfs::reset_overlay(store.project_state(&project.dir)?.overlay_dir())
         .context("cannot reset the overlay")
 }
 
@@ -120,19 +120,17 @@ pub fn serve_foreground(
         reset_overlay(project, &store)?;
     }
     let layout = frozen_layout(project, &store, settings, reporter)?;
-    let state = MountState::of(&store, &project.dir);
-    std::fs::create_dir_all(&state.dir)
-        .with_context(|| format!("cannot create {}", state.dir.display()))?;
+    let state = store.project_state(&project.dir)?;
     dx_store::write_atomic(&state.dxl(), &layout.dxl)
         .with_context(|| format!("cannot write {}", state.dxl().display()))?;
     let store = Arc::try_unwrap(store).map_err(|_| Error::msg("the store is still shared"))?;
     serving(&state.log());
-    node_modules::run_daemon(&project.dir, store, false)
+    node_modules::run_daemon(&project.dir, store, false, layout.take_store_guard())
 }
 
 /// The background daemon `dx mount` / `dx install` start (`dx mount --daemon-child`).
 pub fn run_daemon_child(project_dir: &std::path::Path, store: Store) -> Result<()> {
-    node_modules::run_daemon(project_dir, store, true)
+    node_modules::run_daemon(project_dir, store, true, None)
 }
 
 /// Unmounts `project_dir/node_modules` (cleaning up a dead mount).

@@ -55,6 +55,21 @@ pub struct PreparedLayout {
     pub resolved: bool,
     /// Tarballs downloaded by this run.
     pub downloaded: usize,
+    /// The store's insert guard, held from the first archive lookup: gc (`dx cache clean`
+    /// keeps only what live mounts use) cannot collect the layout's archives until
+    /// node_modules serves them. Taken by [`PreparedLayout::take_store_guard`].
+    pub store_guard: std::sync::Mutex<Option<dx_store::InsertGuard>>,
+}
+
+impl PreparedLayout {
+    /// Takes the insert guard (if still held) to drop it once node_modules serves the layout:
+    /// files written, or a mount daemon holding its store mount guard.
+    pub fn take_store_guard(&self) -> Option<dx_store::InsertGuard> {
+        self.store_guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
 }
 
 /// Brings dx.lock, the store and the compiled layout up to date for `project`.
@@ -166,11 +181,13 @@ pub(crate) fn prepare(
             locked_packages: lockfile.packages.len(),
             resolved,
             downloaded: 0,
+            store_guard: Default::default(),
         });
     }
 
-    // gc may not run between finding or storing archives and registering the project that uses
-    // them, so the shared insert lock is held from here until the root is registered.
+    // gc may not run between finding or storing archives and node_modules serving them (a
+    // mount is protected only once its daemon holds its mount guard), so the shared insert
+    // lock is held from here and handed to the caller with the layout.
     let insert_guard = store.insert_guard().context("cannot lock the store")?;
     let dxl_path = store.dxl_path(&key);
     let reusable = std::fs::read(&dxl_path).ok().and_then(|bytes| {
@@ -215,7 +232,6 @@ pub(crate) fn prepare(
     store
         .register_root(&project.dir, &key, &used)
         .context("cannot register the project with the store")?;
-    drop(insert_guard);
     Ok(PreparedLayout {
         key,
         dxl,
@@ -224,6 +240,7 @@ pub(crate) fn prepare(
         locked_packages: lockfile.packages.len(),
         resolved,
         downloaded,
+        store_guard: std::sync::Mutex::new(Some(insert_guard)),
     })
 }
 

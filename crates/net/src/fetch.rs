@@ -46,6 +46,10 @@ pub struct StoredTarball {
 
 /// Fetches tarballs into one store with bounded concurrency; cheap to clone, so a resolver can
 /// [`spawn`](TarballFetcher::spawn) each download the moment it knows the package.
+///
+/// Every archive goes in through [`Store::import_tarball`], which takes the store's insert guard
+/// for the insert itself; between a fetch and the registration of the project that uses it,
+/// only the caller's own [`Store::insert_guard`] keeps gc away (docs/store.md, lock protocol).
 #[derive(Clone)]
 pub struct TarballFetcher {
     inner: Arc<FetcherInner>,

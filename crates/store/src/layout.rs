@@ -12,9 +12,11 @@
 //!   values/<name>             small cached values (e.g. the registry npm answers)
 //!   roots/<project-key>       projects that use the store (gc roots)
 //!   mounts/<project-key>.lock held (flock) by a live mount daemon
+//!   projects/<project-key>/   per-project state: mount files, install record, overlay
 //!   quarantine/               archives that failed `verify`
 //!   tmp/<session>.lock, tmp/<session>/  per-process temp space on the same filesystem
 //!   gc.lock                   shared by inserts, exclusive for gc
+//! <root>/mounts/<digest>/     per-project state of dx before it moved into v1/projects
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -23,6 +25,12 @@ use dx_formats::hash::{ContentHash, Integrity, IntegrityAlgorithm};
 
 /// The top directory of this layout version; a future format lives beside it.
 pub(crate) const LAYOUT_VERSION_DIR: &str = "v1";
+
+/// Where dx kept per-project state before it moved into `v1/projects/`, relative to the root.
+const LEGACY_STATE_DIR: &str = "mounts";
+
+/// Hex digits of BLAKE3(project path) naming a legacy state directory.
+const LEGACY_DIGEST_LEN: usize = 24;
 
 /// Extension of archive files.
 const ARCHIVE_EXTENSION: &str = "dxp";
@@ -56,6 +64,7 @@ impl StoreLayout {
             self.values_dir(),
             self.roots_dir(),
             self.mounts_dir(),
+            self.projects_dir(),
             self.quarantine_dir(),
             self.tmp_dir(),
         ]
@@ -140,6 +149,29 @@ impl StoreLayout {
 
     pub(crate) fn mount_lock_path(&self, project_key: &str) -> PathBuf {
         self.mounts_dir().join(format!("{project_key}.lock"))
+    }
+
+    pub(crate) fn projects_dir(&self) -> PathBuf {
+        self.v1.join("projects")
+    }
+
+    /// The state directory of the project with this key (see `store::projects`).
+    pub(crate) fn project_state_dir(&self, project_key: &str) -> PathBuf {
+        self.projects_dir().join(project_key)
+    }
+
+    /// Where dx before layout v1's `projects/` kept this (canonical) project's state:
+    /// `<root>/mounts/<first 24 hex digits of BLAKE3(path)>`, outside `v1/`.
+    pub(crate) fn legacy_state_dir(&self, project: &Path) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        let digest = blake3::hash(project.as_os_str().as_bytes()).to_hex();
+        self.legacy_states_dir()
+            .join(&digest.as_str()[..LEGACY_DIGEST_LEN])
+    }
+
+    /// The parent of every legacy state directory.
+    pub(crate) fn legacy_states_dir(&self) -> PathBuf {
+        self.root.join(LEGACY_STATE_DIR)
     }
 
     pub(crate) fn quarantine_dir(&self) -> PathBuf {

@@ -9,7 +9,9 @@
 //! - every temp file lives in a per-process session under `v1/tmp/`, removed by the next open
 //!   or gc once its process is dead;
 //! - gc removes only what no registered project and no live mount references, and never runs
-//!   while an install holds an [`InsertGuard`] (see docs/store.md for the lock protocol).
+//!   while an install holds an [`InsertGuard`] (see docs/store.md for the lock protocol);
+//! - a project's state ([`ProjectState`]: mount files, install record, overlay) is removed
+//!   only once its project directory is gone and no mount of it is live or starting.
 #![deny(missing_docs)]
 
 mod atomic;
@@ -24,6 +26,7 @@ pub use error::StoreError;
 pub use lock::{FileLock, LockMode};
 pub use store::PROJECT_LOCKFILE;
 pub use store::{
-    AreaStats, CorruptArchive, GcOptions, GcReport, ImportedPackage, InsertGuard, MountGuard,
-    RootRecord, Store, StoreStats, StoredArchive, VerifyReport,
+    AreaStats, CorruptArchive, GcLock, GcOptions, GcReport, ImportedPackage, InsertGuard,
+    MountGuard, ProjectMissingArchives, ProjectState, RootRecord, Store, StoreStats, StoredArchive,
+    VerifyReport,
 };

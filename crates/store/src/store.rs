@@ -6,6 +6,7 @@
 mod gc;
 mod insert;
 mod lookup;
+mod projects;
 mod roots;
 mod stats;
 mod unpack;
@@ -26,9 +27,10 @@ use crate::session::{TempSession, clean_stale_sessions};
 pub use gc::{GcOptions, GcReport};
 pub use insert::ImportedPackage;
 pub use lookup::StoredArchive;
+pub use projects::ProjectState;
 pub use roots::{MountGuard, PROJECT_LOCKFILE, RootRecord};
 pub use stats::{AreaStats, StoreStats};
-pub use verify::{CorruptArchive, VerifyReport};
+pub use verify::{CorruptArchive, ProjectMissingArchives, VerifyReport};
 
 /// An open store. Cheap to share between threads (`&Store` is all any operation needs); every
 /// process opens its own, and they coordinate through files and locks only.
@@ -38,12 +40,22 @@ pub struct Store {
     session: TempSession,
 }
 
-/// Held while an install writes archives and until it has registered its root: gc cannot run
-/// meanwhile, so it cannot delete an archive that is stored but not yet referenced.
+/// Held by an install from its first archive lookup until what it installed is protected
+/// otherwise: its root registered and, for a mount, the daemon holding its [`MountGuard`]
+/// (`dx cache clean` keeps only what live mounts use). gc cannot run meanwhile, so it cannot
+/// delete an archive that is stored but not yet protected.
 ///
 /// Shared with other installs; exclusive against gc.
 #[derive(Debug)]
 pub struct InsertGuard {
+    _lock: FileLock,
+}
+
+/// The exclusive side of the gc lock: no install, mount start or verify runs while it is held.
+/// Taken by [`Store::gc`], or by the caller ([`Store::try_gc_lock`], [`Store::gc_lock`]) to
+/// say it waits before [`Store::gc_locked`].
+#[derive(Debug)]
+pub struct GcLock {
     _lock: FileLock,
 }
 
@@ -89,6 +101,23 @@ impl Store {
         let lock =
             FileLock::acquire(&path, LockMode::Shared).map_err(StoreError::io("lock", &path))?;
         Ok(InsertGuard { _lock: lock })
+    }
+
+    /// Takes the exclusive gc lock, or `None` at once when an install (or a mount starting, or
+    /// a verify) holds the shared side.
+    pub fn try_gc_lock(&self) -> Result<Option<GcLock>, StoreError> {
+        let path = self.layout.gc_lock_path();
+        let lock = FileLock::try_acquire(&path, LockMode::Exclusive)
+            .map_err(StoreError::io("lock", &path))?;
+        Ok(lock.map(|lock| GcLock { _lock: lock }))
+    }
+
+    /// Takes the exclusive gc lock, waiting for every holder of the shared side to finish.
+    pub fn gc_lock(&self) -> Result<GcLock, StoreError> {
+        let path = self.layout.gc_lock_path();
+        let lock =
+            FileLock::acquire(&path, LockMode::Exclusive).map_err(StoreError::io("lock", &path))?;
+        Ok(GcLock { _lock: lock })
     }
 
     /// The registry-metadata cache directory (written by dx-net; the store only creates it).

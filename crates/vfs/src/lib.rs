@@ -29,8 +29,7 @@ pub use fuse::{RequestCounters, RequestCounts};
 pub use layout::{LayoutRow, LayoutRowKind, rows_from_dxl};
 pub use lifecycle::{
     MountLock, MountPointState, ReadyReader, ReadyWriter, UnmountOutcome, check_fuse_available,
-    cleanup_stale_mount, mount_point_state, overlay_dir_for, readiness_pipe, spawn_with_readiness,
-    unmount,
+    cleanup_stale_mount, mount_point_state, readiness_pipe, spawn_with_readiness, unmount,
 };
 pub use mount::{Mount, MountConfig, reload_ack_path, serve_until_signalled};
 pub use overlay::reset_overlay;

@@ -1,6 +1,8 @@
 //! What a mount's life around the filesystem needs: is FUSE usable, is a mountpoint stale,
 //! unmounting (lazily when busy), a lock so two mounts of one project do not race, a
-//! readiness pipe so `dx mount` returns once the daemon answers, and a log file.
+//! readiness pipe so `dx mount` returns once the daemon answers, and a log file. Where a
+//! project's overlay, lock and log live is the caller's choice (dx keeps them in the store's
+//! per-project state, `dx_store::ProjectState`).
 
 mod logger;
 
@@ -12,8 +14,6 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-
-use dx_formats::hash::ContentHash;
 
 use crate::error::{FuseUnavailable, VfsError};
 
@@ -192,15 +192,6 @@ fn raw_unmount(path: &Path, lazy: bool) -> Result<(), String> {
     } else {
         Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
     }
-}
-
-/// The overlay directory dx uses for a project: `<store>/mounts/<hash of the project path>`.
-/// Kept in the store (not the project) so tools walking the project never see copied-up
-/// package files; `project` is recorded beside it so humans and gc can tell whose it is.
-pub fn overlay_dir_for(store_root: &Path, project_dir: &Path) -> PathBuf {
-    let canonical = fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_owned());
-    let digest = ContentHash::of(canonical.as_os_str().as_bytes()).to_hex();
-    store_root.join("mounts").join(&digest[..24])
 }
 
 /// An exclusive lock held by whoever mounts or serves a project (one per overlay dir). It

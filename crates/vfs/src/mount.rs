@@ -22,7 +22,8 @@ pub struct MountConfig {
     pub store: Store,
     /// The layout to serve.
     pub layout: Vec<LayoutRow>,
-    /// The project's writable layer (see [`crate::overlay_dir_for`]).
+    /// The project's writable layer (`upper/` + `overlay.json`), chosen by the caller; dx
+    /// passes `dx_store::ProjectState::overlay_dir`.
     pub overlay_dir: PathBuf,
     /// The DXL file to re-read on SIGHUP in [`serve_until_signalled`].
     pub dxl_path: Option<PathBuf>,

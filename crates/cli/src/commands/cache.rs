@@ -42,7 +42,22 @@ pub fn run(action: CacheAction, printer: &Printer) -> anyhow::Result<ExitCode> {
                 min_age: std::time::Duration::ZERO,
                 keep_registered_roots: false,
             };
-            let report = store.gc(&options).context("cannot clean the store")?;
+            // Waits rather than refusing: an install holds the lock only until its node_modules
+            // serves what it fetched (seconds), and a clean that failed whenever an install ran
+            // would need a retry loop in every script that calls it.
+            let lock = match store.try_gc_lock().context("cannot lock the store")? {
+                Some(lock) => lock,
+                None => {
+                    printer.warn(
+                        "waiting for running dx installs (or a mount starting, or `dx cache verify`) to finish before cleaning",
+                    );
+                    store.gc_lock().context("cannot lock the store")?
+                }
+            };
+            let report = store
+                .gc_locked(&lock, &options)
+                .context("cannot clean the store")?;
+            drop(lock);
             let metadata = store.metadata_dir();
             match std::fs::remove_dir_all(&metadata) {
                 Ok(()) => {}
@@ -57,12 +72,14 @@ pub fn run(action: CacheAction, printer: &Printer) -> anyhow::Result<ExitCode> {
                     "bytesRemoved": report.archive_bytes_removed,
                     "archivesKept": report.archives_kept,
                     "liveMounts": report.live_mounts,
+                    "projectStatesRemoved": report.project_states_removed,
                 }));
             } else {
                 printer.line(format!(
-                    "removed {} archives ({:.1} MiB); kept {} used by {} live mounts",
+                    "removed {} archives ({:.1} MiB) and the state of {} deleted projects; kept {} archives used by {} live mounts",
                     report.archives_removed,
                     report.archive_bytes_removed as f64 / (1024.0 * 1024.0),
+                    report.project_states_removed,
                     report.archives_kept,
                     report.live_mounts
                 ));
@@ -87,6 +104,11 @@ fn render_verify(report: &VerifyReport, printer: &Printer) {
             "unpackedChecked": report.unpacked_checked,
             "unpackedRepaired": report.unpacked_repaired.iter().map(|(h, p)| json!({"hash": h.to_hex(), "path": p})).collect::<Vec<_>>(),
             "unpackedRemoved": report.unpacked_removed.iter().map(|(h, p)| json!({"hash": h.to_hex(), "reason": p})).collect::<Vec<_>>(),
+            "projectsMissingArchives": report.projects_missing_archives.iter().map(|p| json!({
+                "project": p.project,
+                "missing": p.missing,
+                "installRecordDropped": p.install_record_dropped,
+            })).collect::<Vec<_>>(),
         }));
         return;
     }
@@ -105,6 +127,13 @@ fn render_verify(report: &VerifyReport, printer: &Printer) {
     }
     for (hash, why) in &report.unpacked_removed {
         printer.warn(format!("removed unpacked package {hash}: {why}"));
+    }
+    for broken in &report.projects_missing_archives {
+        printer.warn(format!(
+            "{}: {} archives of its installed layout are missing from the store; the next `dx install` there fetches them again",
+            broken.project.display(),
+            broken.missing
+        ));
     }
     printer.line(format!(
         "checked {} archives ({:.1} MiB) and {} unpacked packages: {}",

@@ -1,19 +1,22 @@
-//! Garbage collection: remove what no live project references and no live mount uses.
+//! Garbage collection: remove what no live project references and no live mount uses, and the
+//! state of projects that are gone.
 //!
 //! Protocol (docs/store.md): gc holds the exclusive side of `v1/gc.lock`; installs hold the
-//! shared side from their first insert until their root is registered, and mount daemons take
-//! their mount lock under the shared side. So gc sees every archive either referenced by a root
-//! or not in use by anyone.
+//! shared side from their first lookup until what they installed is protected otherwise (their
+//! root registered and, for a mount, its daemon holding its mount guard), and mount daemons
+//! take their mount guard under the shared side. So gc sees every archive either referenced by
+//! a root that it keeps or not in use by anyone.
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use dx_formats::hash::ContentHash;
 
-use super::Store;
+use super::projects::project_is_gone;
 use super::roots::PROJECT_LOCKFILE;
+use super::{GcLock, Store};
 use crate::atomic::{list_dir, remove_file_if_exists, remove_tree};
 use crate::error::StoreError;
 use crate::layout::safe_file_name;
@@ -63,14 +66,20 @@ pub struct GcReport {
     pub index_entries_removed: usize,
     /// Temp entries of dead processes deleted.
     pub temp_entries_removed: usize,
+    /// State directories (mount files, install record, overlay) of projects whose directory
+    /// is gone and that no live mount serves, deleted.
+    pub project_states_removed: usize,
 }
 
 impl Store {
     /// Collects garbage; waits for running installs to finish (the exclusive gc lock).
     pub fn gc(&self, options: &GcOptions) -> Result<GcReport, StoreError> {
-        let lock_path = self.layout.gc_lock_path();
-        let _exclusive = FileLock::acquire(&lock_path, LockMode::Exclusive)
-            .map_err(StoreError::io("lock", &lock_path))?;
+        let lock = self.gc_lock()?;
+        self.gc_locked(&lock, options)
+    }
+
+    /// Collects garbage under a gc lock the caller holds.
+    pub fn gc_locked(&self, _lock: &GcLock, options: &GcOptions) -> Result<GcReport, StoreError> {
         let mut report = GcReport::default();
         let now = SystemTime::now();
         let old_enough = |path: &Path| {
@@ -89,7 +98,13 @@ impl Store {
 
         let mut live_hashes: HashSet<ContentHash> = HashSet::new();
         let mut live_dxl: HashSet<String> = HashSet::new();
+        let mut gone_projects: Vec<PathBuf> = Vec::new();
         for (path, key, record) in self.read_roots()? {
+            if let Some(record) = &record
+                && project_is_gone(&record.project)
+            {
+                gone_projects.push(record.project.clone());
+            }
             let keep = match &record {
                 _ if live_mounts.contains(&key) => true,
                 None => false,
@@ -151,6 +166,8 @@ impl Store {
         }
 
         report.index_entries_removed = self.prune_index()?;
+        report.project_states_removed =
+            self.reclaim_project_states(&live_mounts, &gone_projects)?;
         Ok(report)
     }
 

@@ -36,6 +36,8 @@ pub struct StoreStats {
     pub metadata: AreaStats,
     /// `v1/roots/` and `v1/mounts/`: liveness records.
     pub roots: AreaStats,
+    /// `v1/projects/`: per-project state (mount files, install records, overlays).
+    pub projects: AreaStats,
     /// `v1/tmp/` and `v1/quarantine/`.
     pub scratch: AreaStats,
     /// Everything above.
@@ -53,6 +55,7 @@ impl Store {
             dxl: area(&l.dxl_dir())?,
             metadata: area(&l.metadata_dir())?,
             roots: add(area(&l.roots_dir())?, area(&l.mounts_dir())?),
+            projects: area(&l.projects_dir())?,
             scratch: add(area(&l.tmp_dir())?, area(&l.quarantine_dir())?),
             total: AreaStats::default(),
         };
@@ -66,6 +69,7 @@ impl Store {
             stats.dxl,
             stats.metadata,
             stats.roots,
+            stats.projects,
             stats.scratch,
         ]
         .into_iter()

@@ -27,6 +27,20 @@ pub struct CorruptArchive {
     pub reason: String,
 }
 
+/// A project whose registered layout uses archives the store no longer holds (quarantined, or
+/// deleted behind dx's back): its node_modules cannot serve them until its next install
+/// fetches them again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectMissingArchives {
+    /// The project directory.
+    pub project: PathBuf,
+    /// How many of its archives are missing.
+    pub missing: usize,
+    /// Whether an install record was dropped, so that the next install does the full work
+    /// instead of finding itself up to date.
+    pub install_record_dropped: bool,
+}
+
 /// What [`Store::verify`] found and repaired.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VerifyReport {
@@ -46,6 +60,8 @@ pub struct VerifyReport {
     /// Unpacked trees removed because their shape differs from their archive (missing, extra
     /// or retyped entries) or the archive is gone; they are re-extracted on demand.
     pub unpacked_removed: Vec<(ContentHash, String)>,
+    /// Existing projects whose registered layout references archives the store lacks.
+    pub projects_missing_archives: Vec<ProjectMissingArchives>,
 }
 
 impl VerifyReport {
@@ -55,6 +71,7 @@ impl VerifyReport {
             && self.index_entries_removed == 0
             && self.unpacked_repaired.is_empty()
             && self.unpacked_removed.is_empty()
+            && self.projects_missing_archives.is_empty()
     }
 }
 
@@ -66,7 +83,9 @@ type TreeOutcome = (PathBuf, Option<ContentHash>, Result<Vec<String>, String>);
 
 impl Store {
     /// Rehashes every archive (in parallel) and repairs what it can: a damaged archive is moved
-    /// to `v1/quarantine/` so the next install fetches it again.
+    /// to `v1/quarantine/` so the next install fetches it again. Then checks every existing
+    /// project's registered layout against the archives left, and drops the install record of
+    /// each that lost some (see [`ProjectMissingArchives`]).
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         // Shared side of the gc lock: gc must not delete under our feet; installs may go on.
         let _no_gc = self.insert_guard()?;
@@ -96,6 +115,7 @@ impl Store {
             });
         }
         report.index_entries_removed = self.prune_index()?;
+        report.projects_missing_archives = self.check_projects()?;
 
         let unpacked_dir = self.layout.unpacked_dir();
         let trees =
@@ -132,6 +152,26 @@ impl Store {
             }
         }
         Ok(report)
+    }
+
+    /// Every existing project whose root references an archive the store lacks.
+    fn check_projects(&self) -> Result<Vec<ProjectMissingArchives>, StoreError> {
+        let mut broken = Vec::new();
+        for root in self.roots()? {
+            if super::projects::project_is_gone(&root.project) {
+                continue;
+            }
+            let missing = root.hashes.iter().filter(|h| !self.contains(h)).count();
+            if missing > 0 {
+                let install_record_dropped = self.forget_install(&root.project)?;
+                broken.push(ProjectMissingArchives {
+                    project: root.project,
+                    missing,
+                    install_record_dropped,
+                });
+            }
+        }
+        Ok(broken)
     }
 
     /// (bytes read, reason it is damaged).

@@ -141,3 +141,59 @@ fn roots_round_trip_through_the_store() {
     assert!(store.unregister_root(project.path()).unwrap());
     assert!(store.roots().unwrap().is_empty());
 }
+
+#[test]
+fn gc_and_clean_reclaim_the_state_of_gone_projects_but_never_of_a_live_mount() {
+    let (_dir, store) = temp_store();
+    let hash = store.put_archive(&package("s", 0), None).unwrap();
+    let alive = project_with_lock();
+    let gone = project_with_lock();
+    let gone_mounted = project_with_lock();
+    let states: Vec<_> = [&alive, &gone, &gone_mounted]
+        .iter()
+        .map(|p| {
+            store.register_root(p.path(), "k", &[hash]).unwrap();
+            let state = store.project_state(p.path()).unwrap();
+            fs::create_dir_all(state.overlay_dir().join("upper")).unwrap();
+            fs::write(state.overlay_dir().join("upper/edit.js"), b"x").unwrap();
+            state
+        })
+        .collect();
+    let mount = store.mount_guard(gone_mounted.path()).unwrap();
+    drop((gone, gone_mounted));
+
+    let report = store.gc(&now()).unwrap();
+    assert_eq!(report.project_states_removed, 1);
+    assert!(states[0].dir().is_dir() && states[2].dir().is_dir());
+    assert!(!states[1].dir().exists());
+
+    // `dx cache clean` drops every root but a live mount's, and still keeps the state of
+    // projects that exist.
+    let clean = GcOptions {
+        min_age: Duration::ZERO,
+        keep_registered_roots: false,
+    };
+    assert_eq!(store.gc(&clean).unwrap().project_states_removed, 0);
+    assert!(states[0].dir().is_dir() && states[2].dir().is_dir());
+    drop(mount);
+    assert_eq!(store.gc(&clean).unwrap().project_states_removed, 1);
+    assert!(states[0].dir().is_dir() && !states[2].dir().exists());
+}
+
+#[test]
+fn the_gc_lock_is_refused_while_an_install_holds_its_guard() {
+    let (_dir, store) = temp_store();
+    let guard = store.insert_guard().unwrap();
+    assert!(store.try_gc_lock().unwrap().is_none());
+    drop(guard);
+    let lock = store
+        .try_gc_lock()
+        .unwrap()
+        .expect("free once the install is done");
+    store.gc_locked(&lock, &now()).unwrap();
+    assert!(
+        store.try_gc_lock().unwrap().is_none(),
+        "held by the first lock"
+    );
+    drop(lock);
+}

@@ -121,3 +121,37 @@ fn verify_repairs_edited_files_and_removes_misshapen_trees() {
     assert!(files_under(&tree).iter().any(|p| p.ends_with("index.js")));
     assert!(store.verify().unwrap().is_clean());
 }
+
+#[test]
+fn a_project_whose_layout_lost_an_archive_is_reported_and_its_install_record_dropped() {
+    let (_dir, store) = temp_store();
+    let (a, b) = (
+        store.put_archive(&package("p", 0), None).unwrap(),
+        store.put_archive(&package("p", 1), None).unwrap(),
+    );
+    let project = tempfile::tempdir().unwrap();
+    let gone = tempfile::tempdir().unwrap();
+    store.register_root(project.path(), "k", &[a, b]).unwrap();
+    store.register_root(gone.path(), "g", &[b]).unwrap();
+    let state = store.project_state(project.path()).unwrap();
+    fs::write(state.installed(), b"fingerprint\nk\n").unwrap();
+    assert!(store.verify().unwrap().is_clean());
+    assert!(
+        state.installed().is_file(),
+        "an intact project keeps its record"
+    );
+
+    fs::remove_file(store.archive_path(&b)).unwrap();
+    drop(gone); // a project that is gone is nobody's problem
+    let report = store.verify().unwrap();
+    assert!(!report.is_clean());
+    assert_eq!(
+        report.projects_missing_archives,
+        vec![dx_store::ProjectMissingArchives {
+            project: fs::canonicalize(project.path()).unwrap(),
+            missing: 1,
+            install_record_dropped: true,
+        }]
+    );
+    assert!(!state.installed().exists());
+}
