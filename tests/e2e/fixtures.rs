@@ -8,9 +8,10 @@
 //!
 //! - nesting: `a@1.0.0` needs `b@^2` while a project wants `b@^1`, so npm's layout nests
 //!   `a/node_modules/b`; `a` has the `a-cli` bin and a deep file; `@scope/c` is scoped;
-//! - a shared tree for `dx list` / `dx why`: `top@2.0.0` needs `leaf@^2` and `mid@^1`, `mid` needs
-//!   `leaf@^1`; `hello` has a `hello-tool` command (a shell script, so no node is needed);
-//!   `native` is for another operating system only;
+//! - a shared tree for `dx list` / `dx why` (named so they sort as the tree is drawn):
+//!   `dep-b@2.0.0` needs `dep-c@^2` and `dep-a@^1`, `dep-a` needs `dep-c@^1`; `hello` has a
+//!   `hello-tool` command (a shell script, so no node is needed); `native` is for another
+//!   operating system only;
 //! - editing: `pad` 1.0.0, 1.1.0 and a `next`-tagged 2.0.0-beta.1; `util` 3.0.0 with a bin;
 //! - auditing: `dep` needs `vuln@^1`, and an advisory covers vuln 1.0.0; `ok` is clean (its
 //!   advisory is for versions that do not exist);
@@ -111,11 +112,12 @@ pub fn standard() -> Vec<Package> {
     // The tree for list and why.
     let one = |p: Package| p.file("index.js", "module.exports = 1;\n");
     packages.extend([
-        one(Package::new("leaf", "1.0.0")),
-        one(Package::new("leaf", "2.0.0")),
-        one(Package::new("mid", "1.0.0").manifest(json!({ "dependencies": { "leaf": "^1.0.0" } }))),
-        one(Package::new("top", "2.0.0")
-            .manifest(json!({ "dependencies": { "leaf": "^2.0.0", "mid": "^1.0.0" } }))),
+        one(Package::new("dep-c", "1.0.0")),
+        one(Package::new("dep-c", "2.0.0")),
+        one(Package::new("dep-a", "1.0.0")
+            .manifest(json!({ "dependencies": { "dep-c": "^1.0.0" } }))),
+        one(Package::new("dep-b", "2.0.0")
+            .manifest(json!({ "dependencies": { "dep-c": "^2.0.0", "dep-a": "^1.0.0" } }))),
         Package::new("hello", "1.0.0")
             .manifest(json!({ "bin": { "hello-tool": "cli.sh" } }))
             .file(
