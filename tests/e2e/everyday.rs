@@ -6,6 +6,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
+use crate::fixtures::{Package, other_os};
 use crate::snapshot::assert_dx_snapshot;
 use crate::support::{TestContext, describe, make_writable_and_remove};
 
@@ -386,8 +387,13 @@ fn list_prints_the_tree_like_npm_ls() {
 
 #[test]
 fn list_shows_an_optional_package_of_another_platform_as_unmet() {
-    // `native` (in the standard fixtures) is for another operating system only.
-    let ctx = TestContext::with_fixtures();
+    let ctx = TestContext::builder()
+        .package(
+            Package::new("native", "1.0.0")
+                .manifest(json!({ "os": [other_os()] }))
+                .file("index.js", ""),
+        )
+        .build();
     ctx.write(
         "package.json",
         r#"{ "name": "app", "version": "1.0.0", "dependencies": { "dep-c": "^1.0.0" }, "optionalDependencies": { "native": "^1.0.0" } }"#,

@@ -10,8 +10,7 @@
 //!   `a/node_modules/b`; `a` has the `a-cli` bin and a deep file; `@scope/c` is scoped;
 //! - a shared tree for `dx list` / `dx why` (named so they sort as the tree is drawn):
 //!   `dep-b@2.0.0` needs `dep-c@^2` and `dep-a@^1`, `dep-a` needs `dep-c@^1`; `hello` has a
-//!   `hello-tool` command (a shell script, so no node is needed); `native` is for another
-//!   operating system only;
+//!   `hello-tool` command (a shell script, so no node is needed);
 //! - editing: `pad` 1.0.0, 1.1.0 and a `next`-tagged 2.0.0-beta.1; `util` 3.0.0 with a bin;
 //! - auditing: `dep` needs `vuln@^1`, and an advisory covers vuln 1.0.0; `ok` is clean (its
 //!   advisory is for versions that do not exist);
@@ -124,9 +123,6 @@ pub fn standard() -> Vec<Package> {
                 "cli.sh",
                 "#!/bin/sh\necho \"hello-tool says: $*\"\nexit ${HELLO_EXIT:-0}\n",
             ),
-        Package::new("native", "1.0.0")
-            .manifest(json!({ "os": [other_os()] }))
-            .file("index.js", ""),
     ]);
     // Editing.
     for version in ["1.0.0", "1.1.0", "2.0.0-beta.1"] {
