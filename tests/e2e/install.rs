@@ -8,8 +8,9 @@ use dx_net::{Fault, FaultRule, TestRegistry};
 use crate::snapshot::assert_dx_snapshot;
 use crate::support::{TestContext, describe, exists_no_follow};
 
-/// A registry over `dir` serving the standard fixtures, for a test that builds its context by
-/// hand; [`TestContext::with_fixtures`] does the same in one call.
+/// A registry over `dir` serving the standard fixtures, kept for tests that build their context
+/// by hand (`TestContext::new().with_registry(…)`); [`TestContext::with_fixtures`] does the
+/// same in one call.
 #[allow(dead_code)]
 fn conflict_registry(dir: &Path) -> TestRegistry {
     crate::fixtures::write_standard(dir);
