@@ -114,11 +114,9 @@ fn run_sets_npms_environment_and_runs_in_the_package_directory() {
         "show": "printf '%s\\n' \"$npm_lifecycle_event\" \"$npm_lifecycle_script\" \"$npm_package_name\" \"$npm_package_version\" \"$npm_package_json\" \"$npm_config_user_agent\" \"$INIT_CWD\" \"$npm_execpath\" \"$(pwd)\"",
     }));
     std::fs::create_dir_all(ctx.path("src/deep")).unwrap();
-    let out = ctx
-        .dx_command(&["run", "show"])
-        .current_dir(ctx.path("src/deep"))
-        .output()
-        .unwrap();
+    let out = ctx.dx_with(&["run", "show"], |cmd| {
+        cmd.current_dir(ctx.path("src/deep"));
+    });
     assert!(out.status.success(), "{}", describe(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -243,11 +241,9 @@ fn installed_bins_are_on_path_for_scripts_and_exec() {
         "packages/sub/package.json",
         r#"{ "name": "sub", "scripts": { "t": "hello-tool nested" } }"#,
     );
-    let out = ctx
-        .dx_command(&["run", "t"])
-        .current_dir(ctx.path("packages/sub"))
-        .output()
-        .unwrap();
+    let out = ctx.dx_with(&["run", "t"], |cmd| {
+        cmd.current_dir(ctx.path("packages/sub"));
+    });
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(stdout(&out), "hello-tool says: nested\n");
 
@@ -260,11 +256,9 @@ fn installed_bins_are_on_path_for_scripts_and_exec() {
         "hello-tool says: short\n"
     );
     // The command's exit status is dx's.
-    let out = ctx
-        .dx_command(&["exec", "hello-tool"])
-        .env("HELLO_EXIT", "7")
-        .output()
-        .unwrap();
+    let out = ctx.dx_with(&["exec", "hello-tool"], |cmd| {
+        cmd.env("HELLO_EXIT", "7");
+    });
     assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
 }
 
@@ -300,11 +294,9 @@ fn init_writes_npms_package_json_and_never_overwrites() {
     let ctx = TestContext::new();
     let dir = ctx.path("My Cool_App");
     std::fs::create_dir_all(&dir).unwrap();
-    let out = ctx
-        .dx_command(&["init"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = ctx.dx_with(&["init"], |cmd| {
+        cmd.current_dir(&dir);
+    });
     assert!(out.status.success(), "{}", describe(&out));
     // Byte for byte what `npm init -y` (npm 10/11) writes in a directory of that name.
     let expected = "{\n  \"name\": \"my-cool_app\",\n  \"version\": \"1.0.0\",\n  \"description\": \"\",\n  \"main\": \"index.js\",\n  \"scripts\": {\n    \"test\": \"echo \\\"Error: no test specified\\\" && exit 1\"\n  },\n  \"keywords\": [],\n  \"author\": \"\",\n  \"license\": \"ISC\",\n  \"type\": \"commonjs\"\n}\n";
@@ -316,12 +308,11 @@ fn init_writes_npms_package_json_and_never_overwrites() {
 
     // A second init (with or without -y) refuses and leaves the file alone.
     std::fs::write(dir.join("package.json"), "{ \"name\": \"mine\" }\n").unwrap();
-    let out = ctx
-        .dx_command(&["init", "-y"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = ctx.dx_with(&["init", "-y"], |cmd| {
+        cmd.current_dir(&dir);
+    });
     assert_fails(&out, 1, &["already exists", "never overwrites"]);
+    assert_dx_snapshot!("init_refuses_to_overwrite", out);
     assert_eq!(
         std::fs::read_to_string(dir.join("package.json")).unwrap(),
         "{ \"name\": \"mine\" }\n"
