@@ -35,18 +35,9 @@ fn cache_verify_on_an_empty_store_is_clean() {
 
 #[test]
 fn cache_clean_empties_the_store_and_install_refetches() {
-    use dx_net::{TestRegistry, write_test_package};
-    let ctx = TestContext::new();
-    let dir = ctx.home.join("registry");
-    write_test_package(
-        &dir,
-        "solo",
-        "1.0.0",
-        serde_json::json!({}),
-        &[("index.js", b"1")],
-    );
-    let registry = TestRegistry::start(&dir);
-    let ctx = ctx.with_registry(registry.url());
+    // `solo` 1.0.0 (one file, `index.js`) is in the standard fixtures.
+    let ctx = TestContext::with_fixtures();
+    let registry = ctx.registry();
     ctx.write("package.json", r#"{ "dependencies": { "solo": "1.0.0" } }"#);
     ctx.dx_ok(&["install", "--materialize"]);
     let out = ctx.dx_ok(&["cache", "clean"]);

@@ -1,69 +1,37 @@
 //! `dx add`, `dx remove` and `dx update` end to end: package.json edited as npm edits it,
 //! dx.lock and node_modules following, and nothing changed when the command fails.
 
-use std::path::Path;
-
-use dx_net::{TestRegistry, write_test_package};
 use serde_json::{Value, json};
 
+use crate::fixtures::Package;
+use crate::snapshot::assert_dx_snapshot;
 use crate::support::{TestContext, describe};
-
-fn index(text: &str) -> Vec<(&'static str, &'static [u8])> {
-    vec![(
-        "index.js",
-        Box::leak(format!("module.exports = '{text}';\n").into_boxed_str()).as_bytes(),
-    )]
-}
-
-/// `pad` 1.0.0, 1.1.0 and a `next`-tagged 2.0.0-beta.1; `util` 3.0.0 with a bin.
-fn registry(dir: &Path) -> TestRegistry {
-    for v in ["1.0.0", "1.1.0", "2.0.0-beta.1"] {
-        write_test_package(
-            dir,
-            "pad",
-            v,
-            json!({ "main": "index.js" }),
-            &index(&format!("pad {v}")),
-        );
-    }
-    std::fs::write(
-        dir.join("dist-tags.json"),
-        r#"{ "pad": { "next": "2.0.0-beta.1" } }"#,
-    )
-    .unwrap();
-    write_test_package(
-        dir,
-        "util",
-        "3.0.0",
-        json!({ "main": "index.js", "bin": { "util": "cli.js" } }),
-        &[
-            ("index.js", b"module.exports = 'util';\n"),
-            ("cli.js", b"#!/usr/bin/env node\n"),
-        ],
-    );
-    TestRegistry::start(dir)
-}
 
 fn manifest(ctx: &TestContext) -> Value {
     serde_json::from_str(&std::fs::read_to_string(ctx.path("package.json")).unwrap()).unwrap()
 }
 
-fn context() -> (TestContext, TestRegistry) {
-    let ctx = TestContext::new();
-    let registry = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(registry.url());
+/// The standard registry (`pad` 1.0.0, 1.1.0 and a `next`-tagged 2.0.0-beta.1; `util` 3.0.0
+/// with a bin) and a package.json indented by four spaces.
+fn context() -> TestContext {
+    let ctx = TestContext::with_fixtures();
     ctx.write(
         "package.json",
         "{\n    \"name\": \"app\",\n    \"version\": \"1.0.0\"\n}\n",
     );
-    (ctx, registry)
+    ctx
 }
 
 #[test]
 fn add_saves_caret_latest_exact_tags_aliases_and_sections() {
-    let (ctx, _registry) = context();
-    let out = ctx.dx_ok(&["add", "pad", "--materialize"]);
-    assert!(out.contains("+ pad 1.1.0"), "{out}");
+    let ctx = context();
+    let out = ctx.dx(&["add", "pad", "--materialize"]);
+    assert!(
+        out.stdout_text().contains("+ pad 1.1.0"),
+        "{}",
+        out.render()
+    );
+    assert_dx_snapshot!("add_latest", out);
     let pj = manifest(&ctx);
     assert_eq!(pj["dependencies"]["pad"], "^1.1.0");
     let text = std::fs::read_to_string(ctx.path("package.json")).unwrap();
@@ -76,8 +44,16 @@ fn add_saves_caret_latest_exact_tags_aliases_and_sections() {
         "module.exports = 'pad 1.1.0';\n"
     );
 
-    ctx.dx_ok(&["add", "-D", "-E", "util", "--materialize"]);
-    ctx.dx_ok(&["add", "alias@npm:pad@next", "--materialize"]);
+    assert_dx_snapshot!(
+        "add_exact_dev",
+        ctx.dx(&["add", "-D", "-E", "util", "--materialize"])
+            .assert_code(0)
+    );
+    assert_dx_snapshot!(
+        "add_alias_of_a_tag",
+        ctx.dx(&["add", "alias@npm:pad@next", "--materialize"])
+            .assert_code(0)
+    );
     let pj = manifest(&ctx);
     assert_eq!(pj["devDependencies"]["util"], "3.0.0", "{pj}");
     assert_eq!(pj["dependencies"]["alias"], "npm:pad@^2.0.0-beta.1", "{pj}");
@@ -92,7 +68,10 @@ fn add_saves_caret_latest_exact_tags_aliases_and_sections() {
     );
 
     // Moving a package between sections, as npm does.
-    ctx.dx_ok(&["add", "util@^3", "--materialize"]);
+    assert_dx_snapshot!(
+        "add_moves_between_sections",
+        ctx.dx(&["add", "util@^3", "--materialize"]).assert_code(0)
+    );
     let pj = manifest(&ctx);
     assert_eq!(pj["dependencies"]["util"], "^3");
     assert!(
@@ -107,15 +86,15 @@ fn add_saves_caret_latest_exact_tags_aliases_and_sections() {
 
 #[test]
 fn failed_add_changes_nothing() {
-    let (ctx, _registry) = context();
+    let ctx = context();
     ctx.dx_ok(&["add", "pad@1.0.0", "--materialize"]);
     let pj_before = std::fs::read(ctx.path("package.json")).unwrap();
     let lock_before = std::fs::read(ctx.path("dx.lock")).unwrap();
-    for args in [
-        &["add", "no-such-package"][..],
-        &["add", "pad@^9"],
-        &["add", "Bad_Name"],
-        &["add", "pad@nope-tag"],
+    for (name, args) in [
+        ("add_unknown_package", &["add", "no-such-package"][..]),
+        ("add_unsatisfiable_range", &["add", "pad@^9"]),
+        ("add_invalid_name", &["add", "Bad_Name"]),
+        ("add_unknown_tag", &["add", "pad@nope-tag"]),
     ] {
         let out = ctx.dx(args);
         assert!(
@@ -123,8 +102,9 @@ fn failed_add_changes_nothing() {
             "{args:?} succeeded: {}",
             describe(&out)
         );
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = out.stderr_text();
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert_dx_snapshot!(name, out);
         assert_eq!(
             std::fs::read(ctx.path("package.json")).unwrap(),
             pj_before,
@@ -136,33 +116,49 @@ fn failed_add_changes_nothing() {
             "{args:?} changed dx.lock"
         );
     }
-    let stderr = String::from_utf8_lossy(&ctx.dx(&["add", "no-such-package"]).stderr).into_owned();
+    let stderr = ctx.dx(&["add", "no-such-package"]).stderr_text();
     assert!(
         stderr.contains("package no-such-package not found in registry http://127.0.0.1"),
         "{stderr}"
     );
     // A typo gets the registry search's closest name.
-    let stderr = String::from_utf8_lossy(&ctx.dx(&["add", "padd"]).stderr).into_owned();
-    assert!(stderr.contains("(did you mean `pad`?)"), "{stderr}");
+    let out = ctx.dx(&["add", "padd"]);
+    assert!(
+        out.stderr_text().contains("(did you mean `pad`?)"),
+        "{}",
+        out.render()
+    );
+    assert_dx_snapshot!("add_typo", out);
     ctx.write(
         "package.json",
         r#"{ "name": "app", "dependencies": { "utill": "^3" } }"#,
     );
-    let stderr =
-        String::from_utf8_lossy(&ctx.dx(&["install", "--materialize"]).stderr).into_owned();
+    let out = ctx.dx(&["install", "--materialize"]);
     assert!(
-        stderr.contains("package utill not found in registry http://127.0.0.1"),
-        "{stderr}"
+        out.stderr_text()
+            .contains("package utill not found in registry http://127.0.0.1"),
+        "{}",
+        out.render()
     );
+    assert_dx_snapshot!("install_typo", out);
 }
 
 #[test]
 fn remove_takes_packages_out_of_package_json_lock_and_tree() {
-    let (ctx, _registry) = context();
-    ctx.dx_ok(&["add", "pad", "util", "--materialize"]);
+    let ctx = context();
+    assert_dx_snapshot!(
+        "add_two",
+        ctx.dx(&["add", "pad", "util", "--materialize"])
+            .assert_code(0)
+    );
     assert!(ctx.path("node_modules/util").exists());
-    let out = ctx.dx_ok(&["remove", "util", "--materialize"]);
-    assert!(out.contains("- util 3.0.0"), "{out}");
+    let out = ctx.dx(&["remove", "util", "--materialize"]);
+    assert!(
+        out.stdout_text().contains("- util 3.0.0"),
+        "{}",
+        out.render()
+    );
+    assert_dx_snapshot!("remove", out);
     let pj = manifest(&ctx);
     assert!(pj["dependencies"].get("util").is_none(), "{pj}");
     assert!(!ctx.path("node_modules/util").exists());
@@ -176,29 +172,26 @@ fn remove_takes_packages_out_of_package_json_lock_and_tree() {
     let out = ctx.dx(&["remove", "util"]);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot remove util"),
+        out.stderr_text().contains("cannot remove util"),
         "{}",
         describe(&out)
     );
+    assert_dx_snapshot!("remove_missing", out);
 }
 
 #[test]
 fn update_moves_within_ranges_and_latest_rewrites_them() {
-    let (ctx, registry) = context();
+    let ctx = context();
     ctx.write(
         "package.json",
         r#"{ "name": "app", "dependencies": { "pad": "^1.0.0", "util": "^3.0.0" } }"#,
     );
     ctx.dx_ok(&["install", "--materialize"]);
-    let dir = ctx.home.join("registry");
-    write_test_package(
-        &dir,
-        "util",
-        "3.1.0",
-        json!({ "main": "index.js" }),
-        &index("util 3.1.0"),
+    ctx.publish(
+        Package::new("util", "3.1.0")
+            .manifest(json!({ "main": "index.js" }))
+            .exporting("util 3.1.0"),
     );
-    registry.rescan().unwrap();
     // The lock pins util 3.0.0: install keeps it, update moves it within its range.
     ctx.dx_ok(&["install", "--materialize"]);
     assert!(
@@ -206,8 +199,13 @@ fn update_moves_within_ranges_and_latest_rewrites_them() {
             .unwrap()
             .contains("package util@3.0.0")
     );
-    let out = ctx.dx_ok(&["update", "util", "--materialize"]);
-    assert!(out.contains("~ util 3.0.0 → 3.1.0"), "{out}");
+    let out = ctx.dx(&["update", "util", "--materialize"]);
+    assert!(
+        out.stdout_text().contains("~ util 3.0.0 → 3.1.0"),
+        "{}",
+        out.render()
+    );
+    assert_dx_snapshot!("update_within_range", out);
     assert_eq!(
         manifest(&ctx)["dependencies"]["util"],
         "^3.0.0",
@@ -219,22 +217,24 @@ fn update_moves_within_ranges_and_latest_rewrites_them() {
     );
 
     // A new major: plain update stays in range; --latest moves to it, rewriting the range.
-    write_test_package(
-        &dir,
-        "pad",
-        "2.0.0",
-        json!({ "main": "index.js" }),
-        &index("pad 2.0.0"),
+    ctx.publish(
+        Package::new("pad", "2.0.0")
+            .manifest(json!({ "main": "index.js" }))
+            .exporting("pad 2.0.0"),
     );
-    registry.rescan().unwrap();
     ctx.dx_ok(&["update", "--materialize"]);
     assert!(
         std::fs::read_to_string(ctx.path("dx.lock"))
             .unwrap()
             .contains("package pad@1.1.0")
     );
-    let out = ctx.dx_ok(&["update", "--latest", "--materialize"]);
-    assert!(out.contains("~ pad 1.1.0 → 2.0.0"), "{out}");
+    let out = ctx.dx(&["update", "--latest", "--materialize"]);
+    assert!(
+        out.stdout_text().contains("~ pad 1.1.0 → 2.0.0"),
+        "{}",
+        out.render()
+    );
+    assert_dx_snapshot!("update_latest", out);
     let pj = manifest(&ctx);
     assert_eq!(pj["dependencies"]["pad"], "^2.0.0");
     assert_eq!(pj["dependencies"]["util"], "^3.1.0");
@@ -242,4 +242,5 @@ fn update_moves_within_ranges_and_latest_rewrites_them() {
 
     let out = ctx.dx(&["update", "nothing-like-this"]);
     assert!(!out.status.success(), "{}", describe(&out));
+    assert_dx_snapshot!("update_unknown", out);
 }

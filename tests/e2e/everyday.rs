@@ -4,61 +4,25 @@
 use std::path::Path;
 use std::process::Output;
 
-use dx_net::{TestRegistry, write_test_package};
 use serde_json::{Value, json};
 
+use crate::fixtures::{Package, other_os};
+use crate::snapshot::assert_dx_snapshot;
 use crate::support::{TestContext, describe, make_writable_and_remove};
 
-/// `c` 1.0.0 and 2.0.0; `a` needs `c@^1`; `b` needs `c@^2` and `a@^1` (so npm's layout nests
-/// `c@2` under `b`); `hello` has a `hello-tool` command (a shell script, so no node needed).
-fn registry(dir: &Path) -> TestRegistry {
-    let index: &[(&str, &[u8])] = &[("index.js", b"module.exports = 1;\n")];
-    write_test_package(dir, "c", "1.0.0", json!({}), index);
-    write_test_package(dir, "c", "2.0.0", json!({}), index);
-    write_test_package(
-        dir,
-        "a",
-        "1.0.0",
-        json!({ "dependencies": { "c": "^1.0.0" } }),
-        index,
-    );
-    write_test_package(
-        dir,
-        "b",
-        "2.0.0",
-        json!({ "dependencies": { "c": "^2.0.0", "a": "^1.0.0" } }),
-        index,
-    );
-    write_test_package(
-        dir,
-        "hello",
-        "1.0.0",
-        json!({ "bin": { "hello-tool": "cli.sh" } }),
-        &[(
-            "cli.sh",
-            b"#!/bin/sh\necho \"hello-tool says: $*\"\nexit ${HELLO_EXIT:-0}\n",
-        )],
-    );
-    TestRegistry::start(dir)
-}
-
-/// A project depending on `b` and `c@^1`, with `hello` as a devDependency, and `scripts`.
-fn project_with_registry(scripts: Value) -> (TestContext, TestRegistry) {
-    let ctx = TestContext::new();
-    let registry = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(registry.url());
-    let manifest = json!({
+/// A project depending on `dep-b@^2` and `dep-c@^1`, with `hello` as a devDependency, and
+/// `scripts`. In the standard fixtures `dep-b` needs `dep-c@^2` and `dep-a@^1`, and `dep-a` needs
+/// `dep-c@^1`, so npm's layout nests `dep-c@2` under `dep-b`; `hello` has a `hello-tool` command.
+fn project_with_registry(scripts: Value) -> TestContext {
+    let ctx = TestContext::with_fixtures();
+    ctx.package_json(json!({
         "name": "app",
         "version": "1.0.0",
         "scripts": scripts,
-        "dependencies": { "b": "^2.0.0", "c": "^1.0.0" },
+        "dependencies": { "dep-b": "^2.0.0", "dep-c": "^1.0.0" },
         "devDependencies": { "hello": "^1.0.0" },
-    });
-    ctx.write(
-        "package.json",
-        &serde_json::to_string_pretty(&manifest).unwrap(),
-    );
-    (ctx, registry)
+    }));
+    ctx
 }
 
 /// A project with only `scripts` (no dependencies, no registry).
@@ -150,11 +114,9 @@ fn run_sets_npms_environment_and_runs_in_the_package_directory() {
         "show": "printf '%s\\n' \"$npm_lifecycle_event\" \"$npm_lifecycle_script\" \"$npm_package_name\" \"$npm_package_version\" \"$npm_package_json\" \"$npm_config_user_agent\" \"$INIT_CWD\" \"$npm_execpath\" \"$(pwd)\"",
     }));
     std::fs::create_dir_all(ctx.path("src/deep")).unwrap();
-    let out = ctx
-        .dx_command(&["run", "show"])
-        .current_dir(ctx.path("src/deep"))
-        .output()
-        .unwrap();
+    let out = ctx.dx_with(&["run", "show"], |cmd| {
+        cmd.current_dir(ctx.path("src/deep"));
+    });
     assert!(out.status.success(), "{}", describe(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -226,6 +188,7 @@ fn unknown_scripts_and_commands_fail_with_a_suggestion() {
         "one line:\n{}",
         describe(&out)
     );
+    assert_dx_snapshot!("run_unknown_script", out);
 
     // Neither a command nor a script: a usage error, as any unknown command.
     let out = ctx.dx(&["biuld"]);
@@ -237,6 +200,7 @@ fn unknown_scripts_and_commands_fail_with_a_suggestion() {
             "did you mean `build`?",
         ],
     );
+    assert_dx_snapshot!("unknown_command_like_a_script", out);
     let out = ctx.dx(&["instal"]);
     assert_fails(
         &out,
@@ -246,9 +210,11 @@ fn unknown_scripts_and_commands_fail_with_a_suggestion() {
             "did you mean `install`?",
         ],
     );
+    assert_dx_snapshot!("unknown_command_like_a_command", out);
     let out = ctx.dx(&["zzzzzzzz"]);
     assert_fails(&out, 2, &["neither a dx command nor a script"]);
     assert!(!stderr(&out).contains("did you mean"), "{}", describe(&out));
+    assert_dx_snapshot!("unknown_command_like_nothing", out);
 
     // --if-present: a missing script is fine.
     ctx.dx_ok(&["run", "--if-present", "deploy"]);
@@ -263,7 +229,7 @@ fn unknown_scripts_and_commands_fail_with_a_suggestion() {
 
 #[test]
 fn installed_bins_are_on_path_for_scripts_and_exec() {
-    let (ctx, _registry) = project_with_registry(json!({ "greet": "hello-tool from-script" }));
+    let ctx = project_with_registry(json!({ "greet": "hello-tool from-script" }));
     ctx.dx_ok(&["install", "--materialize"]);
     assert_eq!(
         ctx.dx_ok(&["run", "greet"]),
@@ -275,11 +241,9 @@ fn installed_bins_are_on_path_for_scripts_and_exec() {
         "packages/sub/package.json",
         r#"{ "name": "sub", "scripts": { "t": "hello-tool nested" } }"#,
     );
-    let out = ctx
-        .dx_command(&["run", "t"])
-        .current_dir(ctx.path("packages/sub"))
-        .output()
-        .unwrap();
+    let out = ctx.dx_with(&["run", "t"], |cmd| {
+        cmd.current_dir(ctx.path("packages/sub"));
+    });
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(stdout(&out), "hello-tool says: nested\n");
 
@@ -292,39 +256,37 @@ fn installed_bins_are_on_path_for_scripts_and_exec() {
         "hello-tool says: short\n"
     );
     // The command's exit status is dx's.
-    let out = ctx
-        .dx_command(&["exec", "hello-tool"])
-        .env("HELLO_EXIT", "7")
-        .output()
-        .unwrap();
+    let out = ctx.dx_with(&["exec", "hello-tool"], |cmd| {
+        cmd.env("HELLO_EXIT", "7");
+    });
     assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
 }
 
 #[test]
 fn exec_of_a_missing_command_says_what_to_do() {
-    let (ctx, _registry) = project_with_registry(json!({}));
+    let ctx = project_with_registry(json!({}));
     ctx.dx_ok(&["install", "--materialize"]);
-    assert_fails(
-        &ctx.dx(&["exec", "tsc"]),
-        1,
-        &["`tsc` is not installed", "dx add -D"],
-    );
-    assert_fails(
-        &ctx.dx(&["exec", "helo-tool"]),
-        1,
-        &["did you mean `hello-tool`?"],
-    );
-    assert_fails(&ctx.dx(&["exec", "../x"]), 1, &["not a command name"]);
+    let out = ctx.dx(&["exec", "tsc"]);
+    assert_fails(&out, 1, &["`tsc` is not installed", "dx add -D"]);
+    assert_dx_snapshot!("exec_not_installed", out);
+    let out = ctx.dx(&["exec", "helo-tool"]);
+    assert_fails(&out, 1, &["did you mean `hello-tool`?"]);
+    assert_dx_snapshot!("exec_typo", out);
+    let out = ctx.dx(&["exec", "../x"]);
+    assert_fails(&out, 1, &["not a command name"]);
+    assert_dx_snapshot!("exec_not_a_name", out);
     // In dx.lock but node_modules is gone: install, do not download.
     make_writable_and_remove(&ctx.path("node_modules"));
+    let out = ctx.dx(&["exec", "hello-tool"]);
     assert_fails(
-        &ctx.dx(&["exec", "hello-tool"]),
+        &out,
         1,
         &[
             "`hello-tool` comes from hello@1.0.0 in dx.lock",
             "dx install",
         ],
     );
+    assert_dx_snapshot!("exec_without_node_modules", out);
 }
 
 #[test]
@@ -332,11 +294,9 @@ fn init_writes_npms_package_json_and_never_overwrites() {
     let ctx = TestContext::new();
     let dir = ctx.path("My Cool_App");
     std::fs::create_dir_all(&dir).unwrap();
-    let out = ctx
-        .dx_command(&["init"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = ctx.dx_with(&["init"], |cmd| {
+        cmd.current_dir(&dir);
+    });
     assert!(out.status.success(), "{}", describe(&out));
     // Byte for byte what `npm init -y` (npm 10/11) writes in a directory of that name.
     let expected = "{\n  \"name\": \"my-cool_app\",\n  \"version\": \"1.0.0\",\n  \"description\": \"\",\n  \"main\": \"index.js\",\n  \"scripts\": {\n    \"test\": \"echo \\\"Error: no test specified\\\" && exit 1\"\n  },\n  \"keywords\": [],\n  \"author\": \"\",\n  \"license\": \"ISC\",\n  \"type\": \"commonjs\"\n}\n";
@@ -348,12 +308,11 @@ fn init_writes_npms_package_json_and_never_overwrites() {
 
     // A second init (with or without -y) refuses and leaves the file alone.
     std::fs::write(dir.join("package.json"), "{ \"name\": \"mine\" }\n").unwrap();
-    let out = ctx
-        .dx_command(&["init", "-y"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = ctx.dx_with(&["init", "-y"], |cmd| {
+        cmd.current_dir(&dir);
+    });
     assert_fails(&out, 1, &["already exists", "never overwrites"]);
+    assert_dx_snapshot!("init_refuses_to_overwrite", out);
     assert_eq!(
         std::fs::read_to_string(dir.join("package.json")).unwrap(),
         "{ \"name\": \"mine\" }\n"
@@ -368,88 +327,78 @@ fn init_writes_npms_package_json_and_never_overwrites() {
 
 #[test]
 fn list_prints_the_tree_like_npm_ls() {
-    let (ctx, registry) = project_with_registry(json!({}));
+    let ctx = project_with_registry(json!({}));
     // From dx.lock alone: no node_modules.
     ctx.dx_ok(&["install", "--lockfile-only"]);
     assert!(!ctx.path("node_modules").exists());
+    // Each tree is exact: the root line (`app@1.0.0 [CTX]/project`), then npm's drawing.
     let root = format!("app@1.0.0 {}", ctx.project.display());
-    assert_eq!(
-        ctx.dx_ok(&["list"]),
-        format!("{root}\n├── b@2.0.0\n├── c@1.0.0\n└── hello@1.0.0\n")
-    );
-    assert_eq!(
-        ctx.dx_ok(&["ls", "--all"]),
-        format!(
-            "{root}\n├─┬ b@2.0.0\n│ ├─┬ a@1.0.0\n│ │ └── c@1.0.0 deduped\n│ └── c@2.0.0\n├── c@1.0.0\n└── hello@1.0.0\n"
-        )
-    );
-    assert_eq!(
-        ctx.dx_ok(&["ls", "--depth", "1", "--prod"]),
-        format!("{root}\n├─┬ b@2.0.0\n│ ├── a@1.0.0\n│ └── c@2.0.0\n└── c@1.0.0\n")
-    );
-    assert_eq!(
-        ctx.dx_ok(&["ls", "--dev"]),
-        format!("{root}\n└── hello@1.0.0\n")
-    );
-    assert_eq!(
-        ctx.dx_ok(&["ls", "--omit", "dev"]),
-        format!("{root}\n├── b@2.0.0\n└── c@1.0.0\n")
-    );
+    for (name, args) in [
+        ("list", &["list"][..]),
+        ("list_all", &["ls", "--all"]),
+        ("list_depth_1_prod", &["ls", "--depth", "1", "--prod"]),
+        ("list_dev", &["ls", "--dev"]),
+        ("list_omit_dev", &["ls", "--omit", "dev"]),
+    ] {
+        let out = ctx.dx(args);
+        assert!(
+            out.stdout_text().starts_with(&format!("{root}\n")),
+            "{}",
+            out.render()
+        );
+        assert_dx_snapshot!(name, out.assert_code(0));
+    }
 
     let json: Value = serde_json::from_str(&ctx.dx_ok(&["ls", "--all", "--json"])).unwrap();
     assert_eq!(json["name"], "app");
     assert_eq!(json["version"], "1.0.0");
-    let b = &json["dependencies"]["b"];
-    assert_eq!(b["version"], "2.0.0");
+    let dep_b = &json["dependencies"]["dep-b"];
+    assert_eq!(dep_b["version"], "2.0.0");
     assert!(
-        b["resolved"].as_str().unwrap().starts_with(registry.url()),
+        dep_b["resolved"]
+            .as_str()
+            .unwrap()
+            .starts_with(ctx.registry_url()),
         "{json}"
     );
-    assert_eq!(b["dependencies"]["c"]["version"], "2.0.0");
+    assert_eq!(dep_b["dependencies"]["dep-c"]["version"], "2.0.0");
     assert_eq!(
-        b["dependencies"]["a"]["dependencies"]["c"]["version"],
+        dep_b["dependencies"]["dep-a"]["dependencies"]["dep-c"]["version"],
         "1.0.0"
     );
-    assert!(json["dependencies"]["c"].get("dependencies").is_none());
+    assert!(json["dependencies"]["dep-c"].get("dependencies").is_none());
     let shallow: Value = serde_json::from_str(&ctx.dx_ok(&["ls", "--json"])).unwrap();
     assert!(
-        shallow["dependencies"]["b"].get("dependencies").is_none(),
+        shallow["dependencies"]["dep-b"]
+            .get("dependencies")
+            .is_none(),
         "depth 0 by default: {shallow}"
     );
 }
 
 #[test]
 fn list_shows_an_optional_package_of_another_platform_as_unmet() {
-    let ctx = TestContext::new();
-    let dir = ctx.home.join("registry");
-    let other_os = if cfg!(target_os = "linux") {
-        "darwin"
-    } else {
-        "linux"
-    };
-    write_test_package(
-        &dir,
-        "native",
-        "1.0.0",
-        json!({ "os": [other_os] }),
-        &[("index.js", b"")],
-    );
-    write_test_package(&dir, "c", "1.0.0", json!({}), &[("index.js", b"")]);
-    let registry = TestRegistry::start(&dir);
-    let ctx = ctx.with_registry(registry.url());
+    let ctx = TestContext::builder()
+        .package(
+            Package::new("native", "1.0.0")
+                .manifest(json!({ "os": [other_os()] }))
+                .file("index.js", ""),
+        )
+        .build();
     ctx.write(
         "package.json",
-        r#"{ "name": "app", "version": "1.0.0", "dependencies": { "c": "^1.0.0" }, "optionalDependencies": { "native": "^1.0.0" } }"#,
+        r#"{ "name": "app", "version": "1.0.0", "dependencies": { "dep-c": "^1.0.0" }, "optionalDependencies": { "native": "^1.0.0" } }"#,
     );
     ctx.dx_ok(&["install", "--lockfile-only"]);
     let root = format!("app@1.0.0 {}", ctx.project.display());
     assert_eq!(
         ctx.dx_ok(&["ls"]),
-        format!("{root}\n├── c@1.0.0\n└── UNMET OPTIONAL DEPENDENCY native@^1.0.0\n")
+        format!("{root}\n├── dep-c@1.0.0\n└── UNMET OPTIONAL DEPENDENCY native@^1.0.0\n")
     );
+    assert_dx_snapshot!("list_unmet_optional", ctx.dx(&["ls"]));
     assert_eq!(
         ctx.dx_ok(&["ls", "--omit", "optional"]),
-        format!("{root}\n└── c@1.0.0\n")
+        format!("{root}\n└── dep-c@1.0.0\n")
     );
     let json: Value = serde_json::from_str(&ctx.dx_ok(&["ls", "--json"])).unwrap();
     assert_eq!(
@@ -457,43 +406,41 @@ fn list_shows_an_optional_package_of_another_platform_as_unmet() {
         json!({ "required": "^1.0.0", "missing": true, "optional": true })
     );
     // Not installed here, so `why` does not know it either.
-    assert_fails(
-        &ctx.dx(&["why", "native"]),
-        1,
-        &["`native` is not installed"],
-    );
+    let out = ctx.dx(&["why", "native"]);
+    assert_fails(&out, 1, &["`native` is not installed"]);
+    assert_dx_snapshot!("why_not_installed_optional", out);
 }
 
 #[test]
 fn list_and_why_need_a_lockfile() {
-    let (ctx, _registry) = project_with_registry(json!({}));
-    assert_fails(&ctx.dx(&["list"]), 1, &["no dx.lock", "dx install"]);
-    assert_fails(&ctx.dx(&["why", "c"]), 1, &["no dx.lock", "dx install"]);
+    let ctx = project_with_registry(json!({}));
+    let out = ctx.dx(&["list"]);
+    assert_fails(&out, 1, &["no dx.lock", "dx install"]);
+    assert_dx_snapshot!("list_without_lockfile", out);
+    let out = ctx.dx(&["why", "dep-c"]);
+    assert_fails(&out, 1, &["no dx.lock", "dx install"]);
+    assert_dx_snapshot!("why_without_lockfile", out);
 }
 
 #[test]
 fn why_shows_every_path_with_specifiers() {
-    let (ctx, _registry) = project_with_registry(json!({}));
+    let ctx = project_with_registry(json!({}));
     ctx.dx_ok(&["install", "--lockfile-only"]);
-    assert_eq!(
-        ctx.dx_ok(&["why", "c"]),
-        "c@1.0.0\n  c@\"^1.0.0\" from the root project\n  c@\"^1.0.0\" from a@1.0.0\n    a@\"^1.0.0\" from b@2.0.0\n      b@\"^2.0.0\" from the root project\n\nc@2.0.0\n  c@\"^2.0.0\" from b@2.0.0\n    b@\"^2.0.0\" from the root project\n"
-    );
-    assert_eq!(
-        ctx.dx_ok(&["why", "hello"]),
-        "hello@1.0.0 dev\n  dev hello@\"^1.0.0\" from the root project\n"
-    );
-    assert_eq!(
-        ctx.dx_ok(&["why", "c@^2"]),
-        "c@2.0.0\n  c@\"^2.0.0\" from b@2.0.0\n    b@\"^2.0.0\" from the root project\n"
-    );
+    // Every path to each version of `dep-c`, then a dev dependency, then one version by range.
+    for (name, args) in [
+        ("why_every_version", &["why", "dep-c"][..]),
+        ("why_dev", &["why", "hello"]),
+        ("why_by_range", &["why", "dep-c@^2"]),
+    ] {
+        assert_dx_snapshot!(name, ctx.dx(args).assert_code(0));
+    }
 
-    let json: Value = serde_json::from_str(&ctx.dx_ok(&["why", "a", "--json"])).unwrap();
-    assert_eq!(json[0]["name"], "a");
-    assert_eq!(json[0]["locations"], json!(["node_modules/a"]));
+    let json: Value = serde_json::from_str(&ctx.dx_ok(&["why", "dep-a", "--json"])).unwrap();
+    assert_eq!(json[0]["name"], "dep-a");
+    assert_eq!(json[0]["locations"], json!(["node_modules/dep-a"]));
     let dependent = &json[0]["dependents"][0];
     assert_eq!(dependent["spec"], "^1.0.0");
-    assert_eq!(dependent["from"]["name"], "b");
+    assert_eq!(dependent["from"]["name"], "dep-b");
     assert_eq!(dependent["from"]["dependents"][0]["type"], "prod");
 
     let out = ctx.dx(&["why", "hellp"]);
@@ -502,11 +449,17 @@ fn why_shows_every_path_with_specifiers() {
         1,
         &["`hellp` is not installed", "did you mean `hello`?"],
     );
+    assert_dx_snapshot!("why_typo", out);
+    let out = ctx.dx(&["why", "dep-c@^3"]);
     assert_fails(
-        &ctx.dx(&["why", "c@^3"]),
+        &out,
         1,
-        &["no installed version of `c` matches `^3`", "1.0.0, 2.0.0"],
+        &[
+            "no installed version of `dep-c` matches `^3`",
+            "1.0.0, 2.0.0",
+        ],
     );
+    assert_dx_snapshot!("why_no_matching_version", out);
 }
 
 #[test]

@@ -3,57 +3,37 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use dx_net::{Fault, FaultRule, TestRegistry, write_test_package};
-use serde_json::json;
+use dx_net::{Fault, FaultRule, TestRegistry};
 
+use crate::snapshot::assert_dx_snapshot;
 use crate::support::{TestContext, describe, exists_no_follow};
 
-/// A small registry: `a` depends on `b@^2` while the root wants `b@^1`, so npm nests
-/// `a/node_modules/b`; `a` has an executable bin.
+/// A registry over `dir` serving the standard fixtures, kept for tests that build their context
+/// by hand (`TestContext::new().with_registry(…)`); [`TestContext::with_fixtures`] does the
+/// same in one call.
+#[allow(dead_code)]
 fn conflict_registry(dir: &Path) -> TestRegistry {
-    write_test_package(
-        dir,
-        "b",
-        "1.0.0",
-        json!({ "main": "index.js" }),
-        &[("index.js", b"module.exports = 'b1';\n")],
-    );
-    write_test_package(
-        dir,
-        "b",
-        "2.0.0",
-        json!({ "main": "index.js" }),
-        &[("index.js", b"module.exports = 'b2';\n")],
-    );
-    write_test_package(
-        dir,
-        "a",
-        "1.0.0",
-        json!({ "main": "index.js", "bin": { "a-cli": "cli.js" }, "dependencies": { "b": "^2.0.0" } }),
-        &[
-            ("index.js", b"module.exports = 'a+' + require('b');\n"),
-            (
-                "cli.js",
-                b"#!/usr/bin/env node\nconsole.log('a-cli ran');\n",
-            ),
-        ],
-    );
+    crate::fixtures::write_standard(dir);
     TestRegistry::start(dir)
 }
 
+/// The root wants `a@^1` and `b@^1`; `a` needs `b@^2`, so npm nests `a/node_modules/b`.
 fn project_json(ctx: &TestContext) {
     ctx.write("package.json", r#"{ "name": "app", "version": "1.0.0", "dependencies": { "a": "^1.0.0", "b": "^1.0.0" } }"#);
 }
 
 #[test]
 fn install_nests_conflicts_links_bins_and_writes_dx_lock() {
-    let ctx = TestContext::new();
-    let registry = conflict_registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(registry.url());
+    let ctx = TestContext::with_fixtures();
     project_json(&ctx);
 
-    let out = ctx.dx_ok(&["install", "--materialize"]);
-    assert!(out.contains("added 3 packages"), "{out}");
+    let out = ctx.dx(&["install", "--materialize"]);
+    assert!(
+        out.stdout_text().contains("added 3 packages"),
+        "{}",
+        out.render()
+    );
+    assert_dx_snapshot!("cold_install", out);
     let nm = ctx.path("node_modules");
     assert_eq!(
         std::fs::read_to_string(nm.join("b/index.js")).unwrap(),
@@ -108,35 +88,42 @@ fn install_nests_conflicts_links_bins_and_writes_dx_lock() {
 
 #[test]
 fn warm_install_makes_no_request_and_repeat_is_a_noop() {
-    let ctx = TestContext::new();
-    let registry = conflict_registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(registry.url());
+    let ctx = TestContext::with_fixtures();
     project_json(&ctx);
     ctx.dx_ok(&["install", "--materialize"]);
+    let registry = ctx.registry();
 
     std::fs::remove_dir_all(ctx.path("node_modules")).unwrap();
     registry.requests().clear();
-    let out = ctx.dx_ok(&["install", "--materialize"]);
-    assert!(out.contains("added 3 packages"), "{out}");
+    let out = ctx.dx(&["install", "--materialize"]);
+    assert!(
+        out.stdout_text().contains("added 3 packages"),
+        "{}",
+        out.render()
+    );
+    assert_dx_snapshot!("warm_install", out);
     assert_eq!(
         registry.requests().len(),
         0,
         "a warm install must not touch the registry"
     );
 
-    let out = ctx.dx_ok(&["install", "--materialize"]);
-    assert!(out.contains("up to date"), "{out}");
+    let out = ctx.dx(&["install", "--materialize"]);
+    assert!(out.stdout_text().contains("up to date"), "{}", out.render());
+    assert_dx_snapshot!("repeat_install", out);
     assert_eq!(registry.requests().len(), 0);
 
     // A package removed by hand is put back by the next install, still without the network.
     crate::support::make_writable_and_remove(&ctx.path("node_modules/b"));
-    let out = ctx.dx_ok(&["install", "--materialize"]);
+    let out = ctx.dx(&["install", "--materialize"]);
     assert!(
-        !out.contains("up to date"),
-        "a damaged tree is not up to date: {out}"
+        out.success() && !out.stdout_text().contains("up to date"),
+        "a damaged tree is not up to date: {}",
+        out.render()
     );
+    assert_dx_snapshot!("repair_install", out);
     assert_eq!(
-        std::fs::read_to_string(ctx.path("node_modules/b/index.js")).unwrap(),
+        ctx.read("node_modules/b/index.js"),
         "module.exports = 'b1';\n"
     );
     assert_eq!(registry.requests().len(), 0);
@@ -144,9 +131,7 @@ fn warm_install_makes_no_request_and_repeat_is_a_noop() {
 
 #[test]
 fn frozen_lockfile_refuses_a_stale_lock() {
-    let ctx = TestContext::new();
-    let registry = conflict_registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(registry.url());
+    let ctx = TestContext::with_fixtures();
     project_json(&ctx);
     ctx.dx_ok(&["install", "--lockfile-only"]);
     assert!(
@@ -160,9 +145,10 @@ fn frozen_lockfile_refuses_a_stale_lock() {
     let before = std::fs::read(ctx.path("dx.lock")).unwrap();
 
     let out = ctx.dx(&["install", "--frozen-lockfile", "--materialize"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
+    out.assert_code(1);
+    let err = out.stderr_text();
     assert!(err.contains("dx.lock does not match package.json"), "{err}");
+    assert_dx_snapshot!("frozen_lockfile_refused", out);
     assert_eq!(
         std::fs::read(ctx.path("dx.lock")).unwrap(),
         before,
@@ -170,32 +156,30 @@ fn frozen_lockfile_refuses_a_stale_lock() {
     );
 
     // CI=true implies --frozen-lockfile.
-    let out = ctx
-        .dx_command(&["install", "--materialize"])
-        .env("CI", "true")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let out = ctx.dx_with(&["install", "--materialize"], |cmd| {
+        cmd.env("CI", "true");
+    });
+    out.assert_code(1);
+    assert_dx_snapshot!("frozen_lockfile_refused_in_ci", out);
 }
 
 #[test]
 fn corrupt_tarball_fails_naming_the_package_and_installs_nothing() {
-    let ctx = TestContext::new();
-    let registry = conflict_registry(&ctx.home.join("registry"));
-    registry
+    let ctx = TestContext::with_fixtures();
+    ctx.registry()
         .faults()
         .add(FaultRule::new(Fault::CorruptBody).on_path_containing("/b/-/b-2.0.0.tgz"));
-    let ctx = ctx.with_registry(registry.url());
     project_json(&ctx);
 
     let out = ctx.dx(&["install", "--materialize"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
+    out.assert_code(1);
+    let err = out.stderr_text();
     assert!(
         err.contains("b@2.0.0"),
         "the error must name the package: {err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_dx_snapshot!("corrupt_tarball", out);
     assert!(
         !exists_no_follow(&ctx.path("node_modules")),
         "nothing may be installed"
@@ -204,34 +188,28 @@ fn corrupt_tarball_fails_naming_the_package_and_installs_nothing() {
 
 #[test]
 fn unknown_package_is_a_one_line_error() {
-    let ctx = TestContext::new();
-    let registry = conflict_registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(registry.url());
+    let ctx = TestContext::with_fixtures();
     ctx.write(
         "package.json",
         r#"{ "dependencies": { "no-such-package-here": "^1.0.0" } }"#,
     );
     let out = ctx.dx(&["install", "--materialize"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
+    out.assert_code(1);
+    let err = out.stderr_text();
     assert!(err.contains("no-such-package-here"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_dx_snapshot!("unknown_package", out);
 }
 
 #[test]
 fn broken_lockfile_is_named() {
-    let ctx = TestContext::new();
-    let registry = conflict_registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(registry.url());
+    let ctx = TestContext::with_fixtures();
     project_json(&ctx);
     ctx.write("dx.lock", "this is not a lockfile\n");
     let out = ctx.dx(&["install", "--materialize"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("dx.lock"),
-        "{}",
-        describe(&out)
-    );
+    out.assert_code(1);
+    assert!(out.stderr_text().contains("dx.lock"), "{}", out.render());
+    assert_dx_snapshot!("broken_lockfile", out);
 }
 
 fn which(program: &str) -> bool {

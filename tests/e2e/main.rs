@@ -1,6 +1,8 @@
 //! End-to-end tests: each drives the real `dx` binary in a temporary project with its own store
 //! and, where it needs one, dx's own registry server on 127.0.0.1. No test touches the internet.
 
+mod fixtures;
+mod snapshot;
 mod support;
 
 mod audit;

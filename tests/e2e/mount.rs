@@ -4,50 +4,12 @@
 use std::path::Path;
 use std::process::Command;
 
-use dx_net::{TestRegistry, write_test_package};
-use serde_json::json;
-
+use crate::snapshot::assert_dx_snapshot;
 use crate::support::{TestContext, describe, fuse_available, is_mountpoint};
 
-fn registry(dir: &Path) -> TestRegistry {
-    write_test_package(
-        dir,
-        "b",
-        "1.0.0",
-        json!({ "main": "index.js" }),
-        &[("index.js", b"module.exports = 'b1';\n")],
-    );
-    write_test_package(
-        dir,
-        "b",
-        "2.0.0",
-        json!({ "main": "index.js" }),
-        &[("index.js", b"module.exports = 'b2';\n")],
-    );
-    write_test_package(
-        dir,
-        "a",
-        "1.0.0",
-        json!({ "main": "index.js", "bin": { "a-cli": "cli.js" }, "dependencies": { "b": "^2.0.0" } }),
-        &[
-            ("index.js", b"module.exports = 'a+' + require('b');\n"),
-            (
-                "cli.js",
-                b"#!/usr/bin/env node\nconsole.log('a-cli ran');\n",
-            ),
-            ("lib/deep/file.txt", b"deep\n"),
-        ],
-    );
-    write_test_package(
-        dir,
-        "@scope/c",
-        "3.0.0",
-        json!({ "main": "c.js" }),
-        &[("c.js", b"module.exports = 'c';\n")],
-    );
-    TestRegistry::start(dir)
-}
-
+/// A package.json with `deps`, from the standard fixtures: `a` needs `b@^2` while the root
+/// wants `b@^1` (so `a/node_modules/b` nests), `a` has a bin and a deep file, `@scope/c` is
+/// scoped.
 fn project(ctx: &TestContext, deps: &str) {
     ctx.write(
         "package.json",
@@ -62,18 +24,17 @@ fn install_mounts_a_tree_identical_to_the_materialized_one() {
     if !fuse_available("install_mounts_a_tree_identical_to_the_materialized_one") {
         return;
     }
-    let mounted = TestContext::new();
-    let reg = registry(&mounted.home.join("registry"));
-    let mounted = mounted.with_registry(reg.url());
+    let mounted = TestContext::with_fixtures();
     project(&mounted, DEPS);
-    let out = mounted.dx_ok(&["install"]);
-    assert!(out.contains("mounted"), "{out}");
+    let out = mounted.dx(&["install"]);
+    assert!(out.stdout_text().contains("mounted"), "{}", out.render());
+    assert_dx_snapshot!("install_mounts", out);
     assert!(
         is_mountpoint(&mounted.path("node_modules")),
         "node_modules must be a mount"
     );
 
-    let disk = TestContext::new().with_registry(reg.url());
+    let disk = TestContext::new().with_registry(mounted.registry_url());
     project(&disk, DEPS);
     disk.dx_ok(&["install", "--materialize"]);
     // The materializer's own marker is the one file the mount does not have.
@@ -152,9 +113,7 @@ fn writes_survive_remount_never_reach_the_store_and_reset_discards_them() {
     if !fuse_available("writes_survive_remount_never_reach_the_store_and_reset_discards_them") {
         return;
     }
-    let ctx = TestContext::new();
-    let reg = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(reg.url());
+    let ctx = TestContext::with_fixtures();
     project(&ctx, DEPS);
     ctx.dx_ok(&["install"]);
     let nm = ctx.path("node_modules");
@@ -181,7 +140,7 @@ fn writes_survive_remount_never_reach_the_store_and_reset_discards_them() {
 
     // Another project mounting the same package from the same store sees the original.
     let other = TestContext::new()
-        .with_registry(reg.url())
+        .with_registry(ctx.registry_url())
         .sharing_store(&ctx.store);
     project(&other, DEPS);
     other.dx_ok(&["install"]);
@@ -206,24 +165,25 @@ fn install_reloads_a_live_mount_when_dependencies_change() {
     if !fuse_available("install_reloads_a_live_mount_when_dependencies_change") {
         return;
     }
-    let ctx = TestContext::new();
-    let reg = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(reg.url());
+    let ctx = TestContext::with_fixtures();
     project(&ctx, r#"{ "b": "^1.0.0" }"#);
     ctx.dx_ok(&["install"]);
     let nm = ctx.path("node_modules");
     assert!(!nm.join("a").exists());
-    let out = ctx.dx_ok(&["install"]);
+    let out = ctx.dx(&["install"]);
     assert!(
-        out.contains("up to date"),
-        "a repeat install on a live mount is a no-op: {out}"
+        out.success() && out.stdout_text().contains("up to date"),
+        "a repeat install on a live mount is a no-op: {}",
+        out.render()
     );
+    assert_dx_snapshot!("repeat_install_on_a_live_mount", out);
     // Hold a file open across the reload: it must stay readable.
     let held = std::fs::File::open(nm.join("b/index.js")).unwrap();
 
     project(&ctx, DEPS);
-    let out = ctx.dx_ok(&["install"]);
-    assert!(out.contains("reloaded"), "{out}");
+    let out = ctx.dx(&["install"]);
+    assert!(out.stdout_text().contains("reloaded"), "{}", out.render());
+    assert_dx_snapshot!("install_reloads_the_mount", out);
     assert!(is_mountpoint(&nm));
     assert_eq!(
         std::fs::read_to_string(nm.join("a/node_modules/b/index.js")).unwrap(),
@@ -251,9 +211,7 @@ fn a_killed_daemon_is_detected_and_the_next_install_remounts() {
     if !fuse_available("a_killed_daemon_is_detected_and_the_next_install_remounts") {
         return;
     }
-    let ctx = TestContext::new();
-    let reg = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(reg.url());
+    let ctx = TestContext::with_fixtures();
     project(&ctx, DEPS);
     ctx.dx_ok(&["install"]);
     let lock_dir = std::fs::read_dir(ctx.store.join("v1/projects"))
@@ -290,10 +248,11 @@ fn a_killed_daemon_is_detected_and_the_next_install_remounts() {
     let out = ctx.dx(&["install"]);
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("dead mount"),
+        out.stderr_text().contains("dead mount"),
         "{}",
         describe(&out)
     );
+    assert_dx_snapshot!("install_over_a_dead_mount", out);
     assert_eq!(
         std::fs::read_to_string(nm.join("b/index.js")).unwrap(),
         "module.exports = 'b1';\n"
@@ -309,9 +268,7 @@ fn fs_watch_renames_and_chmod_behave_as_on_a_local_filesystem() {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    let ctx = TestContext::new();
-    let reg = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(reg.url());
+    let ctx = TestContext::with_fixtures();
     project(&ctx, DEPS);
     ctx.dx_ok(&["install"]);
     let nm = ctx.path("node_modules");
@@ -373,9 +330,7 @@ fn a_warm_install_after_unmount_mounts_the_recorded_layout_and_falls_back_withou
     ) {
         return;
     }
-    let ctx = TestContext::new();
-    let reg = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(reg.url());
+    let ctx = TestContext::with_fixtures();
     project(&ctx, DEPS);
     ctx.dx_ok(&["install"]);
     let nm = ctx.path("node_modules");
@@ -386,8 +341,9 @@ fn a_warm_install_after_unmount_mounts_the_recorded_layout_and_falls_back_withou
     // Unmounted, same package.json and dx.lock: the recorded layout is mounted again.
     ctx.dx_ok(&["unmount"]);
     assert!(!is_mountpoint(&nm));
-    let out = ctx.dx_ok(&["install"]);
-    assert!(out.contains("mounted"), "{out}");
+    let out = ctx.dx(&["install"]);
+    assert!(out.stdout_text().contains("mounted"), "{}", out.render());
+    assert_dx_snapshot!("warm_install_mounts_the_recorded_layout", out);
     assert!(is_mountpoint(&nm));
     assert_eq!(
         std::fs::read_to_string(nm.join("a/node_modules/b/index.js")).unwrap(),
@@ -452,9 +408,7 @@ fn an_unprivileged_user_mounts_through_fusermount3_or_is_told_why_and_gets_files
         eprintln!("SKIPPED {test}: needs root (to run dx as another user) and setpriv");
         return;
     }
-    let ctx = TestContext::new();
-    let reg = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(reg.url());
+    let ctx = TestContext::with_fixtures();
     project(&ctx, DEPS);
     // Everything the user touches is theirs (the registry server keeps running as root).
     let world = ctx.project.parent().unwrap();
@@ -551,9 +505,7 @@ fn two_mounts_started_at_once_both_succeed_with_one_daemon() {
     if !fuse_available("two_mounts_started_at_once_both_succeed_with_one_daemon") {
         return;
     }
-    let ctx = TestContext::new();
-    let reg = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(reg.url());
+    let ctx = TestContext::with_fixtures();
     project(&ctx, DEPS);
     ctx.dx_ok(&["install", "--lockfile-only"]);
     for round in 0..3 {

@@ -1,41 +1,11 @@
 //! Lifecycle scripts at install time and `dx trust`: the project's own scripts run, a
 //! dependency's only when trusted, in dependency order; blocked ones are reported.
 
-use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
-
-use dx_net::{TestRegistry, write_test_package};
 use serde_json::json;
+use std::os::unix::fs::MetadataExt as _;
 
+use crate::snapshot::assert_dx_snapshot;
 use crate::support::{TestContext, describe};
-
-/// Each script appends `<name>:<event>` to `$INIT_CWD/ran.txt`; `lib` (a dependency of `tool`)
-/// also writes a file into its own directory.
-fn registry(dir: &Path) -> TestRegistry {
-    let log = |event: &str| format!("echo \"$npm_package_name:{event}\" >> \"$INIT_CWD/ran.txt\"");
-    write_test_package(
-        dir,
-        "lib",
-        "1.0.0",
-        json!({ "scripts": { "postinstall": format!("{} && echo built > built.txt", log("postinstall")) } }),
-        &[("index.js", b"module.exports = 1;\n")],
-    );
-    write_test_package(
-        dir,
-        "tool",
-        "1.0.0",
-        json!({ "dependencies": { "lib": "^1.0.0" }, "scripts": { "preinstall": log("preinstall"), "install": log("install") } }),
-        &[("index.js", b"module.exports = 2;\n")],
-    );
-    write_test_package(
-        dir,
-        "failing",
-        "1.0.0",
-        json!({ "scripts": { "postinstall": "exit 7" } }),
-        &[("index.js", b"\n")],
-    );
-    TestRegistry::start(dir)
-}
 
 fn ran(ctx: &TestContext) -> Vec<String> {
     std::fs::read_to_string(ctx.path("ran.txt"))
@@ -45,10 +15,11 @@ fn ran(ctx: &TestContext) -> Vec<String> {
         .collect()
 }
 
-fn context(trusted: &[&str]) -> (TestContext, TestRegistry) {
-    let ctx = TestContext::new();
-    let registry = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(registry.url());
+/// A project depending on `tool` from the standard fixtures (whose scripts, and those of its
+/// dependency `lib`, append `<name>:<event>` to `$INIT_CWD/ran.txt`), trusting `trusted`, with
+/// its own scripts logging the same way.
+fn context(trusted: &[&str]) -> TestContext {
+    let ctx = TestContext::with_fixtures();
     let pj = json!({
         "name": "app", "version": "1.0.0",
         "dependencies": { "tool": "^1.0.0" },
@@ -60,19 +31,21 @@ fn context(trusted: &[&str]) -> (TestContext, TestRegistry) {
         }
     });
     ctx.write("package.json", &serde_json::to_string_pretty(&pj).unwrap());
-    (ctx, registry)
+    ctx
 }
 
 #[test]
 fn untrusted_dependency_scripts_are_blocked_and_reported() {
-    let (ctx, _registry) = context(&[]);
-    let out = ctx.dx_ok(&["install", "--materialize"]);
+    let ctx = context(&[]);
+    let out = ctx.dx(&["install", "--materialize"]);
     assert!(
-        out.contains(
+        out.stdout_text().contains(
             "blocked install scripts of 2 packages: lib, tool (run `dx trust <name>` to allow one)"
         ),
-        "{out}"
+        "{}",
+        out.render()
     );
+    assert_dx_snapshot!("install_blocks_untrusted_scripts", out);
     assert_eq!(
         ran(&ctx),
         ["app:preinstall", "app:postinstall", "app:prepare"]
@@ -92,11 +65,14 @@ fn untrusted_dependency_scripts_are_blocked_and_reported() {
         ["lib", "tool"]
     );
     std::fs::remove_file(ctx.path("ran.txt")).unwrap();
-    let out = ctx.dx_ok(&["trust", "tool", "lib"]);
+    let out = ctx.dx(&["trust", "tool", "lib"]);
     assert!(
-        out.contains("trusted tool, lib (install scripts ran in 2 places)"),
-        "{out}"
+        out.stdout_text()
+            .contains("trusted tool, lib (install scripts ran in 2 places)"),
+        "{}",
+        out.render()
     );
+    assert_dx_snapshot!("trust_runs_the_scripts", out);
     assert_eq!(
         ran(&ctx),
         ["lib:postinstall", "tool:preinstall", "tool:install"]
@@ -107,17 +83,17 @@ fn untrusted_dependency_scripts_are_blocked_and_reported() {
 
     let out = ctx.dx(&["trust", "nothing"]);
     assert!(
-        !out.status.success()
-            && String::from_utf8_lossy(&out.stderr).contains("nothing is not installed"),
+        !out.status.success() && out.stderr_text().contains("nothing is not installed"),
         "{}",
         describe(&out)
     );
+    assert_dx_snapshot!("trust_not_installed", out);
 }
 
 #[test]
 fn trusted_scripts_run_at_install_dependencies_first() {
     for materialize in [true, false] {
-        let (ctx, _registry) = context(&["lib", "tool"]);
+        let ctx = context(&["lib", "tool"]);
         let mut args = vec!["install"];
         if materialize {
             args.push("--materialize");
@@ -173,11 +149,12 @@ fn trusted_scripts_run_at_install_dependencies_first() {
 
 #[test]
 fn a_failing_trusted_script_fails_the_install_naming_it() {
-    let (ctx, _registry) = context(&["failing"]);
+    let ctx = context(&["failing"]);
     ctx.write("package.json", r#"{ "name": "app", "dependencies": { "failing": "1.0.0" }, "trustedDependencies": ["failing"] }"#);
     let out = ctx.dx(&["install", "--materialize"]);
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_dx_snapshot!("failing_trusted_script", out);
+    let stderr = out.stderr_text();
     assert!(
         stderr.contains("the postinstall script of failing@1.0.0 failed with exit code 7"),
         "{stderr}"

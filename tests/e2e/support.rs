@@ -1,8 +1,14 @@
-//! The test context: a temporary project, store and home directory, and a `dx` runner whose
-//! environment cannot see the developer's own configuration.
+//! The test context: a temporary project, store and home directory, the test registry serving
+//! the standard fixtures (crate::fixtures), and a `dx` runner whose environment cannot see the
+//! developer's own configuration.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use dx_net::TestRegistry;
+
+use crate::fixtures::{self, Package, Published};
+use crate::snapshot::DxOutput;
 
 /// One test's world: everything lives under a temporary directory removed on drop.
 pub struct TestContext {
@@ -14,10 +20,41 @@ pub struct TestContext {
     /// `HOME`, so no user `.npmrc` or cache leaks in.
     pub home: PathBuf,
     registry: Option<String>,
+    /// The registry this context started ([`TestContext::with_fixtures`]); dropped after the
+    /// unmount in `Drop`.
+    served: Option<TestRegistry>,
+}
+
+/// Builds a [`TestContext`] whose registry serves the standard fixtures plus extra packages.
+#[must_use]
+pub struct ContextBuilder {
+    extra: Vec<Package>,
+}
+
+impl ContextBuilder {
+    /// Publishes `package` too (a new version of a fixture, or a package of the test's own).
+    pub fn package(mut self, package: Package) -> Self {
+        self.extra.push(package);
+        self
+    }
+
+    /// Writes the registry directory, starts the server and points `dx` at it.
+    pub fn build(self) -> TestContext {
+        let mut ctx = TestContext::new();
+        let dir = ctx.registry_dir();
+        fixtures::write_standard(&dir);
+        for package in &self.extra {
+            package.write(&dir);
+        }
+        let registry = TestRegistry::start(&dir);
+        ctx.registry = Some(registry.url().to_owned());
+        ctx.served = Some(registry);
+        ctx
+    }
 }
 
 impl TestContext {
-    /// A fresh context with an empty project directory.
+    /// A fresh context with an empty project directory and no registry.
     pub fn new() -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
         let project = temp.path().join("project");
@@ -32,7 +69,64 @@ impl TestContext {
             store,
             home,
             registry: None,
+            served: None,
         }
+    }
+
+    /// A fresh context whose own registry serves the standard fixtures.
+    pub fn with_fixtures() -> Self {
+        Self::builder().build()
+    }
+
+    /// A context whose registry serves the standard fixtures and what the builder adds.
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder { extra: Vec::new() }
+    }
+
+    /// The registry this context started (for fault rules, the request log, rescans).
+    #[track_caller]
+    pub fn registry(&self) -> &TestRegistry {
+        self.served
+            .as_ref()
+            .expect("this context serves no registry: use TestContext::with_fixtures")
+    }
+
+    /// The registry URL `dx` uses.
+    #[track_caller]
+    pub fn registry_url(&self) -> &str {
+        self.registry
+            .as_deref()
+            .expect("this context has no registry")
+    }
+
+    /// The directory the context's registry serves.
+    pub fn registry_dir(&self) -> PathBuf {
+        self.home.join("registry")
+    }
+
+    /// Publishes `package` into the running registry (which rescans its directory at once).
+    pub fn publish(&self, package: Package) {
+        package.write(&self.registry_dir());
+        self.registry().rescan().expect("rescan the test registry");
+    }
+
+    /// The integrity and URL of a published tarball, as a lockfile records them.
+    pub fn published(&self, name: &str, version: &str) -> Published {
+        fixtures::published(&self.registry_dir(), self.registry_url(), name, version)
+    }
+
+    /// Writes `manifest` as the project's package.json.
+    pub fn package_json(&self, manifest: serde_json::Value) {
+        let text = serde_json::to_string_pretty(&manifest).expect("serialize package.json");
+        self.write("package.json", &text);
+    }
+
+    /// Reads a file under the project directory.
+    #[track_caller]
+    pub fn read(&self, rel: &str) -> String {
+        let path = self.project.join(rel);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
     }
 
     /// Use this registry URL for every `dx` run (passed as `DX_REGISTRY`).
@@ -84,21 +178,51 @@ impl TestContext {
         cmd
     }
 
-    /// Runs `dx` and returns its output.
-    pub fn dx(&self, args: &[&str]) -> Output {
-        self.dx_command(args).output().expect("run dx")
+    /// Runs `dx` in the project directory and returns what it printed.
+    pub fn dx(&self, args: &[&str]) -> DxOutput {
+        self.dx_with(args, |_| {})
+    }
+
+    /// Runs `dx` after `configure` adjusted the command (an environment variable, another
+    /// working directory) and returns what it printed.
+    pub fn dx_with(&self, args: &[&str], configure: impl FnOnce(&mut Command)) -> DxOutput {
+        let mut cmd = self.dx_command(args);
+        let envs_before = env_changes(&cmd);
+        let dir_before = cmd.get_current_dir().map(Path::to_path_buf);
+        configure(&mut cmd);
+        // What `configure` changed is part of the command line a snapshot shows.
+        let mut prefix: Vec<String> = env_changes(&cmd)
+            .into_iter()
+            .filter(|change| !envs_before.contains(change))
+            .map(|(key, value)| match value {
+                Some(value) => format!("{key}={value}"),
+                None => format!("-u {key}"),
+            })
+            .collect();
+        if let Some(dir) = cmd
+            .get_current_dir()
+            .filter(|d| Some(*d) != dir_before.as_deref())
+        {
+            prefix.insert(0, format!("(cd {})", dir.display()));
+        }
+        let output = cmd.output().expect("run dx");
+        let root = self.project.parent().unwrap_or(&self.project).to_path_buf();
+        let mut masked = Vec::new();
+        if let Ok(canonical) = std::fs::canonicalize(&root) {
+            if canonical != root {
+                masked.push(canonical);
+            }
+        }
+        masked.push(root);
+        DxOutput::new(&prefix, args, output, masked)
     }
 
     /// Runs `dx`, asserting success, and returns stdout.
-    #[allow(dead_code)]
+    #[track_caller]
     pub fn dx_ok(&self, args: &[&str]) -> String {
         let out = self.dx(args);
-        assert!(
-            out.status.success(),
-            "dx {args:?} failed:\n{}",
-            describe(&out)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        assert!(out.success(), "dx {args:?} failed:\n{}", out.render());
+        out.stdout_text()
     }
 
     /// The project path joined with `rel`.
@@ -120,6 +244,18 @@ impl Drop for TestContext {
             let _ = Command::new("umount").arg("-l").arg(&node_modules).output();
         }
     }
+}
+
+/// The environment changes a command carries (set, or removed as `None`), as text.
+fn env_changes(cmd: &Command) -> Vec<(String, Option<String>)> {
+    cmd.get_envs()
+        .map(|(key, value)| {
+            (
+                key.to_string_lossy().into_owned(),
+                value.map(|v| v.to_string_lossy().into_owned()),
+            )
+        })
+        .collect()
 }
 
 /// Whether `path` is a mount point, from /proc/self/mountinfo.

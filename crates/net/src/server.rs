@@ -11,11 +11,13 @@
 //! With an upstream, packuments come from the upstream (tarball URLs rewritten to point here)
 //! and tarballs missing from the directory are fetched once and stored in it.
 //!
-//! Tests use the same server through [`crate::TestRegistry`], with [`FaultInjector`] rules and
-//! the [`RequestLog`].
+//! Tests use the same server through `TestRegistry`, with `FaultInjector` rules and the
+//! [`RequestLog`]; both exist only with the `test-support` feature (and in this crate's tests),
+//! so a production build serves every request straight from [`route`].
 
 mod advisories;
 mod catalog;
+#[cfg(any(test, feature = "test-support"))]
 mod faults;
 mod file_body;
 mod request_log;
@@ -30,13 +32,14 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt as _, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sha1::Digest as _;
 
+#[cfg(any(test, feature = "test-support"))]
 pub use faults::{Fault, FaultInjector, FaultRule};
 pub use request_log::{RecordedRequest, RequestLog};
 
@@ -83,6 +86,7 @@ pub(crate) struct ServerState {
     catalog: RwLock<Arc<Catalog>>,
     rendered: Mutex<RenderedPackuments>,
     rescan_lock: tokio::sync::Mutex<()>,
+    #[cfg(any(test, feature = "test-support"))]
     faults: Arc<FaultInjector>,
     log: Arc<RequestLog>,
     upstream: Option<UpstreamProxy>,
@@ -109,6 +113,7 @@ impl ServerHandle {
     }
 
     /// The fault rules (add some to make the next requests fail).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn faults(&self) -> &FaultInjector {
         &self.state.faults
     }
@@ -125,16 +130,19 @@ impl ServerHandle {
     }
 
     /// The fault rules, shareable with another thread.
+    #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn shared_faults(&self) -> Arc<FaultInjector> {
         self.state.faults.clone()
     }
 
     /// The request log, shareable with another thread.
+    #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn shared_requests(&self) -> Arc<RequestLog> {
         self.state.log.clone()
     }
 
-    /// The state, for [`crate::TestRegistry::rescan`].
+    /// The state, for `TestRegistry::rescan`.
+    #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn state(&self) -> Arc<ServerState> {
         self.state.clone()
     }
@@ -183,6 +191,7 @@ pub async fn serve(config: ServerConfig) -> Result<ServerHandle, NetError> {
         catalog: RwLock::new(Arc::new(catalog)),
         rendered: Mutex::default(),
         rescan_lock: tokio::sync::Mutex::new(()),
+        #[cfg(any(test, feature = "test-support"))]
         faults: Arc::default(),
         log: Arc::default(),
         upstream,
@@ -227,15 +236,17 @@ async fn accept_connections(
 
 type ResponseBody = BoxBody<Bytes, std::io::Error>;
 
-/// The error a handler returns to make hyper drop the connection (the `DropConnection` fault).
-#[derive(Debug, thiserror::Error)]
-#[error("connection dropped by fault injection")]
-struct DroppedOnPurpose;
+/// What a handler may fail with: with fault injection, a dropped connection on purpose.
+#[cfg(any(test, feature = "test-support"))]
+type HandlerError = faults::DroppedOnPurpose;
+/// What a handler may fail with: nothing, in a production build.
+#[cfg(not(any(test, feature = "test-support")))]
+type HandlerError = Infallible;
 
 async fn handle(
     state: Arc<ServerState>,
     request: Request<Incoming>,
-) -> Result<Response<ResponseBody>, DroppedOnPurpose> {
+) -> Result<Response<ResponseBody>, HandlerError> {
     let raw_path = request.uri().path().to_owned();
     let path_and_query = request
         .uri()
@@ -258,33 +269,18 @@ async fn handle(
     let path = percent_decode(&raw_path);
     let log = state.log.clone();
     let _in_flight = log.begin();
-    let (latency, fault) = state.faults.take(&path);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let response = match fault {
-        Some(Fault::DropConnection) => {
+    #[cfg(any(test, feature = "test-support"))]
+    let response = match faults::respond(&state, request, &path).await {
+        Ok(response) => response,
+        Err(dropped) => {
             if state.config.record_requests {
                 state.log.push(record);
             }
-            return Err(DroppedOnPurpose);
+            return Err(dropped);
         }
-        Some(Fault::Status(code)) => {
-            status_response(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        }
-        Some(Fault::TooManyRequests { retry_after_secs }) => {
-            let mut response = status_response(StatusCode::TOO_MANY_REQUESTS);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            response
-        }
-        Some(body_fault @ (Fault::TruncateBody | Fault::CorruptBody)) => {
-            let response = route(&state, request, &path).await;
-            damage_body(response, &body_fault).await
-        }
-        Some(Fault::Latency(_)) | None => route(&state, request, &path).await,
     };
+    #[cfg(not(any(test, feature = "test-support")))]
+    let response = route(&state, request, &path).await;
     record.status = response.status().as_u16();
     if state.config.record_requests {
         state.log.push(record);
@@ -605,45 +601,6 @@ fn not_found() -> Response<ResponseBody> {
     json_error(StatusCode::NOT_FOUND, "Not found")
 }
 
-/// Applies a body fault: half the bytes then a broken connection, or flipped bytes.
-async fn damage_body(response: Response<ResponseBody>, fault: &Fault) -> Response<ResponseBody> {
-    let (mut parts, body) = response.into_parts();
-    let Ok(collected) = body.collect().await else {
-        return status_response(StatusCode::INTERNAL_SERVER_ERROR);
-    };
-    let bytes = collected.to_bytes();
-    if parts.status != StatusCode::OK || bytes.is_empty() {
-        return Response::from_parts(parts, full(bytes));
-    }
-    match fault {
-        Fault::CorruptBody => {
-            let mut damaged = bytes.to_vec();
-            let middle = damaged.len() / 2;
-            for byte in damaged.iter_mut().skip(middle).take(16) {
-                *byte ^= 0x5a;
-            }
-            Response::from_parts(parts, full(Bytes::from(damaged)))
-        }
-        _ => {
-            parts
-                .headers
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            let half = bytes.slice(..bytes.len() / 2);
-            let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
-                Ok(Frame::data(half)),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    "body truncated by fault injection",
-                )),
-            ];
-            Response::from_parts(
-                parts,
-                StreamBody::new(futures_util::stream::iter(frames)).boxed(),
-            )
-        }
-    }
-}
-
 /// Decodes `%XX` escapes (npm sends `@scope%2fname`); malformed escapes stay as they are.
 pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -667,6 +624,7 @@ pub(crate) fn percent_decode(text: &str) -> String {
 }
 
 /// How many versions a server's current catalog holds.
+#[cfg(any(test, feature = "test-support"))]
 pub(crate) fn served_version_count(state: &ServerState) -> usize {
     read_catalog(state).version_count()
 }

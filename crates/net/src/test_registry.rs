@@ -2,7 +2,8 @@
 //! caller, and synthetic package tarballs.
 //!
 //! These panic on failure (with a message saying what failed): they exist for tests, where a
-//! broken fixture should stop the test at once.
+//! broken fixture should stop the test at once. Compiled only with the `test-support` feature
+//! (and for this crate's own tests): no production build carries them.
 
 use std::io::Write as _;
 use std::net::SocketAddr;

@@ -1,8 +1,19 @@
 //! Fault injection: the failures a registry client must survive, on demand, so every retry
 //! path has a test that does not depend on a flaky network.
+//!
+//! Compiled only for tests (the `test-support` feature): a production server has no rules to
+//! consult on each request.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use super::{ResponseBody, ServerState, full, route, status_response};
 
 /// One kind of failure the server can produce.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +119,81 @@ impl FaultInjector {
         }
         rules.retain(|r| r.remaining != Some(0));
         (latency, failure)
+    }
+}
+
+/// The error a handler returns to make hyper drop the connection (the `DropConnection` fault).
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by fault injection")]
+pub(crate) struct DroppedOnPurpose;
+
+/// Answers `request` as the server's fault rules say: after their latency, with a failure, with
+/// a damaged body, or (no failing rule) with the route's own answer.
+pub(super) async fn respond(
+    state: &Arc<ServerState>,
+    request: Request<Incoming>,
+    path: &str,
+) -> Result<Response<ResponseBody>, DroppedOnPurpose> {
+    let (latency, fault) = state.faults.take(path);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    Ok(match fault {
+        Some(Fault::DropConnection) => return Err(DroppedOnPurpose),
+        Some(Fault::Status(code)) => {
+            status_response(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        }
+        Some(Fault::TooManyRequests { retry_after_secs }) => {
+            let mut response = status_response(StatusCode::TOO_MANY_REQUESTS);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
+        Some(body_fault @ (Fault::TruncateBody | Fault::CorruptBody)) => {
+            let response = route(state, request, path).await;
+            damage_body(response, &body_fault).await
+        }
+        Some(Fault::Latency(_)) | None => route(state, request, path).await,
+    })
+}
+
+/// Applies a body fault: half the bytes then a broken connection, or flipped bytes.
+async fn damage_body(response: Response<ResponseBody>, fault: &Fault) -> Response<ResponseBody> {
+    let (mut parts, body) = response.into_parts();
+    let Ok(collected) = body.collect().await else {
+        return status_response(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let bytes = collected.to_bytes();
+    if parts.status != StatusCode::OK || bytes.is_empty() {
+        return Response::from_parts(parts, full(bytes));
+    }
+    match fault {
+        Fault::CorruptBody => {
+            let mut damaged = bytes.to_vec();
+            let middle = damaged.len() / 2;
+            for byte in damaged.iter_mut().skip(middle).take(16) {
+                *byte ^= 0x5a;
+            }
+            Response::from_parts(parts, full(Bytes::from(damaged)))
+        }
+        _ => {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            let half = bytes.slice(..bytes.len() / 2);
+            let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
+                Ok(Frame::data(half)),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "body truncated by fault injection",
+                )),
+            ];
+            Response::from_parts(
+                parts,
+                StreamBody::new(futures_util::stream::iter(frames)).boxed(),
+            )
+        }
     }
 }
 
