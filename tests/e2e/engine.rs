@@ -2,49 +2,15 @@
 //! linker choice is remembered per project, a failed edit changes nothing whatever step failed,
 //! and `--json` prints exactly one JSON document for every command and every path.
 
-use std::path::Path;
-
-use dx_net::{TestRegistry, write_test_package};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::{TestContext, describe, fuse_available, is_mountpoint};
 
-/// `pad` 1.0.0 and 1.1.0, `util` 3.0.0 (with a bin), and an advisory for `pad` 1.0.0.
-fn registry(dir: &Path) -> TestRegistry {
-    for v in ["1.0.0", "1.1.0"] {
-        write_test_package(
-            dir,
-            "pad",
-            v,
-            json!({ "main": "index.js" }),
-            &[("index.js", b"module.exports = 'pad';\n")],
-        );
-    }
-    write_test_package(
-        dir,
-        "util",
-        "3.0.0",
-        json!({ "main": "index.js", "bin": { "util": "cli.js" } }),
-        &[
-            ("index.js", b"module.exports = 'util';\n"),
-            ("cli.js", b"#!/usr/bin/env node\n"),
-        ],
-    );
-    std::fs::write(
-        dir.join("advisories.json"),
-        r#"{ "pad": [{ "id": 1, "url": "https://example.invalid/advisories/1", "title": "Old pad",
-             "severity": "moderate", "vulnerable_versions": "<1.1.0" }] }"#,
-    )
-    .unwrap();
-    TestRegistry::start(dir)
-}
-
-fn context(manifest: &str) -> (TestContext, TestRegistry) {
-    let ctx = TestContext::new();
-    let registry = registry(&ctx.home.join("registry"));
-    let ctx = ctx.with_registry(registry.url());
+/// A project on the shared fixtures (`pad`, `util`, `dep` → `vuln` with an advisory).
+fn context(manifest: &str) -> TestContext {
+    let ctx = TestContext::with_fixtures();
     ctx.write("package.json", manifest);
-    (ctx, registry)
+    ctx
 }
 
 /// Parses `stdout` as exactly one JSON document.
@@ -80,7 +46,7 @@ fn keys(doc: &Value, expected: &[&str], what: &str) {
 
 #[test]
 fn offline_with_an_empty_store_fails_naming_the_first_missing_package() {
-    let (ctx, _registry) = context(r#"{ "name": "app", "dependencies": { "pad": "^1.0.0" } }"#);
+    let ctx = context(r#"{ "name": "app", "dependencies": { "pad": "^1.0.0" } }"#);
     ctx.dx_ok(&["install", "--lockfile-only"]);
     let out = ctx.dx(&["install", "--offline", "--materialize"]);
     assert!(!out.status.success(), "{}", describe(&out));
@@ -103,7 +69,7 @@ fn a_materialized_project_stays_materialized_on_the_next_add_and_install() {
     if !fuse_available("a_materialized_project_stays_materialized_on_the_next_add_and_install") {
         return;
     }
-    let (ctx, _registry) = context(r#"{ "name": "app", "dependencies": { "pad": "^1.0.0" } }"#);
+    let ctx = context(r#"{ "name": "app", "dependencies": { "pad": "^1.0.0" } }"#);
     ctx.dx_ok(&["install", "--materialize=copy"]);
     let nm = ctx.path("node_modules");
     assert!(!is_mountpoint(&nm));
@@ -128,7 +94,7 @@ fn a_materialized_project_stays_materialized_on_the_next_add_and_install() {
 
 #[test]
 fn a_failed_lifecycle_script_during_add_leaves_package_json_and_dx_lock_as_they_were() {
-    let (ctx, _registry) = context(
+    let ctx = context(
         r#"{ "name": "app", "scripts": { "postinstall": "test -f allowed" }, "dependencies": { "pad": "1.0.0" } }"#,
     );
     ctx.write("allowed", "");
@@ -160,8 +126,8 @@ fn a_failed_lifecycle_script_during_add_leaves_package_json_and_dx_lock_as_they_
 
 #[test]
 fn every_command_prints_one_json_document_on_every_path() {
-    let (ctx, _registry) = context(
-        r#"{ "name": "app", "version": "1.0.0", "scripts": { "hello": "echo hi" }, "dependencies": { "pad": "1.0.0" } }"#,
+    let ctx = context(
+        r#"{ "name": "app", "version": "1.0.0", "scripts": { "hello": "echo hi" }, "dependencies": { "pad": "1.0.0", "dep": "1.0.0" } }"#,
     );
     let install = [
         "path",

@@ -83,15 +83,13 @@ impl Error {
         match self {
             Error::NoManifest { .. } => Some("run `dx init` to create one".into()),
             Error::NoLockfile { .. } => Some("run `dx install` first".into()),
-            Error::FrozenLockfileMissing { .. } | Error::FrozenLockfileStale { .. } => {
-                Some("run `dx install` without --frozen-lockfile (and without CI=true) to update dx.lock".into())
-            }
+            Error::FrozenLockfileMissing { .. } | Error::FrozenLockfileStale { .. } => Some(
+                "run `dx install` without --frozen-lockfile (or CI=true) to update dx.lock".into(),
+            ),
             Error::Offline { .. } => {
                 Some("run the install once without --offline to download it".into())
             }
-            Error::Context { source, .. } => source
-                .downcast_ref::<Error>()
-                .and_then(Error::help),
+            Error::Context { source, .. } => source.downcast_ref::<Error>().and_then(Error::help),
             _ => None,
         }
     }

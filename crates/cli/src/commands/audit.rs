@@ -64,7 +64,7 @@ pub fn run(args: AuditArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
         };
         let store = Arc::new(dx_install::open_store()?);
         let engine = Install::new(Project::open(&project.dir)?, store, settings).with_edit(edit)?;
-        let outcome = install::run_quietly(engine, printer)?;
+        let outcome = install::run_within(engine, printer)?;
         findings = audit(&project, install.production, global)?;
         let fixed = before.saturating_sub(findings.len());
         printer.line(format!("fixed {fixed} of {before} vulnerabilities"));

@@ -99,10 +99,14 @@ pub fn run(install: Install, printer: &Printer) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs an install whose outcome another command reports (`dx audit fix`): warnings and
-/// scripts' output reach the user, the summary does not.
-pub fn run_quietly(install: Install, printer: &Printer) -> anyhow::Result<InstallOutcome> {
-    Ok(install.run(&CliReporter::new(printer))?)
+/// Runs an install inside another command (`dx audit fix`): its summary is printed as a human
+/// line, and with `--json` it is returned for the caller's one document instead.
+pub fn run_within(install: Install, printer: &Printer) -> anyhow::Result<InstallOutcome> {
+    let outcome = install.run(&CliReporter::new(printer))?;
+    if !printer.json() {
+        render(&outcome, printer);
+    }
+    Ok(outcome)
 }
 
 /// The outcome as users see it: one summary line (or one JSON document).
