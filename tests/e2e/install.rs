@@ -10,7 +10,7 @@ use crate::support::{TestContext, describe, exists_no_follow};
 
 /// A small registry: `a` depends on `b@^2` while the root wants `b@^1`, so npm nests
 /// `a/node_modules/b`; `a` has an executable bin.
-fn conflict_registry(dir: &Path) -> TestRegistry {
+pub(crate) fn conflict_registry(dir: &Path) -> TestRegistry {
     write_test_package(
         dir,
         "b",
@@ -41,7 +41,7 @@ fn conflict_registry(dir: &Path) -> TestRegistry {
     TestRegistry::start(dir)
 }
 
-fn project_json(ctx: &TestContext) {
+pub(crate) fn project_json(ctx: &TestContext) {
     ctx.write("package.json", r#"{ "name": "app", "version": "1.0.0", "dependencies": { "a": "^1.0.0", "b": "^1.0.0" } }"#);
 }
 

@@ -10,6 +10,7 @@ mod cli;
 mod edit;
 mod everyday;
 mod install;
+mod lockfile;
 mod migrate;
 mod mount;
 mod scripts;

@@ -55,7 +55,7 @@ impl DirectChanges {
             Ok(text) => text,
             Err(_) => return Ok(()),
         };
-        let Ok(lock) = Lockfile::parse(&text) else {
+        let Ok(lock) = dx_resolve::lockfile::parse(&text) else {
             return Ok(());
         };
         for line in diff(&self.before, &direct_versions(&lock)) {
@@ -67,16 +67,12 @@ impl DirectChanges {
 
 /// Direct dependency name → the version dx.lock resolved it to.
 fn direct_versions(lock: &Lockfile) -> BTreeMap<String, String> {
-    let resolution = dx_resolve::from_lockfile(lock);
-    resolution
-        .root
+    lock.root
+        .edges
         .iter()
         .filter_map(|(name, edge)| {
             let target = edge.target.as_ref()?;
-            Some((
-                name.clone(),
-                resolution.packages.get(target)?.version.clone(),
-            ))
+            Some((name.clone(), lock.packages.get(target)?.version.clone()))
         })
         .collect()
 }

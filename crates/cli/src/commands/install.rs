@@ -255,8 +255,8 @@ fn run_install_scripts(
     let dxl = dx_formats::dxl::Dxl::parse(dxl_bytes).context("the compiled layout is corrupt")?;
     if dxl.packages().any(|p| p.has_install_script()) {
         let resolution = match project.read_lockfile()? {
-            Some((_, lock)) => dx_resolve::from_lockfile(&lock),
-            None => dx_resolve::Resolution::default(),
+            Some((_, lock)) => lock,
+            None => dx_resolve::Lockfile::default(),
         };
         let plan = lifecycle::plan(&dxl, &resolution, &project.manifest.trusted_dependencies);
         lifecycle::run_dependencies(&project.dir, &plan, printer)?;

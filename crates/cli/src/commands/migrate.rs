@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, anyhow, bail};
 use dx_migrate::{Format, ImportOptions};
 use dx_net::CacheMode;
-use dx_resolve::{Resolution, ResolveOptions, UpdateSelection};
+use dx_resolve::{Lockfile, ResolveOptions, UpdateSelection};
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, MigrateArgs};
@@ -61,9 +61,7 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     let store = settings::open_store()?;
     let lookup = Lookup::new(&project.dir, &store, global, CacheMode::PreferOffline)?;
     let tarball_url = |name: &str, version: &str| {
-        let registry = lookup.registry_for(name).trim_end_matches('/').to_owned();
-        let file = name.rsplit('/').next().unwrap_or(name);
-        format!("{registry}/{name}/-/{file}-{version}.tgz")
+        dx_formats::registry_url::tarball_url(lookup.registry_for(name), name, version)
     };
     let file_name = path.display().to_string();
     let mut imported = dx_migrate::import(
@@ -94,8 +92,7 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
     for warning in &outcome.warnings {
         printer.warn(warning);
     }
-    let lock = dx_resolve::to_lockfile(&outcome.resolution)
-        .context("cannot record the resolution in dx.lock")?;
+    let lock = &outcome.resolution;
     dx_store::write_atomic(&project.lockfile_path(), lock.to_text().as_bytes())
         .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
 
@@ -130,7 +127,7 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
 
 /// Fills what a lockfile leaves out (`bin`, `os`, `cpu`, `libc`, install scripts, and
 /// integrity or URL when missing) from each package's packument.
-fn fill_metadata(lookup: &Lookup, resolution: &mut Resolution) -> anyhow::Result<()> {
+fn fill_metadata(lookup: &Lookup, resolution: &mut Lockfile) -> anyhow::Result<()> {
     let names: BTreeSet<String> = resolution
         .packages
         .values()
@@ -149,8 +146,14 @@ fn fill_metadata(lookup: &Lookup, resolution: &mut Resolution) -> anyhow::Result
         package.libc = manifest.libc.clone();
         package.has_install_script = manifest.has_install_script;
         package.deprecated = manifest.deprecated.clone();
-        if package.integrity.is_none() {
-            package.integrity = manifest.dist.integrity.clone();
+        if let (None, Some(sri)) = (&package.integrity, &manifest.dist.integrity) {
+            let integrity = sri.parse().with_context(|| {
+                format!(
+                    "package {}@{} has an unreadable integrity {sri:?} on the registry",
+                    package.name, package.version
+                )
+            })?;
+            package.integrity = Some(integrity);
         }
         if package.resolved.is_none() {
             package.resolved = manifest.dist.tarball.clone();

@@ -23,20 +23,18 @@ pub fn run(args: &TrustArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
             project.dir.display()
         );
     };
-    let resolution = dx_resolve::from_lockfile(&lock);
     let options = LayoutOptions {
         platform: Platform::current(),
         omit_dev: false,
         omit_optional: false,
     };
-    let layout =
-        dx_resolve::plan_layout(&resolution, &options).context("cannot plan node_modules")?;
+    let layout = dx_resolve::plan_layout(&lock, &options).context("cannot plan node_modules")?;
     let nm = project.dir.join("node_modules");
     let placed: Vec<Placement> = layout
         .nodes
         .iter()
         .filter_map(|node| {
-            let package = resolution.packages.get(&node.package_key)?;
+            let package = lock.packages.get(&node.package_key)?;
             (package.has_install_script
                 && nm.join(&node.install_path).join("package.json").is_file())
             .then(|| Placement {
@@ -71,7 +69,7 @@ pub fn run(args: &TrustArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     };
     for name in &wanted {
         if !placed.iter().any(|p| &p.name == name) {
-            if resolution.packages.values().any(|p| &p.name == name) {
+            if lock.packages.values().any(|p| &p.name == name) {
                 bail!(
                     "{name} has no install scripts (or is not in node_modules; run `dx install` first)"
                 );
@@ -81,7 +79,7 @@ pub fn run(args: &TrustArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     }
     let plan = lifecycle::plan_placements(
         placed.into_iter().filter(|p| wanted.contains(&p.name)),
-        &resolution,
+        &lock,
         &wanted,
     );
     let ran = lifecycle::run_dependencies(&project.dir, &plan, printer)?;
