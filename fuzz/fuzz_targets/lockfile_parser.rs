@@ -1,5 +1,6 @@
 //! Arbitrary text into the `dx.lock` parser: it must return, never panic, and whatever it
-//! accepts must survive a write and re-read unchanged.
+//! accepts (version 1 or 2) must survive a write (always version 2) and re-read unchanged; the
+//! completeness check must not panic either.
 #![no_main]
 
 use dx_formats::lockfile::Lockfile;
@@ -12,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(lock) = Lockfile::parse(text) else {
         return;
     };
+    let _ = lock.dangling_edges().count();
     let written = lock.to_text();
     let reread = Lockfile::parse(&written).expect("dx.lock written by dx must parse");
     assert_eq!(reread, lock, "parse(to_text(x)) != x");

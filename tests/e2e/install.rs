@@ -11,14 +11,13 @@ use crate::support::{TestContext, describe, exists_no_follow};
 /// A registry over `dir` serving the standard fixtures, kept for tests that build their context
 /// by hand (`TestContext::new().with_registry(…)`); [`TestContext::with_fixtures`] does the
 /// same in one call.
-#[allow(dead_code)]
-fn conflict_registry(dir: &Path) -> TestRegistry {
+pub(crate) fn conflict_registry(dir: &Path) -> TestRegistry {
     crate::fixtures::write_standard(dir);
     TestRegistry::start(dir)
 }
 
 /// The root wants `a@^1` and `b@^1`; `a` needs `b@^2`, so npm nests `a/node_modules/b`.
-fn project_json(ctx: &TestContext) {
+pub(crate) fn project_json(ctx: &TestContext) {
     ctx.write("package.json", r#"{ "name": "app", "version": "1.0.0", "dependencies": { "a": "^1.0.0", "b": "^1.0.0" } }"#);
 }
 

@@ -13,6 +13,7 @@ mod edit;
 mod engine;
 mod everyday;
 mod install;
+mod lockfile;
 mod migrate;
 mod mount;
 mod scripts;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use dx_formats::dxl::{Dxl, DxlBuilder, DxlPackage};
 use dx_formats::hash::ContentHash;
-use dx_formats::lockfile::{EdgeKind, LockedEdge, LockedPackage, Lockfile, RootSpecs, package_key};
+use dx_formats::lockfile::{EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, package_key};
 use serde_json::{Map, Value};
 
 fn main() -> Result<()> {
@@ -37,7 +37,7 @@ fn main() -> Result<()> {
         .and_then(Value::as_object)
         .context("no `packages` in package-lock.json")?;
 
-    let converted = convert(entries);
+    let converted = convert(entries)?;
     let lock_text = converted.lock.to_text();
     // The DXL records a 16-byte digest of the lock text it was compiled from: BLAKE3, cut.
     let mut lock_digest = [0u8; 16];
@@ -218,7 +218,7 @@ fn resolve_edge<'m>(
     }
 }
 
-fn convert(entries: &Map<String, Value>) -> Converted {
+fn convert(entries: &Map<String, Value>) -> Result<Converted> {
     let mut placements = BTreeMap::new();
     for (key, entry) in entries {
         let Some(path) = key.strip_prefix("node_modules/") else {
@@ -234,13 +234,27 @@ fn convert(entries: &Map<String, Value>) -> Converted {
         placements.insert(path.to_owned(), (name.to_owned(), version.to_owned()));
     }
     let root_entry = entries.get("").cloned().unwrap_or(Value::Null);
-    let root = RootSpecs {
-        dependencies: strings(root_entry.get("dependencies")),
-        dev_dependencies: strings(root_entry.get("devDependencies")),
-        optional_dependencies: strings(root_entry.get("optionalDependencies")),
-        peer_dependencies: strings(root_entry.get("peerDependencies")),
+    // The root's edges, later sections winning as in npm (peer, prod, optional, dev).
+    let mut root = Importer {
         overrides: strings(root_entry.get("overrides")),
+        ..Importer::default()
     };
+    for (field, kind) in [
+        ("peerDependencies", EdgeKind::Peer),
+        ("dependencies", EdgeKind::Normal),
+        ("optionalDependencies", EdgeKind::Optional),
+        ("devDependencies", EdgeKind::Dev),
+    ] {
+        for (dep, specifier) in strings(root_entry.get(field)) {
+            let target = resolve_edge(&placements, "", &dep).map(|(n, v)| package_key(n, v));
+            let edge = LockedEdge {
+                specifier,
+                kind,
+                target,
+            };
+            root.edges.insert(dep, edge);
+        }
+    }
     let mut lock = Lockfile {
         root,
         packages: BTreeMap::new(),
@@ -302,7 +316,9 @@ fn convert(entries: &Map<String, Value>) -> Converted {
             integrity: entry
                 .get("integrity")
                 .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok()),
+                .map(|s| s.parse())
+                .transpose()
+                .with_context(|| format!("{key}: unreadable integrity"))?,
             dependencies,
             os: list(entry.get("os")),
             cpu: list(entry.get("cpu")),
@@ -324,7 +340,7 @@ fn convert(entries: &Map<String, Value>) -> Converted {
         };
         lock.packages.insert(key, pkg);
     }
-    Converted { lock, placements }
+    Ok(Converted { lock, placements })
 }
 
 fn build_dxl(converted: &Converted, lock_digest: [u8; 16]) -> Vec<u8> {

@@ -11,4 +11,5 @@ pub mod dxl;
 pub mod dxp;
 pub mod hash;
 pub mod lockfile;
+pub mod registry_url;
 pub mod version;

@@ -1,16 +1,23 @@
-//! `dx.lock`: the text lockfile users commit.
+//! `dx.lock`: the text lockfile users commit, and the one model of a resolved graph.
+//!
+//! [`Lockfile`] is what the resolver produces, what the layout planner reads, what importers of
+//! other tools' lockfiles build and what `dx.lock` holds: there is no second copy to convert.
 //!
 //! Invariants:
-//! - [`Lockfile::to_text`] is deterministic: packages, edges, bins and root specifiers come out
+//! - [`Lockfile::to_text`] is deterministic: packages, edges, bins and overrides come out
 //!   sorted (they live in `BTreeMap`s), lists keep their order, every string that a reader could
 //!   misread (spaces, quotes, `#`, backslashes, control characters, the empty string) is quoted.
 //! - `Lockfile::parse(&l.to_text()) == Ok(l)` for every `l`, and
 //!   `parse(s).to_text() == s` for every `s` that `to_text` produced.
 //! - The parser never panics; every error names the line (`dx.lock:LINE: message`).
+//! - Writing always writes [`LOCKFILE_VERSION`]; reading accepts every version from
+//!   [`OLDEST_LOCKFILE_VERSION`] on. A version 1 file does not record the root's targets:
+//!   [`Lockfile::parse_versioned`] says so, and dx-resolve infers them.
 //!
 //! The format is specified in `docs/dx-lock.md`. One package per block, separated by blank
 //! lines, so two branches that add different packages merge without conflicts.
 
+mod check;
 mod parse;
 mod token;
 mod write;
@@ -22,33 +29,42 @@ use std::collections::BTreeMap;
 
 use crate::hash::Integrity;
 
+pub use check::DanglingEdge;
+
 /// The version written on the `dx-lock` header line; a reader refuses newer versions rather
 /// than guess at fields it does not know.
-pub const LOCKFILE_VERSION: u32 = 1;
+///
+/// | version | change |
+/// |---|---|
+/// | 1 | first version |
+/// | 2 | root edges record their targets, like package edges |
+pub const LOCKFILE_VERSION: u32 = 2;
 
-/// A parsed `dx.lock`: the root manifest's specifiers plus every resolved package.
+/// The oldest version still read.
+pub const OLDEST_LOCKFILE_VERSION: u32 = 1;
+
+/// A resolved dependency graph: the root project's edges plus every resolved package.
+///
+/// The root is one [`Importer`]; workspace members, when dx supports them, become further
+/// importers beside it (one per member directory), sharing `packages`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Lockfile {
-    /// The specifiers of the root `package.json` the lock was resolved for; compared against
-    /// the current manifest to detect a stale lock.
-    pub root: RootSpecs,
+    /// The root project: its edges (specifier, kind and target) and overrides. Compared
+    /// against the current manifest to detect a stale lock ([`Lockfile::is_stale_for`]).
+    pub root: Importer,
     /// Every resolved package, keyed by [`package_key`] (`name@version`, or `name@<source>`
     /// for tarball URL, `file:`, `link:` and git sources).
     pub packages: BTreeMap<String, LockedPackage>,
 }
 
-/// The dependency specifiers of the root manifest, as written in `package.json`.
+/// A project whose manifest's dependencies the lock resolves (today only the root).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RootSpecs {
-    /// `dependencies`: name -> specifier.
-    pub dependencies: BTreeMap<String, String>,
-    /// `devDependencies`: name -> specifier.
-    pub dev_dependencies: BTreeMap<String, String>,
-    /// `optionalDependencies`: name -> specifier.
-    pub optional_dependencies: BTreeMap<String, String>,
-    /// `peerDependencies`: name -> specifier.
-    pub peer_dependencies: BTreeMap<String, String>,
-    /// `overrides`, flattened to selector -> specifier (e.g. `"a>b" -> "1.0.0"`).
+pub struct Importer {
+    /// The manifest's dependencies by the name they are installed under: the specifier as
+    /// written, the kind (the section npm reads the name from, [`EdgeKind::Dev`] included) and
+    /// the package it resolved to. A name in several sections is one edge, as in npm.
+    pub edges: BTreeMap<String, LockedEdge>,
+    /// `overrides` (and `resolutions`), flattened to selector -> specifier (`"a>b" -> "1.0.0"`).
     pub overrides: BTreeMap<String, String>,
 }
 
@@ -85,14 +101,31 @@ pub struct LockedPackage {
     pub dev: bool,
 }
 
-/// One dependency edge of a locked package.
+impl LockedPackage {
+    /// Whether the package is a directory installed as a symlink (`link:`, or `file:` naming a
+    /// directory rather than a tarball): no archive, and its own dependencies are not installed.
+    pub fn is_link(&self) -> bool {
+        let v = &self.version;
+        v.starts_with("link:") || (v.starts_with("file:") && !is_tarball_path(v))
+    }
+}
+
+/// Whether a path names a tarball (`.tgz`, `.tar.gz`, `.tar`, any case).
+pub fn is_tarball_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.ends_with(".tgz") || lower.ends_with(".tar.gz") || lower.ends_with(".tar")
+}
+
+/// One dependency edge of a locked package or an importer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LockedEdge {
-    /// The specifier as the dependent wrote it (`^1.2.0`, `npm:y@^2`, `file:../x`).
+    /// The specifier as the dependent wrote it, before overrides (`^1.2.0`, `npm:y@^2`,
+    /// `file:../x`), so a changed manifest is visible.
     pub specifier: String,
-    /// Normal, optional, peer or optional peer.
+    /// Normal, dev (importers only), optional, peer or optional peer.
     pub kind: EdgeKind,
-    /// The key of the package it resolved to; `None` for an unmet optional or peer edge.
+    /// The key of the package it resolved to; `None` for an unmet optional or peer edge, or
+    /// a dependency bundled inside its dependent's tarball.
     pub target: Option<String>,
 }
 
@@ -101,6 +134,8 @@ pub struct LockedEdge {
 pub enum EdgeKind {
     /// `dependencies`: must be installed.
     Normal,
+    /// `devDependencies`: an importer's only (a package's are never installed).
+    Dev,
     /// `optionalDependencies`: may fail to install (wrong platform, build failure).
     Optional,
     /// `peerDependencies`: provided by the dependent's parent.
@@ -110,13 +145,20 @@ pub enum EdgeKind {
 }
 
 impl EdgeKind {
-    /// Every kind, in the order edges of the same name would be listed.
-    pub const ALL: [EdgeKind; 4] = [Self::Normal, Self::Optional, Self::Peer, Self::OptionalPeer];
+    /// Every kind, in the order an importer's edges are written.
+    pub const ALL: [EdgeKind; 5] = [
+        Self::Normal,
+        Self::Dev,
+        Self::Optional,
+        Self::Peer,
+        Self::OptionalPeer,
+    ];
 
     /// The keyword that introduces an edge of this kind in `dx.lock`.
     pub fn keyword(self) -> &'static str {
         match self {
             Self::Normal => "dependency",
+            Self::Dev => "dev-dependency",
             Self::Optional => "optional-dependency",
             Self::Peer => "peer-dependency",
             Self::OptionalPeer => "optional-peer-dependency",
@@ -126,6 +168,27 @@ impl EdgeKind {
     /// The kind a `dx.lock` keyword stands for.
     pub fn from_keyword(word: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.keyword() == word)
+    }
+
+    /// The package.json section an edge of this kind comes from (both peer kinds come from
+    /// `peerDependencies`).
+    pub fn manifest_section(self) -> &'static str {
+        match self {
+            Self::Normal => "dependencies",
+            Self::Dev => "devDependencies",
+            Self::Optional => "optionalDependencies",
+            Self::Peer | Self::OptionalPeer => "peerDependencies",
+        }
+    }
+
+    /// Peer or optional peer.
+    pub fn is_peer(self) -> bool {
+        matches!(self, Self::Peer | Self::OptionalPeer)
+    }
+
+    /// Optional or optional peer.
+    pub fn is_optional(self) -> bool {
+        matches!(self, Self::Optional | Self::OptionalPeer)
     }
 }
 
@@ -140,7 +203,7 @@ pub enum LockfileError {
     },
     /// The header names a version this dx does not know.
     #[error(
-        "dx.lock:{line}: lockfile version {found} is not supported (this dx reads version {LOCKFILE_VERSION}); upgrade dx"
+        "dx.lock:{line}: lockfile version {found} is not supported (this dx reads versions {OLDEST_LOCKFILE_VERSION} to {LOCKFILE_VERSION}); upgrade dx"
     )]
     UnsupportedVersion {
         /// 1-based line number.
@@ -189,71 +252,40 @@ pub fn split_package_key(key: &str) -> Option<(&str, &str)> {
 }
 
 impl Lockfile {
-    /// Reads `dx.lock` text. Accepts `\r\n` line ends, comments (`#` lines), blank lines and
-    /// blocks in any order; rejects unknown fields, duplicates and newer versions.
+    /// Reads `dx.lock` text of any supported version. Accepts `\r\n` line ends, comments
+    /// (`#` lines), blank lines and blocks in any order; rejects unknown fields, duplicates
+    /// and newer versions.
+    ///
+    /// A version 1 file leaves every root target `None`; a reader that plans or installs
+    /// from the lock wants [`Lockfile::parse_versioned`] and dx-resolve's inference instead.
     pub fn parse(text: &str) -> Result<Self, LockfileError> {
+        parse::parse(text).map(|(lock, _)| lock)
+    }
+
+    /// [`Lockfile::parse`], also returning the version the header named.
+    pub fn parse_versioned(text: &str) -> Result<(Self, u32), LockfileError> {
         parse::parse(text)
     }
 
-    /// Writes `dx.lock` text: sorted, one block per package, deterministic.
+    /// Writes `dx.lock` text ([`LOCKFILE_VERSION`]): sorted, one block per package,
+    /// deterministic.
     pub fn to_text(&self) -> String {
         write::write(self)
     }
 
-    /// Whether this lock was resolved for a different root manifest than `root`; returns a
+    /// Whether this lock was resolved for a different manifest than `manifest` (the
+    /// importer built from the current package.json; its targets are ignored); returns a
     /// one-line description of the first difference, for `--frozen-lockfile` errors.
-    pub fn is_stale_for(&self, root: &RootSpecs) -> Option<String> {
-        type Section<'s> = (
-            &'static str,
-            &'s BTreeMap<String, String>,
-            &'s BTreeMap<String, String>,
-        );
-        let sections: [Section<'_>; 5] = [
-            ("dependencies", &self.root.dependencies, &root.dependencies),
-            (
-                "devDependencies",
-                &self.root.dev_dependencies,
-                &root.dev_dependencies,
-            ),
-            (
-                "optionalDependencies",
-                &self.root.optional_dependencies,
-                &root.optional_dependencies,
-            ),
-            (
-                "peerDependencies",
-                &self.root.peer_dependencies,
-                &root.peer_dependencies,
-            ),
-            ("overrides", &self.root.overrides, &root.overrides),
-        ];
-        sections
-            .into_iter()
-            .find_map(|(section, locked, wanted)| first_difference(section, locked, wanted))
+    pub fn is_stale_for(&self, manifest: &Importer) -> Option<String> {
+        check::first_stale(&self.root, manifest)
     }
-}
 
-/// The first name (in sorted order) whose specifier differs between the lock and the manifest.
-fn first_difference(
-    section: &str,
-    locked: &BTreeMap<String, String>,
-    wanted: &BTreeMap<String, String>,
-) -> Option<String> {
-    let mut names: Vec<&String> = locked.keys().chain(wanted.keys()).collect();
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .find_map(|name| match (locked.get(name), wanted.get(name)) {
-            (Some(l), Some(w)) if l != w => Some(format!(
-                "{section}: `{name}` is `{w}` in package.json but `{l}` in dx.lock"
-            )),
-            (None, Some(w)) => Some(format!(
-                "{section}: `{name}@{w}` is in package.json but not in dx.lock"
-            )),
-            (Some(l), None) => Some(format!(
-                "{section}: `{name}@{l}` is in dx.lock but no longer in package.json"
-            )),
-            _ => None,
-        })
+    /// Edges that lead nowhere: a target the lock holds no package for (a `package` block
+    /// lost in a merge or a truncated file), or a root edge that must be installed
+    /// ([`EdgeKind::Normal`] or [`EdgeKind::Dev`]) without a target. Root edges first, by name,
+    /// then each package's, by key and name. Installing from such a lock would leave the
+    /// tree incomplete.
+    pub fn dangling_edges(&self) -> impl Iterator<Item = DanglingEdge<'_>> {
+        check::dangling_edges(self)
+    }
 }

@@ -63,7 +63,7 @@ impl DirectChanges {
         let Ok(text) = std::fs::read_to_string(&self.lock_path) else {
             return Vec::new();
         };
-        let Ok(lock) = Lockfile::parse(&text) else {
+        let Ok(lock) = dx_resolve::lockfile::parse(&text) else {
             return Vec::new();
         };
         diff(&self.before, &direct_versions(&lock))
@@ -72,16 +72,12 @@ impl DirectChanges {
 
 /// Direct dependency name → the version dx.lock resolved it to.
 fn direct_versions(lock: &Lockfile) -> BTreeMap<String, String> {
-    let resolution = dx_resolve::from_lockfile(lock);
-    resolution
-        .root
+    lock.root
+        .edges
         .iter()
         .filter_map(|(name, edge)| {
             let target = edge.target.as_ref()?;
-            Some((
-                name.clone(),
-                resolution.packages.get(target)?.version.clone(),
-            ))
+            Some((name.clone(), lock.packages.get(target)?.version.clone()))
         })
         .collect()
 }

@@ -33,6 +33,13 @@ pub enum Error {
         /// The first difference, one line.
         difference: String,
     },
+    /// `--frozen-lockfile` with a dx.lock that names a package it has no block for (a bad
+    /// merge, a truncated file).
+    #[error("--frozen-lockfile: dx.lock is incomplete: {missing}")]
+    FrozenLockfileIncomplete {
+        /// The first dangling edge: dependent, edge and the missing target.
+        missing: String,
+    },
     /// `--offline` and a package the store does not hold.
     #[error("--offline: {package} is not in the store")]
     Offline {
@@ -83,6 +90,9 @@ impl Error {
         match self {
             Error::NoManifest { .. } => Some("run `dx init` to create one".into()),
             Error::NoLockfile { .. } => Some("run `dx install` first".into()),
+            Error::FrozenLockfileIncomplete { .. } => Some(
+                "run `dx install` without --frozen-lockfile (or CI=true) to repair dx.lock".into(),
+            ),
             Error::FrozenLockfileMissing { .. } | Error::FrozenLockfileStale { .. } => Some(
                 "run `dx install` without --frozen-lockfile (or CI=true) to update dx.lock".into(),
             ),

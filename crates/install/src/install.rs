@@ -350,8 +350,8 @@ impl Install {
     ) -> Result<BTreeSet<String>> {
         let dxl = Dxl::parse(&layout.dxl).context("the compiled layout is corrupt")?;
         let resolution = match self.project.read_lockfile()? {
-            Some((_, lock)) => dx_resolve::from_lockfile(&lock),
-            None => dx_resolve::Resolution::default(),
+            Some((_, lock)) => lock,
+            None => dx_resolve::Lockfile::default(),
         };
         let plan = lifecycle::plan(
             &dxl,

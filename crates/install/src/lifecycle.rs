@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::bail;
 use crate::error::{Context as _, Result};
 use dx_formats::dxl::Dxl;
-use dx_resolve::{PackageJson, Resolution};
+use dx_resolve::{Lockfile, PackageJson};
 
 use crate::reporter::Reporter;
 use crate::scripts::{ScriptRunner, exit_code};
@@ -54,7 +54,7 @@ pub struct ScriptPlan {
 }
 
 /// Plans the dependency scripts of the layout in `dxl`, ordered by the graph of `resolution`.
-pub fn plan(dxl: &Dxl<'_>, resolution: &Resolution, trusted: &[String]) -> ScriptPlan {
+pub fn plan(dxl: &Dxl<'_>, resolution: &Lockfile, trusted: &[String]) -> ScriptPlan {
     let placed = dxl.nodes().filter_map(|node| {
         let package = node.package()?;
         package.has_install_script().then(|| Placement {
@@ -69,7 +69,7 @@ pub fn plan(dxl: &Dxl<'_>, resolution: &Resolution, trusted: &[String]) -> Scrip
 /// Plans the scripts of `placed` (packages with install scripts, where they sit).
 pub fn plan_placements(
     placed: impl Iterator<Item = Placement>,
-    resolution: &Resolution,
+    resolution: &Lockfile,
     trusted: &[String],
 ) -> ScriptPlan {
     let mut plan = ScriptPlan::default();
@@ -90,7 +90,7 @@ pub fn plan_placements(
 
 /// The length of the longest dependency chain below `key` (cycles cut where they close).
 fn height(
-    resolution: &Resolution,
+    resolution: &Lockfile,
     key: &str,
     memo: &mut HashMap<String, usize>,
     visiting: &mut BTreeSet<String>,
@@ -220,18 +220,18 @@ mod tests {
 
     #[test]
     fn heights_order_dependencies_first_and_survive_cycles() {
-        use dx_resolve::{DepKind, ResolvedEdge, ResolvedPackage};
-        let edge = |t: &str| ResolvedEdge {
+        use dx_resolve::{EdgeKind, LockedEdge, LockedPackage};
+        let edge = |t: &str| LockedEdge {
             specifier: "*".into(),
-            kind: DepKind::Prod,
+            kind: EdgeKind::Normal,
             target: Some(t.into()),
         };
-        let mut r = Resolution::default();
-        let mut a = ResolvedPackage::default();
+        let mut r = Lockfile::default();
+        let mut a = LockedPackage::default();
         a.dependencies.insert("b".into(), edge("b@1"));
-        let mut b = ResolvedPackage::default();
+        let mut b = LockedPackage::default();
         b.dependencies.insert("c".into(), edge("c@1"));
-        let mut c = ResolvedPackage::default();
+        let mut c = LockedPackage::default();
         c.dependencies.insert("b".into(), edge("b@1"));
         r.packages.insert("a@1".into(), a);
         r.packages.insert("b@1".into(), b);

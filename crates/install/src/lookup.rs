@@ -91,7 +91,7 @@ impl Lookup {
     pub fn resolve(
         &self,
         manifest: &dx_resolve::PackageJson,
-        previous: Option<&dx_resolve::Resolution>,
+        previous: Option<&dx_resolve::Lockfile>,
         options: &dx_resolve::ResolveOptions,
     ) -> std::result::Result<dx_resolve::ResolveOutcome, dx_resolve::ResolveError> {
         dx_resolve::resolve(&self.source, manifest, previous, options)

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use dx_migrate::{Format, ImportOptions};
 use dx_net::CacheMode;
-use dx_resolve::{Resolution, ResolveOptions, UpdateSelection};
+use dx_resolve::{Lockfile, ResolveOptions, UpdateSelection};
 use dx_store::Store;
 
 use crate::bail;
@@ -83,9 +83,7 @@ pub fn migrate(
             .context("package.json is not valid JSON")?;
     let lookup = Lookup::new(&project.dir, store, registry, CacheMode::PreferOffline)?;
     let tarball_url = |name: &str, version: &str| {
-        let registry = lookup.registry_for(name).trim_end_matches('/').to_owned();
-        let file = name.rsplit('/').next().unwrap_or(name);
-        format!("{registry}/{name}/-/{file}-{version}.tgz")
+        dx_formats::registry_url::tarball_url(lookup.registry_for(name), name, version)
     };
     let file_name = path.display().to_string();
     let mut imported = dx_migrate::import(
@@ -117,8 +115,7 @@ pub fn migrate(
     for warning in &outcome.warnings {
         reporter.warn(&warning.to_string());
     }
-    let lock = dx_resolve::to_lockfile(&outcome.resolution)
-        .context("cannot record the resolution in dx.lock")?;
+    let lock = &outcome.resolution;
     dx_store::write_atomic(&project.lockfile_path(), lock.to_text().as_bytes())
         .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
 
@@ -135,7 +132,7 @@ pub fn migrate(
 
 /// Fills what a lockfile leaves out (`bin`, `os`, `cpu`, `libc`, install scripts, and
 /// integrity or URL when missing) from each package's packument.
-fn fill_metadata(lookup: &Lookup, resolution: &mut Resolution) -> Result<()> {
+fn fill_metadata(lookup: &Lookup, resolution: &mut Lockfile) -> Result<()> {
     let names: BTreeSet<String> = resolution
         .packages
         .values()
@@ -154,8 +151,14 @@ fn fill_metadata(lookup: &Lookup, resolution: &mut Resolution) -> Result<()> {
         package.libc = manifest.libc.clone();
         package.has_install_script = manifest.has_install_script;
         package.deprecated = manifest.deprecated.clone();
-        if package.integrity.is_none() {
-            package.integrity = manifest.dist.integrity.clone();
+        if let (None, Some(sri)) = (&package.integrity, &manifest.dist.integrity) {
+            let integrity = sri.parse().with_context(|| {
+                format!(
+                    "package {}@{} has an unreadable integrity {sri:?} on the registry",
+                    package.name, package.version
+                )
+            })?;
+            package.integrity = Some(integrity);
         }
         if package.resolved.is_none() {
             package.resolved = manifest.dist.tarball.clone();

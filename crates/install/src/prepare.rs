@@ -12,9 +12,7 @@ use dx_formats::dxl::{Dxl, DxlBuilder, DxlPackage};
 use dx_formats::dxp::BuildLimits;
 use dx_formats::hash::{ContentHash, Integrity};
 use dx_net::{RegistryClient, TarballFetcher, TarballRequest};
-use dx_resolve::{
-    LayoutOptions, LayoutPlan, Platform, Resolution, ResolveOptions, UpdateSelection,
-};
+use dx_resolve::{LayoutOptions, LayoutPlan, Lockfile, Platform, ResolveOptions, UpdateSelection};
 use dx_store::Store;
 
 use crate::error::{Context as _, Error, Result};
@@ -84,25 +82,40 @@ pub(crate) fn prepare(
         omit_dev: options.production,
         omit_optional: false,
     };
-    let specs = dx_resolve::root_specs(&project.manifest);
+    let manifest = dx_resolve::manifest_importer(&project.manifest);
     let existing = project.read_lockfile()?;
     let stale = existing
         .as_ref()
-        .and_then(|(_, lock)| lock.is_stale_for(&specs));
+        .and_then(|(_, lock)| lock.is_stale_for(&manifest));
+    // A lock that lost a `package` block (a bad merge, a truncated file) would install an
+    // incomplete tree: frozen, that is an error; otherwise it is resolved again, like a stale one.
+    let incomplete = existing
+        .as_ref()
+        .and_then(|(_, lock)| lock.dangling_edges().next().map(|d| d.to_string()));
     if options.frozen {
-        match (&existing, &stale) {
-            (None, _) => {
+        match (&existing, &stale, &incomplete) {
+            (None, _, _) => {
                 return Err(Error::FrozenLockfileMissing {
                     path: project.lockfile_path(),
                 });
             }
-            (Some(_), Some(diff)) => {
+            (Some(_), Some(diff), _) => {
                 return Err(Error::FrozenLockfileStale {
                     difference: diff.clone(),
                 });
             }
+            (Some(_), None, Some(missing)) => {
+                return Err(Error::FrozenLockfileIncomplete {
+                    missing: missing.clone(),
+                });
+            }
             _ => {}
         }
+    }
+    if let (None, Some(missing)) = (&stale, &incomplete) {
+        reporter.warn(&format!(
+            "dx.lock is incomplete: {missing}; resolving again to repair it"
+        ));
     }
     // Network pieces are built lazily: a warm install never needs them.
     let runtime = std::cell::OnceCell::new();
@@ -139,14 +152,11 @@ pub(crate) fn prepare(
         Ok(c)
     };
 
-    let (lock_text, lockfile, resolved) = match (existing, stale) {
+    let (lock_text, lockfile, resolved) = match (existing, stale.or(incomplete)) {
         (Some((text, lock)), None) if options.update == UpdateSelection::Nothing => {
             (text, lock, false)
         }
         (previous, _) => {
-            let previous_resolution = previous
-                .as_ref()
-                .map(|(_, lock)| dx_resolve::from_lockfile(lock));
             let source = RegistrySource::new(get_client()?, get_runtime()?.handle().clone());
             let resolve_options = ResolveOptions {
                 project_dir: Some(project.dir.clone()),
@@ -156,15 +166,14 @@ pub(crate) fn prepare(
             let outcome = dx_resolve::resolve(
                 &source,
                 &project.manifest,
-                previous_resolution.as_ref(),
+                previous.as_ref().map(|(_, lock)| lock),
                 &resolve_options,
             )
             .context("cannot resolve dependencies")?;
             for warning in &outcome.warnings {
                 reporter.warn(&warning.to_string());
             }
-            let lock = dx_resolve::to_lockfile(&outcome.resolution)
-                .context("cannot record the resolution in dx.lock")?;
+            let lock = outcome.resolution;
             let text = lock.to_text();
             dx_store::write_atomic(&project.lockfile_path(), text.as_bytes())
                 .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
@@ -202,19 +211,19 @@ pub(crate) fn prepare(
     let (dxl, used, packages, has_install_scripts, downloaded) = match reusable {
         Some((bytes, used, count, scripts)) => (bytes, used, count, scripts, 0),
         None => {
-            let resolution = dx_resolve::from_lockfile(&lockfile);
-            let plan = dx_resolve::plan_layout(&resolution, &layout_options)
+            let resolution = &lockfile;
+            let plan = dx_resolve::plan_layout(resolution, &layout_options)
                 .context("cannot plan node_modules")?;
             let (hashes, downloaded) = ensure_in_store(
                 store,
                 &get_runtime,
                 &get_client,
-                &resolution,
+                resolution,
                 &plan,
                 options.network,
                 reporter,
             )?;
-            let bytes = compile_dxl(&lock_text, &layout_options, &resolution, &plan, &hashes)?;
+            let bytes = compile_dxl(&lock_text, &layout_options, resolution, &plan, &hashes)?;
             store
                 .write_dxl(&key, &bytes)
                 .context("cannot write the compiled layout to the store")?;
@@ -323,7 +332,7 @@ fn ensure_in_store<'r>(
     store: &Arc<Store>,
     get_runtime: &dyn Fn() -> Result<&'r tokio::runtime::Runtime>,
     get_client: &dyn Fn() -> Result<RegistryClient>,
-    resolution: &Resolution,
+    resolution: &Lockfile,
     plan: &LayoutPlan,
     network: NetworkMode,
     reporter: &dyn Reporter,
@@ -338,16 +347,11 @@ fn ensure_in_store<'r>(
             .packages
             .get(key)
             .with_context(|| format!("dx.lock has no entry for {key}"))?;
-        let integrity: Integrity = package
-            .integrity
-            .as_deref()
-            .with_context(|| {
-                format!(
-                    "{key} has no integrity in dx.lock; only registry packages are supported so far"
-                )
-            })?
-            .parse()
-            .with_context(|| format!("{key}: invalid integrity in dx.lock"))?;
+        let integrity: Integrity = package.integrity.clone().with_context(|| {
+            format!(
+                "{key} has no integrity in dx.lock; only registry packages are supported so far"
+            )
+        })?;
         match store
             .lookup_integrity(&integrity)
             .with_context(|| format!("cannot look up {key} in the store"))?
@@ -393,7 +397,7 @@ fn ensure_in_store<'r>(
 fn compile_dxl(
     lock_text: &str,
     options: &LayoutOptions,
-    resolution: &Resolution,
+    resolution: &Lockfile,
     plan: &LayoutPlan,
     hashes: &HashMap<String, ContentHash>,
 ) -> Result<Vec<u8>> {
@@ -412,7 +416,7 @@ fn compile_dxl(
                     name: package.name.clone(),
                     version: package.version.clone(),
                     content_hash: hashes[key],
-                    integrity: package.integrity.as_deref().and_then(|i| i.parse().ok()),
+                    integrity: package.integrity.clone(),
                     has_install_script: package.has_install_script,
                 });
                 ids.insert(key, id);

@@ -76,7 +76,8 @@ impl Project {
         hasher.finalize().to_hex().to_string()
     }
 
-    /// dx.lock's text and parsed form, if the project has one.
+    /// dx.lock's text and parsed form, if the project has one (a version 1 lock with its root
+    /// targets inferred, see [`dx_resolve::lockfile::parse`]).
     pub fn read_lockfile(&self) -> Result<Option<(String, Lockfile)>> {
         let path = self.lockfile_path();
         let text = match std::fs::read_to_string(&path) {
@@ -84,7 +85,7 @@ impl Project {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let lock = Lockfile::parse(&text)
+        let lock = dx_resolve::lockfile::parse(&text)
             .with_context(|| format!("{} is broken (delete it to re-resolve)", path.display()))?;
         Ok(Some((text, lock)))
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use dx_resolve::{LayoutOptions, ManifestEditor, Platform, Resolution};
+use dx_resolve::{LayoutOptions, Lockfile, ManifestEditor, Platform};
 use serde_json::Value;
 
 use crate::bail;
@@ -31,9 +31,8 @@ pub struct TrustOutcome {
 }
 
 /// The installed packages with install scripts (in node_modules now), and the resolution.
-fn placed_with_scripts(project: &Project) -> Result<(Vec<Placement>, Resolution)> {
-    let (_, lock) = project.require_lockfile()?;
-    let resolution = dx_resolve::from_lockfile(&lock);
+fn placed_with_scripts(project: &Project) -> Result<(Vec<Placement>, Lockfile)> {
+    let (_, resolution) = project.require_lockfile()?;
     let options = LayoutOptions {
         platform: Platform::current(),
         omit_dev: false,

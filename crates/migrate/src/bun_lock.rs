@@ -2,10 +2,11 @@
 //! `packages` maps a placement path (`a`, `a/b`, `@s/a/@t/b`) to
 //! `["name@version", registry-or-tarball, { dependencies, bin, os, cpu, … }, integrity]`.
 
-use dx_resolve::ResolvedPackage;
+use dx_formats::lockfile::LockedPackage;
+use dx_formats::registry_url::tarball_url;
 use serde_json::Value;
 
-use crate::placed::{PlacedNode, PlacedTree, bins, declared, split_names, string_list};
+use crate::placed::{PlacedNode, PlacedTree, bins, declared, integrity, split_names, string_list};
 use crate::{Format, ImportOptions, Imported, MigrateError};
 
 /// Reads a bun.lock.
@@ -62,12 +63,12 @@ pub fn import(
         }
         let location = items.get(1).and_then(Value::as_str).unwrap_or("");
         let meta = items.get(2).cloned().unwrap_or(Value::Null);
-        let integrity = items
+        let sri = items
             .get(3)
             .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        let package = ResolvedPackage {
+            .filter(|s| !s.is_empty());
+        let integrity = integrity(file, &format!("packages[\"{path}\"] ({ident})"), sri, None)?;
+        let package = LockedPackage {
             name: name.to_owned(),
             version: version.to_owned(),
             resolved: Some(tarball(location, name, version, options)),
@@ -76,7 +77,7 @@ pub fn import(
             os: string_list(&meta, "os"),
             cpu: string_list(&meta, "cpu"),
             libc: string_list(&meta, "libc"),
-            ..ResolvedPackage::default()
+            ..LockedPackage::default()
         };
         let node = PlacedNode {
             package,
@@ -102,9 +103,7 @@ fn tarball(location: &str, name: &str, version: &str, options: &ImportOptions<'_
     if location.ends_with(".tgz") || location.ends_with(".tar.gz") {
         return location.to_owned();
     }
-    let base = location.trim_end_matches('/');
-    let file = name.rsplit('/').next().unwrap_or(name);
-    format!("{base}/{name}/-/{file}-{version}.tgz")
+    tarball_url(location, name, version)
 }
 
 #[cfg(test)]
@@ -128,9 +127,9 @@ mod tests {
           "lockfileVersion": 1,
           "workspaces": { "": { "name": "app", "dependencies": { "a": "^1", "@s/b": "^1", }, }, },
           "packages": {
-            "a": ["a@1.0.0", "", { "dependencies": { "@s/b": "^2" }, "bin": { "a": "cli.js" } }, "sha512-a"],
-            "@s/b": ["@s/b@1.0.0", "http://r/@s/b/-/b-1.0.0.tgz", {}, "sha512-b1"],
-            "a/@s/b": ["@s/b@2.0.0", "http://r/", { "optionalPeers": ["x"], "peerDependencies": { "x": "1" } }, "sha512-b2"],
+            "a": ["a@1.0.0", "", { "dependencies": { "@s/b": "^2" }, "bin": { "a": "cli.js" } }, "sha512-H0D8ktokFpR1CXnubPWC8tXX0o4YM13gWrxU0FYOD1MChgxlK/CNVgJSql50IQVG82n7u86MEs/HlXsmUv6adQ=="],
+            "@s/b": ["@s/b@1.0.0", "http://r/@s/b/-/b-1.0.0.tgz", {}, "sha512-PX6FGwMeIxc7Ifl7XRSdRrKT1tkBgu1ethVHLAMQM5jMQOGuXwf2I+DGH9D6WRF4z/HJBXlYep3nx4dvzKvuZg=="],
+            "a/@s/b": ["@s/b@2.0.0", "http://r/", { "optionalPeers": ["x"], "peerDependencies": { "x": "1" } }, "sha512-6iYiiYvODBC48h3m+gDQlmJ9Z8opjGSb1B9+FoqaPcgq8zCvv+povY/5bhaHUoKZDMYwAEv/Hnr6KZE2GapsUQ=="],
             "ws": ["ws@workspace:packages/ws"],
           },
         }"#;
@@ -151,9 +150,9 @@ mod tests {
         );
         assert_eq!(
             r.packages["@s/b@2.0.0"].dependencies["x"].kind,
-            dx_resolve::DepKind::OptionalPeer
+            dx_formats::lockfile::EdgeKind::OptionalPeer
         );
-        assert_eq!(r.root["@s/b"].target.as_deref(), Some("@s/b@1.0.0"));
+        assert_eq!(r.root.edges["@s/b"].target.as_deref(), Some("@s/b@1.0.0"));
     }
 
     #[test]
@@ -174,5 +173,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
+        let err = import(
+            "bun.lock",
+            r#"{"lockfileVersion": 1, "packages": {"a": ["a@1.0.0", "", {}, "sha512-short"]}}"#,
+            &options(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bun.lock: packages[\"a\"] (a@1.0.0): invalid integrity `sha512-short`: expected sha512-<base64> or sha1-<base64>"
+        );
     }
 }

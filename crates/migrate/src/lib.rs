@@ -1,5 +1,5 @@
-//! dx-migrate: reads another package manager's lockfile into a [`Resolution`], which dx's
-//! resolver then takes as the previous resolution, so `dx migrate` keeps every version the old
+//! dx-migrate: reads another package manager's lockfile into a [`Lockfile`] (dx's one model of
+//! a resolved graph), which dx's resolver then takes as the previous lock, so `dx migrate` keeps every version the old
 //! lockfile chose wherever package.json still allows it.
 //!
 //! Supported: npm's `package-lock.json` / `npm-shrinkwrap.json` (lockfileVersion 1, 2 and 3),
@@ -16,7 +16,7 @@ mod yarn_lock;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use dx_resolve::Resolution;
+use dx_formats::lockfile::Lockfile;
 
 /// The lockfile formats dx can import, in the order `dx migrate` looks for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +113,8 @@ pub struct ImportOptions<'a> {
 pub struct Imported {
     /// The format read.
     pub format: Format,
-    /// The resolution it records.
-    pub resolution: Resolution,
+    /// The graph it records (no overrides: the resolver applies package.json's).
+    pub resolution: Lockfile,
     /// Every `name@version` the lockfile installs, to check that dx kept them.
     pub versions: BTreeSet<String>,
     /// Whether packages carry their `bin`, `os`, `cpu` and install-script facts; when `false`

@@ -1,10 +1,10 @@
 //! npm's package-lock.json / npm-shrinkwrap.json: lockfileVersion 2 and 3 (`packages`, keyed
 //! by install path) and 1 (nested `dependencies` with `requires`).
 
-use dx_resolve::ResolvedPackage;
+use dx_formats::lockfile::{EdgeKind, LockedPackage};
 use serde_json::Value;
 
-use crate::placed::{DeclaredDep, PlacedNode, PlacedTree, bins, declared, string_list};
+use crate::placed::{DeclaredDep, PlacedNode, PlacedTree, bins, declared, integrity, string_list};
 use crate::{Format, ImportOptions, Imported, MigrateError};
 
 /// Reads a package-lock.json.
@@ -50,8 +50,9 @@ pub fn import(
                     .get("version")
                     .and_then(Value::as_str)
                     .ok_or_else(|| invalid(format!("packages[\"{path}\"] has no version")))?;
+                let deps = declared(entry, false);
                 tree.nodes
-                    .insert(names, node(&name, version, entry, declared(entry, false)));
+                    .insert(names, node(file, &name, version, entry, deps)?);
             }
         }
         None => {
@@ -90,14 +91,26 @@ fn install_names(path: &str) -> Option<Vec<String>> {
     valid.then_some(names)
 }
 
-fn node(name: &str, version: &str, entry: &Value, deps: Vec<DeclaredDep>) -> PlacedNode {
+fn node(
+    file: &str,
+    name: &str,
+    version: &str,
+    entry: &Value,
+    deps: Vec<DeclaredDep>,
+) -> Result<PlacedNode, MigrateError> {
     let text = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
     let flag = |key: &str| entry.get(key).and_then(Value::as_bool).unwrap_or(false);
-    let package = ResolvedPackage {
+    let integrity = integrity(
+        file,
+        &format!("{name}@{version}"),
+        entry.get("integrity").and_then(Value::as_str),
+        None,
+    )?;
+    let package = LockedPackage {
         name: name.to_owned(),
         version: version.to_owned(),
         resolved: text("resolved"),
-        integrity: text("integrity"),
+        integrity,
         bin: bins(name, entry),
         os: string_list(entry, "os"),
         cpu: string_list(entry, "cpu"),
@@ -106,9 +119,9 @@ fn node(name: &str, version: &str, entry: &Value, deps: Vec<DeclaredDep>) -> Pla
         deprecated: text("deprecated"),
         dev: flag("dev"),
         optional: flag("optional"),
-        ..ResolvedPackage::default()
+        ..LockedPackage::default()
     };
-    PlacedNode { package, deps }
+    Ok(PlacedNode { package, deps })
 }
 
 /// lockfileVersion 1: `dependencies: { name: { version, resolved, integrity, requires, dependencies } }`.
@@ -146,7 +159,7 @@ fn walk_v1(
                         Some(DeclaredDep {
                             name: k.clone(),
                             spec: v.as_str()?.to_owned(),
-                            kind: dx_resolve::DepKind::Prod,
+                            kind: EdgeKind::Normal,
                         })
                     })
                     .collect()
@@ -155,7 +168,7 @@ fn walk_v1(
         let mut path = parent.to_vec();
         path.push(install_name.clone());
         tree.nodes
-            .insert(path.clone(), node(&name, &version, entry, requires));
+            .insert(path.clone(), node(file, &name, &version, entry, requires)?);
         if let Some(nested) = entry.get("dependencies") {
             walk_v1(tree, &path, nested, file)?;
         }
@@ -189,11 +202,11 @@ mod tests {
           "name": "app", "lockfileVersion": 3, "requires": true,
           "packages": {
             "": { "name": "app", "dependencies": { "a": "^1.0.0", "b": "^1.0.0", "al": "npm:b@^2" }, "devDependencies": { "d": "1" } },
-            "node_modules/a": { "version": "1.0.0", "resolved": "http://r/a-1.0.0.tgz", "integrity": "sha512-a", "dependencies": { "b": "^2.0.0" }, "bin": { "a": "./cli.js" } },
-            "node_modules/a/node_modules/b": { "version": "2.0.0", "resolved": "http://r/b-2.0.0.tgz", "integrity": "sha512-b2" },
-            "node_modules/b": { "version": "1.0.0", "resolved": "http://r/b-1.0.0.tgz", "integrity": "sha512-b1" },
-            "node_modules/al": { "name": "b", "version": "2.0.0", "resolved": "http://r/b-2.0.0.tgz", "integrity": "sha512-b2" },
-            "node_modules/d": { "version": "1.0.0", "dev": true, "resolved": "http://r/d.tgz", "integrity": "sha512-d" },
+            "node_modules/a": { "version": "1.0.0", "resolved": "http://r/a-1.0.0.tgz", "integrity": "sha512-H0D8ktokFpR1CXnubPWC8tXX0o4YM13gWrxU0FYOD1MChgxlK/CNVgJSql50IQVG82n7u86MEs/HlXsmUv6adQ==", "dependencies": { "b": "^2.0.0" }, "bin": { "a": "./cli.js" } },
+            "node_modules/a/node_modules/b": { "version": "2.0.0", "resolved": "http://r/b-2.0.0.tgz", "integrity": "sha512-6iYiiYvODBC48h3m+gDQlmJ9Z8opjGSb1B9+FoqaPcgq8zCvv+povY/5bhaHUoKZDMYwAEv/Hnr6KZE2GapsUQ==" },
+            "node_modules/b": { "version": "1.0.0", "resolved": "http://r/b-1.0.0.tgz", "integrity": "sha512-PX6FGwMeIxc7Ifl7XRSdRrKT1tkBgu1ethVHLAMQM5jMQOGuXwf2I+DGH9D6WRF4z/HJBXlYep3nx4dvzKvuZg==" },
+            "node_modules/al": { "name": "b", "version": "2.0.0", "resolved": "http://r/b-2.0.0.tgz", "integrity": "sha512-6iYiiYvODBC48h3m+gDQlmJ9Z8opjGSb1B9+FoqaPcgq8zCvv+povY/5bhaHUoKZDMYwAEv/Hnr6KZE2GapsUQ==" },
+            "node_modules/d": { "version": "1.0.0", "dev": true, "resolved": "http://r/d.tgz", "integrity": "sha512-SPsQsV89RKCdyC0CsGWB4MDGlHjJ/Sz4+Qk2WQGaFoe67NuzjJ5ysSFp3EFIaQ+HRn+RVPWTHF32ZcZJbL/V9Q==" },
             "packages/ws": { "version": "0.0.0" },
             "node_modules/ws": { "resolved": "packages/ws", "link": true }
           }
@@ -201,9 +214,9 @@ mod tests {
         let imported = import("package-lock.json", text, Format::PackageLock).expect("imports");
         let r = &imported.resolution;
         assert_eq!(imported.versions.len(), 4, "{:?}", imported.versions);
-        assert_eq!(r.root["al"].target.as_deref(), Some("b@2.0.0"));
-        assert_eq!(r.root["al"].specifier, "npm:b@^2");
-        assert_eq!(r.root["d"].kind, dx_resolve::DepKind::Dev);
+        assert_eq!(r.root.edges["al"].target.as_deref(), Some("b@2.0.0"));
+        assert_eq!(r.root.edges["al"].specifier, "npm:b@^2");
+        assert_eq!(r.root.edges["d"].kind, EdgeKind::Dev);
         assert_eq!(
             r.packages["a@1.0.0"].dependencies["b"].target.as_deref(),
             Some("b@2.0.0")
@@ -215,9 +228,9 @@ mod tests {
     #[test]
     fn reads_v1_nested_dependencies() {
         let text = r#"{ "lockfileVersion": 1, "dependencies": {
-            "a": { "version": "1.0.0", "resolved": "http://r/a.tgz", "integrity": "sha512-a", "requires": { "b": "^2" },
-                   "dependencies": { "b": { "version": "2.0.0", "resolved": "http://r/b2.tgz", "integrity": "sha512-b2" } } },
-            "b": { "version": "1.0.0", "resolved": "http://r/b1.tgz", "integrity": "sha512-b1" },
+            "a": { "version": "1.0.0", "resolved": "http://r/a.tgz", "integrity": "sha512-H0D8ktokFpR1CXnubPWC8tXX0o4YM13gWrxU0FYOD1MChgxlK/CNVgJSql50IQVG82n7u86MEs/HlXsmUv6adQ==", "requires": { "b": "^2" },
+                   "dependencies": { "b": { "version": "2.0.0", "resolved": "http://r/b2.tgz", "integrity": "sha512-6iYiiYvODBC48h3m+gDQlmJ9Z8opjGSb1B9+FoqaPcgq8zCvv+povY/5bhaHUoKZDMYwAEv/Hnr6KZE2GapsUQ==" } } },
+            "b": { "version": "1.0.0", "resolved": "http://r/b1.tgz", "integrity": "sha512-PX6FGwMeIxc7Ifl7XRSdRrKT1tkBgu1ethVHLAMQM5jMQOGuXwf2I+DGH9D6WRF4z/HJBXlYep3nx4dvzKvuZg==" },
             "g": { "version": "github:x/y#abc" },
             "al": { "version": "npm:b@2.0.0" }
         } }"#;

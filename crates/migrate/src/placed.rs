@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dx_resolve::{DepKind, Resolution, ResolvedEdge, ResolvedPackage, package_key};
+use dx_formats::hash::Integrity;
+use dx_formats::lockfile::{EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, package_key};
+
+use crate::MigrateError;
 
 /// One dependency as the dependent declares it.
 #[derive(Debug, Clone)]
@@ -15,7 +18,7 @@ pub struct DeclaredDep {
     /// The specifier as written.
     pub spec: String,
     /// Its kind.
-    pub kind: DepKind,
+    pub kind: EdgeKind,
 }
 
 /// A package at one place in node_modules: what dx.lock records of it (its edges still
@@ -23,7 +26,7 @@ pub struct DeclaredDep {
 #[derive(Debug, Clone, Default)]
 pub struct PlacedNode {
     /// The package (real name, version, tarball, integrity, bin, platform filters, flags).
-    pub package: ResolvedPackage,
+    pub package: LockedPackage,
     /// What it depends on.
     pub deps: Vec<DeclaredDep>,
 }
@@ -52,7 +55,7 @@ impl PlacedTree {
         }
     }
 
-    fn edges(&self, from: &[String], deps: &[DeclaredDep]) -> BTreeMap<String, ResolvedEdge> {
+    fn edges(&self, from: &[String], deps: &[DeclaredDep]) -> BTreeMap<String, LockedEdge> {
         deps.iter()
             .map(|d| {
                 let target = self
@@ -60,7 +63,7 @@ impl PlacedTree {
                     .map(|n| package_key(&n.package.name, &n.package.version));
                 (
                     d.name.clone(),
-                    ResolvedEdge {
+                    LockedEdge {
                         specifier: d.spec.clone(),
                         kind: d.kind,
                         target,
@@ -70,12 +73,12 @@ impl PlacedTree {
             .collect()
     }
 
-    /// The resolution the tree records, and every `name@version` in it. A package placed at
+    /// The lock the tree records, and every `name@version` in it. A package placed at
     /// several paths is recorded once, with the edges seen from its shallowest place.
     pub fn into_resolution(
         mut self,
         root_manifest: &serde_json::Value,
-    ) -> (Resolution, BTreeSet<String>) {
+    ) -> (Lockfile, BTreeSet<String>) {
         self.root_deps = declared(root_manifest, true);
         let mut paths: Vec<&Vec<String>> = self.nodes.keys().collect();
         paths.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
@@ -86,22 +89,18 @@ impl PlacedTree {
             if packages.contains_key(&key) {
                 continue;
             }
-            let package = ResolvedPackage {
+            let package = LockedPackage {
                 dependencies: self.edges(path, &node.deps),
                 ..node.package.clone()
             };
             packages.insert(key, package);
         }
         let versions = packages.keys().cloned().collect();
-        let root = self.edges(&[], &self.root_deps);
-        (
-            Resolution {
-                root,
-                overrides: BTreeMap::new(),
-                packages,
-            },
-            versions,
-        )
+        let root = Importer {
+            edges: self.edges(&[], &self.root_deps),
+            overrides: BTreeMap::new(),
+        };
+        (Lockfile { root, packages }, versions)
     }
 }
 
@@ -146,7 +145,7 @@ pub fn declared(object: &serde_json::Value, with_dev: bool) -> Vec<DeclaredDep> 
             out.push(DeclaredDep {
                 name,
                 spec,
-                kind: DepKind::Prod,
+                kind: EdgeKind::Normal,
             });
         }
     }
@@ -155,7 +154,7 @@ pub fn declared(object: &serde_json::Value, with_dev: bool) -> Vec<DeclaredDep> 
             out.push(DeclaredDep {
                 name,
                 spec,
-                kind: DepKind::Dev,
+                kind: EdgeKind::Dev,
             });
         }
     }
@@ -163,18 +162,38 @@ pub fn declared(object: &serde_json::Value, with_dev: bool) -> Vec<DeclaredDep> 
         out.push(DeclaredDep {
             name,
             spec,
-            kind: DepKind::Optional,
+            kind: EdgeKind::Optional,
         });
     }
     for (name, spec) in map("peerDependencies") {
         let kind = if optional_peers.contains(&name) || bun_optional_peers.contains(&name) {
-            DepKind::OptionalPeer
+            EdgeKind::OptionalPeer
         } else {
-            DepKind::Peer
+            EdgeKind::Peer
         };
         out.push(DeclaredDep { name, spec, kind });
     }
     out
+}
+
+/// An integrity as a foreign lockfile records it (`sha512-…`, several hashes, or a legacy hex
+/// sha1 `shasum`); one that does not parse is an error naming `file` and the package `what`,
+/// never dropped.
+pub fn integrity(
+    file: &str,
+    what: &str,
+    sri: Option<&str>,
+    sha1_hex: Option<&str>,
+) -> Result<Option<Integrity>, MigrateError> {
+    let invalid = |e: dx_formats::hash::HashError| MigrateError::Invalid {
+        file: file.to_owned(),
+        message: format!("{what}: {e}"),
+    };
+    match (sri, sha1_hex) {
+        (Some(sri), _) => sri.parse().map(Some).map_err(invalid),
+        (None, Some(hex)) => Integrity::from_sha1_hex(hex).map(Some).map_err(invalid),
+        (None, None) => Ok(None),
+    }
 }
 
 /// A string list field (`os`, `cpu`, `libc`), accepting a lone string.
@@ -229,17 +248,17 @@ mod tests {
     fn finds_dependencies_like_require() {
         let mut tree = PlacedTree::default();
         let node = |name: &str, version: &str, deps: &[&str]| PlacedNode {
-            package: ResolvedPackage {
+            package: LockedPackage {
                 name: name.into(),
                 version: version.into(),
-                ..ResolvedPackage::default()
+                ..LockedPackage::default()
             },
             deps: deps
                 .iter()
                 .map(|d| DeclaredDep {
                     name: (*d).into(),
                     spec: "*".into(),
-                    kind: DepKind::Prod,
+                    kind: EdgeKind::Normal,
                 })
                 .collect(),
         };
@@ -261,7 +280,10 @@ mod tests {
                 .as_deref(),
             Some("c@1.0.0")
         );
-        assert_eq!(resolution.root["a"].target.as_deref(), Some("a@1.0.0"));
+        assert_eq!(
+            resolution.root.edges["a"].target.as_deref(),
+            Some("a@1.0.0")
+        );
     }
 
     #[test]

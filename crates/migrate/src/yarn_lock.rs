@@ -14,9 +14,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use dx_resolve::{DepKind, Resolution, ResolvedEdge, ResolvedPackage, package_key};
+use dx_formats::lockfile::{EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, package_key};
 
-use crate::placed::declared;
+use crate::placed::{declared, integrity};
 use crate::{Format, ImportOptions, Imported, MigrateError};
 
 /// One block: its descriptors and fields.
@@ -69,32 +69,34 @@ pub fn import(
             Some((url, hash)) => (Some(url.to_owned()), Some(hash.to_owned())),
             None => (resolved.clone(), None),
         };
-        let integrity = block.fields.get("integrity").cloned().or_else(|| {
-            // npm builds integrity from a legacy hex sha1 the same way.
-            sha1.as_deref()
-                .and_then(|hex| dx_formats::hash::Integrity::from_sha1_hex(hex).ok())
-                .map(|i| i.to_string())
-        });
         let key = package_key(&name, version);
+        // Without an `integrity` field, the sha1 after `#` in `resolved` (npm builds an
+        // integrity from a legacy hex sha1 the same way).
+        let integrity = integrity(
+            file,
+            &format!("line {line}: {key}"),
+            block.fields.get("integrity").map(String::as_str),
+            sha1.as_deref(),
+        )?;
         for descriptor in &block.descriptors {
             by_descriptor.insert(descriptor.clone(), key.clone());
         }
         let mut deps = Vec::new();
         for (section, kind) in [
-            ("dependencies", DepKind::Prod),
-            ("optionalDependencies", DepKind::Optional),
+            ("dependencies", EdgeKind::Normal),
+            ("optionalDependencies", EdgeKind::Optional),
         ] {
             for (dep, spec) in block.sections.get(section).into_iter().flatten() {
                 deps.push((dep.clone(), spec.clone(), kind));
             }
         }
         pending.push((key.clone(), deps));
-        packages.entry(key).or_insert(ResolvedPackage {
+        packages.entry(key).or_insert(LockedPackage {
             name,
             version: version.clone(),
             resolved: url,
             integrity,
-            ..ResolvedPackage::default()
+            ..LockedPackage::default()
         });
     }
     for (key, deps) in pending {
@@ -104,7 +106,7 @@ pub fn import(
                 let target = by_descriptor.get(&(dep.clone(), spec.clone())).cloned();
                 (
                     dep,
-                    ResolvedEdge {
+                    LockedEdge {
                         specifier: spec,
                         kind,
                         target,
@@ -126,7 +128,7 @@ pub fn import(
                 .cloned();
             (
                 d.name,
-                ResolvedEdge {
+                LockedEdge {
                     specifier: d.spec,
                     kind: d.kind,
                     target,
@@ -135,9 +137,11 @@ pub fn import(
         })
         .collect();
     let versions: BTreeSet<String> = packages.keys().cloned().collect();
-    let resolution = Resolution {
-        root,
-        overrides: BTreeMap::new(),
+    let resolution = Lockfile {
+        root: Importer {
+            edges: root,
+            overrides: BTreeMap::new(),
+        },
         packages,
     };
     Ok(Imported {
@@ -290,12 +294,12 @@ mod tests {
 b@^2.0.0:
   version "2.1.0"
   resolved "http://r/b/-/b-2.1.0.tgz"
-  integrity sha512-bbb
+  integrity sha512-XtwcakOQB1o8on9NQWHEazdLHDstY/hG22//DFEyA8OsOxSiSm8J2L8hQHpIQhE7XZqjWdJmKZw9bPnpLbZtvg==
 
 al@npm:b@^2:
   version "2.1.0"
   resolved "http://r/b/-/b-2.1.0.tgz"
-  integrity sha512-bbb
+  integrity sha512-XtwcakOQB1o8on9NQWHEazdLHDstY/hG22//DFEyA8OsOxSiSm8J2L8hQHpIQhE7XZqjWdJmKZw9bPnpLbZtvg==
 "#;
 
     fn import(file: &str, text: &str) -> Result<Imported, MigrateError> {
@@ -316,21 +320,16 @@ al@npm:b@^2:
         assert_eq!(imported.versions.len(), 2, "{:?}", imported.versions);
         let a = &imported.resolution.packages["@s/a@1.2.0"];
         assert_eq!(
-            a.integrity.as_deref(),
+            a.integrity.as_ref().map(ToString::to_string).as_deref(),
             Some("sha1-L9ThxnotKPzthJ7hu3bnORuT6xI=")
         );
         assert_eq!(a.resolved.as_deref(), Some("http://r/@s/a/-/a-1.2.0.tgz"));
         assert_eq!(a.dependencies["b"].target.as_deref(), Some("b@2.1.0"));
         assert_eq!(a.dependencies["fsevents"].target, None);
-        assert_eq!(a.dependencies["fsevents"].kind, DepKind::Optional);
-        assert_eq!(
-            imported.resolution.root["b"].target.as_deref(),
-            Some("b@2.1.0")
-        );
-        assert_eq!(
-            imported.resolution.root["al"].target.as_deref(),
-            Some("b@2.1.0")
-        );
+        assert_eq!(a.dependencies["fsevents"].kind, EdgeKind::Optional);
+        let root = &imported.resolution.root.edges;
+        assert_eq!(root["b"].target.as_deref(), Some("b@2.1.0"));
+        assert_eq!(root["al"].target.as_deref(), Some("b@2.1.0"));
     }
 
     #[test]
@@ -341,5 +340,14 @@ al@npm:b@^2:
         assert!(err.to_string().contains("line 2"), "{err}");
         assert!(import("yarn.lock", "  version \"1\"\n").is_err());
         assert!(import("yarn.lock", "a@1:\n  resolved \"x\"\n").is_err());
+        let err = import(
+            "yarn.lock",
+            "a@^1:\n  version \"1.0.0\"\n  resolved \"http://r/a.tgz#nothex\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "yarn.lock: line 1: a@1.0.0: invalid integrity `nothex`: expected sha512-<base64> or sha1-<base64>"
+        );
     }
 }

@@ -17,8 +17,8 @@ fn try_all(text: &str) {
 
 const SEEDS: [&str; 3] = [
     r#"{"lockfileVersion":3,"packages":{"":{"dependencies":{"a":"^1"}},"node_modules/a":{"version":"1.0.0","dependencies":{"b":"1"}},"node_modules/a/node_modules/b":{"version":"1.0.0"}}}"#,
-    r#"{"lockfileVersion":1,"workspaces":{"":{"dependencies":{"a":"^1",},},},"packages":{"a":["a@1.0.0","",{"dependencies":{"@s/b":"2"}},"sha512-x"],"a/@s/b":["@s/b@2.0.0","http://r/",{},"sha512-y"],},}"#,
-    "\"a@^1\", a@^1.1:\n  version \"1.2.0\"\n  resolved \"http://r/a.tgz#0123\"\n  dependencies:\n    \"@s/b\" \"2\"\n",
+    r#"{"lockfileVersion":1,"workspaces":{"":{"dependencies":{"a":"^1",},},},"packages":{"a":["a@1.0.0","",{"dependencies":{"@s/b":"2"}},"sha512-pKvURIxJVi2CgRXROh/M6pJ/UrTVRZKX+LQ+QtqJI4vBNibkPcs43bCCSIkn7JBPtCBXRDmD6IWFF51QVRr+Yg=="],"a/@s/b":["@s/b@2.0.0","http://r/",{},"sha512-EhtHdKdZkkopKcSkEvtuMbmqp0ZGaEDvzEp21pqUFJ4jZOOYPWRv6vqhtRF4XlyekK7cMNpqa+rVUg7MmcZiag=="],},}"#,
+    "\"a@^1\", a@^1.1:\n  version \"1.2.0\"\n  resolved \"http://r/a.tgz#2fd4e1c67a2d28fced849ee1bb76e7391b93eb12\"\n  dependencies:\n    \"@s/b\" \"2\"\n",
 ];
 
 proptest! {

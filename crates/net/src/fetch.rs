@@ -202,7 +202,7 @@ impl TarballFetcher {
             .map_err(|e| transport_error(&e, url, what))?;
         let status = response.status();
         if !status.is_success() {
-            let registry = url.split("/-/").next().unwrap_or(url).to_owned();
+            let registry = dx_formats::registry_url::registry_of_tarball_url(url).to_owned();
             return Err(status_error(
                 status,
                 response.headers(),

@@ -319,7 +319,7 @@ async fn route(
         .and_then(|h| h.to_str().ok())
         .map_or_else(|| state.url.clone(), |host| format!("http://{host}"));
     let trimmed = path.trim_start_matches('/');
-    if let Some((name, file)) = trimmed.split_once("/-/") {
+    if let Some((name, file)) = dx_formats::registry_url::split_tarball_path(trimmed) {
         return tarball(state, name, file).await;
     }
     let (name, rest) = split_name(trimmed);

@@ -1,4 +1,5 @@
-//! npm sorts names and paths with `localeCompare(…, 'en')` (ICU root collation), not by bytes:
+//! The one home of npm's string order. npm sorts names, paths and (in `npm ls`) `name@version`
+//! ids with `localeCompare(…, 'en')` (ICU root collation), not by bytes:
 //! punctuation sorts before digits and letters, `_` before `-` before `.` before `@` before `/`,
 //! and letters compare case-insensitively first. Ordering decides which of two conflicting
 //! versions gets the hoisted spot, so it must match.
@@ -79,6 +80,41 @@ mod tests {
         assert_eq!(
             names,
             vec!["@s/a", "a", "A", "a_b", "a-b", "a.b", "a1", "ab"]
+        );
+    }
+
+    #[test]
+    fn package_ids_sort_as_npm_ls_sorts_them() {
+        // The orders `Intl.Collator('en')` gives, which `npm ls` uses for `name@version`.
+        let mut ids = [
+            "postcss@8.5.33",
+            "postcss-value-parser@4.2.0",
+            "ab@1",
+            "a@1",
+            "a.b@1",
+            "a-b@1",
+            "a_b@1",
+            "@types/node@1",
+            "Abc@1",
+            "a@10.0.0",
+            "a@9.0.0",
+        ];
+        ids.sort_by(|a, b| locale_compare(a, b));
+        assert_eq!(
+            ids,
+            [
+                "@types/node@1",
+                "a_b@1",
+                "a-b@1",
+                "a.b@1",
+                "a@1",
+                "a@10.0.0",
+                "a@9.0.0",
+                "ab@1",
+                "Abc@1",
+                "postcss-value-parser@4.2.0",
+                "postcss@8.5.33"
+            ]
         );
     }
 }

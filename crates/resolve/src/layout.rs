@@ -1,4 +1,4 @@
-//! The layout planner: a [`Resolution`] (from the resolver or from dx.lock) back into npm's
+//! The layout planner: a [`Lockfile`] (from the resolver or from dx.lock) back into npm's
 //! hoisted node_modules tree and its `.bin` links, for one platform. No network: every choice
 //! is the locked one, and placement reruns the same arborist algorithm the resolver used.
 //!
@@ -12,7 +12,8 @@ pub const LAYOUT_PLANNER_REVISION: &str = "1";
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::graph::{DepKind, Resolution};
+use dx_formats::lockfile::{EdgeKind, Lockfile};
+
 use crate::overrides::Overrides;
 use crate::platform::Platform;
 use crate::resolver::{ResolveError, ResolveWarning};
@@ -108,15 +109,15 @@ pub struct LayoutPlan {
 
 /// Plans the node_modules tree of `resolution` for `options.platform`.
 pub fn plan_layout(
-    resolution: &Resolution,
+    resolution: &Lockfile,
     options: &LayoutOptions,
 ) -> Result<LayoutPlan, LayoutError> {
-    let overrides = Overrides::from_flat(&resolution.overrides);
+    let overrides = Overrides::from_flat(&resolution.root.overrides);
     let mut chooser = LockChooser {
         resolution,
         overrides: &overrides,
     };
-    let root = PkgInfo::root_from_edges(&resolution.root);
+    let root = PkgInfo::root_from_edges(&resolution.root.edges);
     let (tree, _warnings) = TreeBuilder::new(root, &mut chooser).build()?;
     Ok(plan_from_tree(&tree, options))
 }
@@ -129,7 +130,7 @@ fn plan_from_tree(tree: &Tree, options: &LayoutOptions) -> LayoutPlan {
     let order = tree.ordered_nodes();
     let mut excluded: Vec<Option<SkipReason>> = vec![None; tree.nodes.len()];
     let optional_only =
-        tree.reach(|n, kind| !kind.is_optional() && (n == ROOT || kind != DepKind::Dev));
+        tree.reach(|n, kind| !kind.is_optional() && (n == ROOT || kind != EdgeKind::Dev));
     for &n in &order {
         let info = &tree.pkgs.list[tree.nodes[n].pkg];
         if !options.platform.accepts(&info.os, &info.cpu, &info.libc) {
@@ -175,7 +176,7 @@ fn reach_excluding(tree: &Tree, excluded: &[Option<SkipReason>], omit_dev: bool)
     let mut stack = vec![ROOT];
     while let Some(n) = stack.pop() {
         for d in &tree.pkgs.list[tree.nodes[n].pkg].deps {
-            if d.bundled || (n == ROOT && omit_dev && d.kind == DepKind::Dev) {
+            if d.bundled || (n == ROOT && omit_dev && d.kind == EdgeKind::Dev) {
                 continue;
             }
             if let Some(t) = tree.resolve(n, &d.name) {
@@ -231,7 +232,7 @@ fn bin_links(tree: &Tree, order: &[NodeIdx], kept: &[bool]) -> Vec<BinLink> {
 }
 
 struct LockChooser<'a> {
-    resolution: &'a Resolution,
+    resolution: &'a Lockfile,
     overrides: &'a Overrides,
 }
 
@@ -245,7 +246,7 @@ impl Chooser for LockChooser<'_> {
     ) -> Result<Choice, ResolveError> {
         let from_key = &pkgs.list[from].key;
         let edge = if from_key.is_empty() {
-            self.resolution.root.get(&dep.name)
+            self.resolution.root.edges.get(&dep.name)
         } else {
             self.resolution
                 .packages

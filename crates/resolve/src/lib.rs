@@ -4,15 +4,15 @@
 //! - no I/O but through [`source::PackageSource`] (and reading `file:`/`link:` package.json);
 //! - deterministic: the same inputs give the same resolution, warnings and layout, whatever the
 //!   order in which a source answers;
-//! - the planner needs only a [`graph::Resolution`] (what dx.lock holds), never the network.
+//! - one model of a resolved graph, [`Lockfile`] (dx-formats): the resolver produces it, the
+//!   planner reads it (what dx.lock holds), never the network; nothing is converted between them.
 #![deny(missing_docs)]
 
 pub mod bins;
 pub mod collate;
-pub mod graph;
 pub mod layout;
 mod lenient;
-pub mod lock;
+pub mod lockfile;
 pub mod manifest;
 pub mod overrides;
 pub mod packument;
@@ -23,12 +23,14 @@ pub mod source;
 pub mod spec;
 mod tree;
 
-pub use graph::{DepKind, Resolution, ResolvedEdge, ResolvedPackage, package_key};
+pub use dx_formats::lockfile::{
+    EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, package_key,
+};
 pub use layout::{
     BinLink, LAYOUT_PLANNER_REVISION, LayoutOptions, LayoutPlan, PlacedPackage, plan_layout,
 };
 pub use lenient::{BundleDependencies, RawBin};
-pub use lock::{from_lockfile, root_specs, to_lockfile};
+pub use lockfile::{infer_root_targets, manifest_importer};
 pub use manifest::PackageJson;
 pub use manifest::edit::{DependencySection, ManifestEditor};
 pub use packument::{Dist, Packument, VersionManifest};

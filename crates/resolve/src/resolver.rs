@@ -1,5 +1,5 @@
-//! The resolver: from a root package.json (and optionally the previous resolution) to a
-//! [`Resolution`], choosing versions as npm does and placing them as arborist does, so that the
+//! The resolver: from a root package.json (and optionally the previous lock) to a
+//! [`Lockfile`], choosing versions as npm does and placing them as arborist does, so that the
 //! dedupe decisions (which depend on placement) are npm's.
 //!
 //! Version choice (npm-pick-manifest): a dist-tag names its version; a range takes the `latest`
@@ -16,7 +16,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::graph::Resolution;
+use dx_formats::hash::HashError;
+use dx_formats::lockfile::{Lockfile, is_tarball_path, package_key};
+
 use crate::manifest::PackageJson;
 use crate::overrides::Overrides;
 use crate::packument::{Packument, VersionManifest};
@@ -163,6 +165,17 @@ pub enum ResolveError {
         /// The kind (git, workspace).
         what: &'static str,
     },
+    /// The registry gave an integrity (or legacy `shasum`) that does not parse.
+    #[error("package {package} has an unreadable integrity {value:?}: {source}")]
+    Integrity {
+        /// Package key.
+        package: String,
+        /// The value as the registry gave it.
+        value: String,
+        /// Why it does not parse.
+        #[source]
+        source: HashError,
+    },
     /// A `file:` / `link:` directory without a readable package.json.
     #[error("{dependent} depends on {name}@{specifier}: cannot read {path}: {message}")]
     LocalPackage {
@@ -208,7 +221,7 @@ pub struct ResolveOptions {
 #[derive(Debug, Clone)]
 pub struct ResolveOutcome {
     /// The graph (what dx.lock records).
-    pub resolution: Resolution,
+    pub resolution: Lockfile,
     /// Warnings, in a deterministic order.
     pub warnings: Vec<ResolveWarning>,
     /// How many packuments were requested from the source.
@@ -219,7 +232,7 @@ pub struct ResolveOutcome {
 pub fn resolve(
     source: &dyn PackageSource,
     root: &PackageJson,
-    previous: Option<&Resolution>,
+    previous: Option<&Lockfile>,
     options: &ResolveOptions,
 ) -> Result<ResolveOutcome, ResolveError> {
     let overrides = Overrides::from_manifest(root);
@@ -245,7 +258,7 @@ pub fn resolve(
         .collect();
     source.prefetch(&names);
     let (tree, mut warnings) = TreeBuilder::new(root_info.clone(), &mut chooser).build()?;
-    let resolution = tree.to_resolution(overrides.to_flat());
+    let resolution = tree.to_lockfile(overrides.to_flat());
     for (key, p) in &resolution.packages {
         if let Some(message) = &p.deprecated {
             warnings.push(ResolveWarning::Deprecated {
@@ -272,7 +285,7 @@ fn dependent_name(pkgs: &Packages, from: PkgIdx) -> String {
 
 struct RegistryChooser<'a> {
     source: &'a dyn PackageSource,
-    previous: Option<&'a Resolution>,
+    previous: Option<&'a Lockfile>,
     overrides: &'a Overrides,
     options: &'a ResolveOptions,
     packuments: HashMap<String, Arc<Packument>>,
@@ -312,7 +325,7 @@ impl RegistryChooser<'_> {
         let previous = self.previous?;
         let from_key = &pkgs.list[from].key;
         let edge = if from_key.is_empty() {
-            previous.root.get(&dep.name)
+            previous.root.edges.get(&dep.name)
         } else {
             previous.packages.get(from_key)?.dependencies.get(&dep.name)
         }?;
@@ -428,7 +441,7 @@ impl RegistryChooser<'_> {
                 specifier: dep.effective.clone(),
             });
         };
-        Ok(self.intern_manifest(pkgs, manifest, &name, &version))
+        self.intern_manifest(pkgs, manifest, &name, &version)
     }
 
     fn intern_manifest(
@@ -437,23 +450,22 @@ impl RegistryChooser<'_> {
         manifest: &VersionManifest,
         name: &str,
         version: &str,
-    ) -> Choice {
+    ) -> Result<Choice, ResolveError> {
         let key_version = crate::semver::Version::parse(version)
             .map(|v| v.to_string())
             .unwrap_or_else(|_| version.to_string());
-        if let Some(&i) = pkgs
-            .by_key
-            .get(&crate::graph::package_key(name, &key_version))
-        {
-            return Choice::Known(i);
+        if let Some(&i) = pkgs.by_key.get(&package_key(name, &key_version)) {
+            return Ok(Choice::Known(i));
         }
-        if manifest.name.is_empty() || manifest.version.is_empty() {
+        let info = if manifest.name.is_empty() || manifest.version.is_empty() {
             let mut filled = manifest.clone();
             filled.name = name.to_string();
             filled.version = version.to_string();
-            return Choice::New(Box::new(PkgInfo::from_manifest(&filled, self.overrides)));
-        }
-        Choice::New(Box::new(PkgInfo::from_manifest(manifest, self.overrides)))
+            PkgInfo::from_manifest(&filled, self.overrides)?
+        } else {
+            PkgInfo::from_manifest(manifest, self.overrides)?
+        };
+        Ok(Choice::New(Box::new(info)))
     }
 
     fn pick_memo(
@@ -485,12 +497,9 @@ impl RegistryChooser<'_> {
         path: &str,
         link: bool,
     ) -> Result<Choice, ResolveError> {
-        let lower = path.to_ascii_lowercase();
         let base = self.options.project_dir.clone().unwrap_or_default();
         let full = base.join(path);
-        if !link
-            && (lower.ends_with(".tgz") || lower.ends_with(".tar.gz") || lower.ends_with(".tar"))
-        {
+        if !link && is_tarball_path(path) {
             let url = format!("file:{}", full.display());
             return self.choose_tarball(pkgs, from, dep, spec, &url);
         }
@@ -512,7 +521,7 @@ impl RegistryChooser<'_> {
         };
         let origin = spec.to_string();
         let name = pj.name.clone().unwrap_or_else(|| dep.name.clone());
-        let key = crate::graph::package_key(&name, &origin);
+        let key = package_key(&name, &origin);
         if let Some(&i) = pkgs.by_key.get(&key) {
             return Ok(Choice::Known(i));
         }
@@ -557,11 +566,11 @@ impl RegistryChooser<'_> {
             }
         };
         let origin = spec.to_string();
-        let mut info = PkgInfo::from_manifest(&manifest, self.overrides);
+        let mut info = PkgInfo::from_manifest(&manifest, self.overrides)?;
         if info.name.is_empty() {
             info.name = dep.name.clone();
         }
-        info.key = crate::graph::package_key(&info.name, &origin);
+        info.key = package_key(&info.name, &origin);
         info.version = origin.clone();
         info.semver = None;
         info.resolved = Some(url.to_string());

@@ -12,8 +12,9 @@ pub(crate) mod package;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use dx_formats::lockfile::{EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile};
+
 use crate::collate::collation_key;
-use crate::graph::DepKind;
 use crate::resolver::{ResolveError, ResolveWarning};
 use crate::spec::DependencySpec;
 use package::{Dep, Packages, PkgIdx, PkgInfo};
@@ -213,7 +214,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         pkg.deps
             .iter()
             .find(|d| d.name == name)
-            .filter(|d| n == ROOT || d.kind != DepKind::Dev)
+            .filter(|d| n == ROOT || d.kind != EdgeKind::Dev)
     }
 
     /// `Some(true)` valid, `Some(false)` invalid, `None` missing.
@@ -236,8 +237,8 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             .iter()
             .filter(|d| {
                 !d.bundled
-                    && d.kind != DepKind::OptionalPeer
-                    && (n == ROOT || d.kind != DepKind::Dev)
+                    && d.kind != EdgeKind::OptionalPeer
+                    && (n == ROOT || d.kind != EdgeKind::Dev)
             })
             .filter(|d| self.edge_valid(n, d) != Some(true))
             .cloned()
@@ -259,7 +260,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             if self.edge_valid(n, &dep) == Some(true) {
                 continue;
             }
-            if dep.kind == DepKind::Peer && n != ROOT {
+            if dep.kind == EdgeKind::Peer && n != ROOT {
                 // A peer is the parent's business: resolve it as seen from the parent.
                 if let Some(p) = self.tree.nodes[n].parent {
                     if let Some(t) = self.tree.resolve(p, &dep.name) {
@@ -309,7 +310,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             let peers: Vec<Dep> = self.tree.pkgs.list[member]
                 .deps
                 .iter()
-                .filter(|d| d.kind == DepKind::Peer)
+                .filter(|d| d.kind == EdgeKind::Peer)
                 .cloned()
                 .collect();
             for pd in peers {
@@ -412,7 +413,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         let peers: Vec<Dep> = self.tree.pkgs.list[pkg]
             .deps
             .iter()
-            .filter(|d| d.kind == DepKind::Peer)
+            .filter(|d| d.kind == EdgeKind::Peer)
             .cloned()
             .collect();
         for pd in peers {
@@ -457,7 +458,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         let names: Vec<&str> = self.tree.pkgs.list[pkg]
             .deps
             .iter()
-            .filter(|d| !d.bundled && d.kind != DepKind::OptionalPeer)
+            .filter(|d| !d.bundled && d.kind != EdgeKind::OptionalPeer)
             .filter_map(|d| {
                 d.spec
                     .as_ref()
@@ -588,7 +589,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         for pd in self.tree.pkgs.list[pkg]
             .deps
             .iter()
-            .filter(|d| d.kind == DepKind::Peer)
+            .filter(|d| d.kind == EdgeKind::Peer)
         {
             let Some(&peer) = peer_set.get(&pd.name) else {
                 continue;
@@ -650,7 +651,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                 let found = self.tree.resolve(n, &pd.name);
                 let problem = match found {
                     Some(t) => !self.satisfies(self.tree.nodes[t].pkg, pd),
-                    None => pd.kind == DepKind::Peer,
+                    None => pd.kind == EdgeKind::Peer,
                 };
                 if !problem || !seen.insert((pkg.key.clone(), pd.name.clone())) {
                     continue;
@@ -701,10 +702,9 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
 
 impl Tree {
     /// The graph view of the tree: each package once, its edges as seen from its shallowest copy.
-    pub fn to_resolution(&self, overrides: BTreeMap<String, String>) -> crate::graph::Resolution {
-        use crate::graph::{Resolution, ResolvedEdge, ResolvedPackage};
+    pub fn to_lockfile(&self, overrides: BTreeMap<String, String>) -> Lockfile {
         let key_of = |p: PkgIdx| self.pkgs.list[p].key.clone();
-        let edges_of = |n: NodeIdx| -> BTreeMap<String, ResolvedEdge> {
+        let edges_of = |n: NodeIdx| -> BTreeMap<String, LockedEdge> {
             self.pkgs.list[self.nodes[n].pkg]
                 .deps
                 .iter()
@@ -716,7 +716,7 @@ impl Tree {
                     };
                     (
                         d.name.clone(),
-                        ResolvedEdge {
+                        LockedEdge {
                             specifier: d.raw.clone(),
                             kind: d.kind,
                             target,
@@ -726,10 +726,10 @@ impl Tree {
                 .collect()
         };
         let order = self.ordered_nodes();
-        let not_dev = self.reach(|n, kind| n != ROOT || kind != DepKind::Dev);
+        let not_dev = self.reach(|n, kind| n != ROOT || kind != EdgeKind::Dev);
         let not_optional =
-            self.reach(|n, kind| !kind.is_optional() && (n == ROOT || kind != DepKind::Dev));
-        let mut packages: BTreeMap<String, ResolvedPackage> = BTreeMap::new();
+            self.reach(|n, kind| !kind.is_optional() && (n == ROOT || kind != EdgeKind::Dev));
+        let mut packages: BTreeMap<String, LockedPackage> = BTreeMap::new();
         let mut prod_reachable_keys = HashSet::new();
         let mut required_keys = HashSet::new();
         for &n in &order {
@@ -745,7 +745,7 @@ impl Tree {
             }
             packages.insert(
                 info.key.clone(),
-                ResolvedPackage {
+                LockedPackage {
                     name: info.name.clone(),
                     version: info.version.clone(),
                     resolved: info.resolved.clone(),
@@ -759,7 +759,6 @@ impl Tree {
                     deprecated: info.deprecated.clone(),
                     optional: false,
                     dev: false,
-                    link: info.link,
                 },
             );
         }
@@ -767,15 +766,17 @@ impl Tree {
             p.dev = !prod_reachable_keys.contains(key);
             p.optional = !required_keys.contains(key);
         }
-        Resolution {
-            root: edges_of(ROOT),
-            overrides,
+        Lockfile {
+            root: Importer {
+                edges: edges_of(ROOT),
+                overrides,
+            },
             packages,
         }
     }
 
     /// Nodes reachable from the root through edges that `follow(from, kind)` accepts.
-    pub fn reach(&self, follow: impl Fn(NodeIdx, DepKind) -> bool) -> Vec<bool> {
+    pub fn reach(&self, follow: impl Fn(NodeIdx, EdgeKind) -> bool) -> Vec<bool> {
         let mut reached = vec![false; self.nodes.len()];
         reached[ROOT] = true;
         let mut stack = vec![ROOT];

@@ -114,20 +114,42 @@ fn run_case(path: &Path) -> Result<(), String> {
     if again != plan {
         return Err("planning twice gave different plans".into());
     }
-    // Through dx.lock text and back, the plan is the same.
-    let lock = dx_resolve::to_lockfile(&outcome.resolution).map_err(|e| e.to_string())?;
-    let reread =
-        dx_formats::lockfile::Lockfile::parse(&lock.to_text()).map_err(|e| e.to_string())?;
-    let from_lock = dx_resolve::from_lockfile(&reread);
-    let planned_from_lock = plan_layout(&from_lock, &options).map_err(|e| e.to_string())?;
+    // Through dx.lock text and back, the lock and the plan are the same.
+    let lock = &outcome.resolution;
+    let text = lock.to_text();
+    let reread = dx_resolve::lockfile::parse(&text).map_err(|e| e.to_string())?;
+    if &reread != lock {
+        return Err("dx.lock text does not read back as the lock".into());
+    }
+    if let Some(dangling) = reread.dangling_edges().next() {
+        return Err(format!("a fresh lock has a dangling edge: {dangling}"));
+    }
+    let planned_from_lock = plan_layout(&reread, &options).map_err(|e| e.to_string())?;
     if planned_from_lock != plan {
         return Err(format!(
             "plan from dx.lock differs: {:?}",
             planned_from_lock.nodes
         ));
     }
-    if lock.is_stale_for(&dx_resolve::root_specs(&root)).is_some() {
-        return Err("a fresh lock is stale for its own package.json".into());
+    // A version 1 dx.lock (no root targets) still plans the same tree, by inference.
+    let v1 = version_1_text(lock);
+    let from_v1 = dx_resolve::lockfile::parse(&v1).map_err(|e| e.to_string())?;
+    let planned_from_v1 = plan_layout(&from_v1, &options).map_err(|e| e.to_string())?;
+    if planned_from_v1 != plan {
+        return Err(format!(
+            "plan from a version 1 dx.lock differs: {:?}",
+            planned_from_v1.nodes
+        ));
+    }
+    if let Some(difference) = lock.is_stale_for(&dx_resolve::manifest_importer(&root)) {
+        return Err(format!(
+            "a fresh lock is stale for its own package.json: {difference}"
+        ));
+    }
+    if let Some(difference) = from_v1.is_stale_for(&dx_resolve::manifest_importer(&root)) {
+        return Err(format!(
+            "a version 1 lock is stale for its own package.json: {difference}"
+        ));
     }
     // Re-resolving with the previous resolution fetches nothing and changes nothing.
     let fetched_before = source.request_count();
@@ -194,4 +216,17 @@ fn every_case_matches_npm_layout() {
         paths.len(),
         failures.join("\n")
     );
+}
+
+/// The text dx wrote for `lock` in dx.lock version 1: root edges without targets, and optional
+/// peers of the root written as peers.
+fn version_1_text(lock: &dx_resolve::Lockfile) -> String {
+    let mut v1 = lock.clone();
+    for edge in v1.root.edges.values_mut() {
+        edge.target = None;
+        if edge.kind == dx_resolve::EdgeKind::OptionalPeer {
+            edge.kind = dx_resolve::EdgeKind::Peer;
+        }
+    }
+    v1.to_text().replacen("\ndx-lock 2\n", "\ndx-lock 1\n", 1)
 }

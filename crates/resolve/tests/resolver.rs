@@ -166,6 +166,40 @@ fn missing_versions_and_packages_name_the_dependent() {
 }
 
 #[test]
+fn an_unreadable_integrity_is_an_error_naming_the_package() {
+    let src = MemorySource::from_case(&json!({
+        "a": {"versions": {"1.0.0": {"dependencies": {"bad": "^1"}}}},
+        "bad": {"versions": {"1.0.0": {"dist": {"tarball": "http://127.0.0.1:9/bad.tgz", "integrity": "md5-nope"}}}},
+        "sha": {"versions": {"1.0.0": {"dist": {"tarball": "http://127.0.0.1:9/sha.tgz", "shasum": "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"}}}}
+    }));
+    let err = resolve(
+        &src,
+        &pj(json!({"dependencies": {"a": "^1"}})),
+        None,
+        &ResolveOptions::default(),
+    )
+    .expect_err("an integrity that does not parse is not dropped");
+    assert!(
+        matches!(&err, ResolveError::Integrity { package, value, .. } if package == "bad@1.0.0" && value == "md5-nope"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("bad@1.0.0"), "{err}");
+    // A legacy sha1 `shasum` becomes an integrity, typed.
+    let ok = resolve(
+        &src,
+        &pj(json!({"dependencies": {"sha": "^1"}})),
+        None,
+        &ResolveOptions::default(),
+    )
+    .expect("resolves");
+    let integrity = ok.resolution.packages["sha@1.0.0"].integrity.as_ref();
+    assert_eq!(
+        integrity.map(|i| i.algorithm()),
+        Some(dx_formats::hash::IntegrityAlgorithm::Sha1)
+    );
+}
+
+#[test]
 fn link_and_file_directories_become_links() {
     let dir = tempfile::tempdir().expect("tempdir");
     let local = dir.path().join("local");
@@ -183,7 +217,7 @@ fn link_and_file_directories_become_links() {
     let root = pj(json!({"dependencies": {"l": "link:./local", "f": "file:./local"}}));
     let out = resolve(&src, &root, None, &options).expect("resolves");
     let linked = &out.resolution.packages["local-pkg@link:./local"];
-    assert!(linked.link);
+    assert!(linked.is_link());
     assert_eq!(linked.version, "link:./local");
     let plan = plan_layout(&out.resolution, &linux()).expect("plans");
     let paths: Vec<(&str, &str)> = plan
@@ -204,8 +238,8 @@ fn link_and_file_directories_become_links() {
             .any(|b| b.link_path == ".bin/local-pkg" && b.target == "../f/run.js")
     );
     // And back through dx.lock.
-    let lock = dx_resolve::to_lockfile(&out.resolution).expect("lock");
-    let again = plan_layout(&dx_resolve::from_lockfile(&lock), &linux()).expect("plans");
+    let lock = dx_resolve::lockfile::parse(&out.resolution.to_text()).expect("lock");
+    let again = plan_layout(&lock, &linux()).expect("plans");
     assert_eq!(again.nodes, plan.nodes);
 }
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use dx_resolve::semver::{Range, Version};
-use dx_resolve::{Resolution, UpdateSelection};
+use dx_resolve::{Lockfile, UpdateSelection};
 use serde_json::{Value, json};
 
 use crate::cli::{AuditAction, AuditArgs, AuditLevel, GlobalArgs};
@@ -84,9 +84,8 @@ pub fn run(args: AuditArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
 /// The findings for the project's dx.lock as it is now.
 fn audit(project: &Project, omit_dev: bool, global: &GlobalArgs) -> anyhow::Result<Vec<Finding>> {
     let (_, lock) = project.require_lockfile()?;
-    let resolution = dx_resolve::from_lockfile(&lock);
     let mut installed: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for package in resolution.packages.values() {
+    for package in lock.packages.values() {
         if omit_dev && package.dev {
             continue;
         }
@@ -108,7 +107,7 @@ fn audit(project: &Project, omit_dev: bool, global: &GlobalArgs) -> anyhow::Resu
     let Value::Object(by_name) = answer else {
         bail!("the registry's advisory answer is not a JSON object");
     };
-    let paths = shortest_paths(&resolution);
+    let paths = shortest_paths(&lock);
     let mut findings = Vec::new();
     for (name, advisories) in by_name {
         let Some(versions) = installed.get(&name) else {
@@ -163,10 +162,10 @@ fn severity_rank(severity: &str) -> Option<usize> {
 }
 
 /// For each package key, the shortest chain of install names from the root that reaches it.
-fn shortest_paths(resolution: &Resolution) -> BTreeMap<String, Vec<String>> {
+fn shortest_paths(resolution: &Lockfile) -> BTreeMap<String, Vec<String>> {
     let mut paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut queue = VecDeque::new();
-    for (name, edge) in &resolution.root {
+    for (name, edge) in &resolution.root.edges {
         if let Some(target) = &edge.target {
             if !paths.contains_key(target) {
                 paths.insert(target.clone(), vec![name.clone()]);
@@ -248,25 +247,25 @@ fn report(findings: &[Finding], fix: Option<Value>, printer: &Printer) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dx_resolve::{DepKind, ResolvedEdge, ResolvedPackage};
+    use dx_resolve::{EdgeKind, LockedEdge, LockedPackage};
 
     #[test]
     fn shortest_path_goes_through_the_root_edge_first() {
-        let edge = |t: &str| ResolvedEdge {
+        let edge = |t: &str| LockedEdge {
             specifier: "*".into(),
-            kind: DepKind::Prod,
+            kind: EdgeKind::Normal,
             target: Some(t.into()),
         };
-        let mut r = Resolution::default();
-        r.root.insert("a".into(), edge("a@1"));
-        r.root.insert("c".into(), edge("c@1"));
-        let mut a = ResolvedPackage::default();
+        let mut r = Lockfile::default();
+        r.root.edges.insert("a".into(), edge("a@1"));
+        r.root.edges.insert("c".into(), edge("c@1"));
+        let mut a = LockedPackage::default();
         a.dependencies.insert("b".into(), edge("b@1"));
-        let mut b = ResolvedPackage::default();
+        let mut b = LockedPackage::default();
         b.dependencies.insert("c".into(), edge("c@1"));
         r.packages.insert("a@1".into(), a);
         r.packages.insert("b@1".into(), b);
-        r.packages.insert("c@1".into(), ResolvedPackage::default());
+        r.packages.insert("c@1".into(), LockedPackage::default());
         let paths = shortest_paths(&r);
         assert_eq!(paths["b@1"], vec!["a", "b"]);
         assert_eq!(paths["c@1"], vec!["c"]);

@@ -10,13 +10,18 @@
 //! dependencies}}}`, a deduped package without `dependencies`, and a dependency that is not
 //! installed as `{required: <specifier>, missing: true}` (plus `optional: true` when it may be
 //! missing, such as a package for another platform).
+//!
+//! A dx.lock whose edges lead to packages it does not hold (a lost `package` block) is shown
+//! as far as it goes, with each missing package on stderr, and `dx list` exits 1, as `npm ls`
+//! does for a missing dependency.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use dx_resolve::collate::locale_compare;
 use dx_resolve::semver::{Range, Version};
-use dx_resolve::{DepKind, LayoutOptions, LayoutPlan, Resolution, ResolvedEdge, ResolvedPackage};
+use dx_resolve::{EdgeKind, LayoutOptions, LayoutPlan, LockedEdge, LockedPackage, Lockfile};
 use serde_json::{Map, Value, json};
 
 use crate::cli::{ListArgs, OmitKind};
@@ -28,23 +33,35 @@ pub struct InstalledTree {
     /// The project.
     pub project: Project,
     /// The lock's graph.
-    pub resolution: Resolution,
+    pub resolution: Lockfile,
     /// Install path (relative to node_modules: `a`, `a/node_modules/b`) → package key, for
     /// every package installed on this platform.
     pub placed: BTreeMap<String, String>,
+    /// Whether dx.lock has edges to packages it does not hold (each was warned about).
+    pub incomplete: bool,
 }
 
 impl InstalledTree {
     /// Reads dx.lock of the project in the current directory and plans its layout. Fails when
-    /// there is no dx.lock; warns when package.json changed since it was written.
+    /// there is no dx.lock; warns when package.json changed since it was written, and for each
+    /// edge to a package dx.lock does not hold.
     pub fn load(printer: &Printer) -> anyhow::Result<Self> {
         let started = std::time::Instant::now();
         let project = Project::open_current()?;
         let (_, lock) = project.require_lockfile()?;
-        if let Some(difference) = lock.is_stale_for(&dx_resolve::root_specs(&project.manifest)) {
+        if let Some(difference) =
+            lock.is_stale_for(&dx_resolve::manifest_importer(&project.manifest))
+        {
             printer.warn(format!("dx.lock does not match package.json ({difference}); showing dx.lock (run `dx install`)"));
         }
-        let resolution = dx_resolve::from_lockfile(&lock);
+        let mut incomplete = false;
+        for dangling in lock.dangling_edges() {
+            printer.warn(format!(
+                "dx.lock is incomplete: {dangling} (run `dx install` to repair it)"
+            ));
+            incomplete = true;
+        }
+        let resolution = lock;
         let read = started.elapsed();
         let plan: LayoutPlan = dx_resolve::plan_layout(&resolution, &LayoutOptions::default())
             .context("cannot plan node_modules from dx.lock")?;
@@ -63,6 +80,7 @@ impl InstalledTree {
             project,
             resolution,
             placed,
+            incomplete,
         })
     }
 
@@ -87,7 +105,7 @@ impl InstalledTree {
     }
 
     /// The package with key `key`.
-    pub fn package(&self, key: &str) -> Option<&ResolvedPackage> {
+    pub fn package(&self, key: &str) -> Option<&LockedPackage> {
         self.resolution.packages.get(key)
     }
 
@@ -110,7 +128,7 @@ impl InstalledTree {
 
 /// `name@version` as npm shows a package installed under `installed_as` (an alias shows
 /// `alias@npm:real@version`).
-pub fn package_label(installed_as: &str, package: &ResolvedPackage) -> String {
+pub fn package_label(installed_as: &str, package: &LockedPackage) -> String {
     if installed_as == package.name {
         format!("{}@{}", package.name, package.version)
     } else {
@@ -143,7 +161,11 @@ pub fn run(args: &ListArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
             &format!("{} {}", tree.root_label(), tree.project.dir.display()),
         ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if tree.incomplete {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Which edges `--prod`, `--dev` and `--omit` keep.
@@ -165,9 +187,9 @@ impl EdgeFilter {
         }
     }
 
-    fn keeps(&self, edge: &ResolvedEdge, at_root: bool) -> bool {
+    fn keeps(&self, edge: &LockedEdge, at_root: bool) -> bool {
         if at_root
-            && !(if edge.kind == DepKind::Dev {
+            && !(if edge.kind == EdgeKind::Dev {
                 self.root_dev
             } else {
                 self.root_non_dev
@@ -176,10 +198,10 @@ impl EdgeFilter {
             return false;
         }
         match edge.kind {
-            DepKind::Optional => self.optional,
-            DepKind::Peer => self.peer,
-            DepKind::OptionalPeer => self.optional && self.peer,
-            DepKind::Prod | DepKind::Dev => true,
+            EdgeKind::Optional => self.optional,
+            EdgeKind::Peer => self.peer,
+            EdgeKind::OptionalPeer => self.optional && self.peer,
+            EdgeKind::Normal | EdgeKind::Dev => true,
         }
     }
 }
@@ -202,9 +224,9 @@ struct Child<'t> {
     /// `name@version` (`name@specifier` when missing): what npm sorts by.
     id: String,
     name: &'t String,
-    edge: &'t ResolvedEdge,
+    edge: &'t LockedEdge,
     /// Its install path and package, when installed.
-    found: Option<(&'t str, &'t ResolvedPackage)>,
+    found: Option<(&'t str, &'t LockedPackage)>,
 }
 
 /// The tree to print, breadth first so the shallowest occurrence of a package is the one
@@ -223,7 +245,7 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
     let mut queue = VecDeque::from([(0usize, String::new(), 0usize)]);
     while let Some((index, path, depth)) = queue.pop_front() {
         let edges = if path.is_empty() {
-            &tree.resolution.root
+            &tree.resolution.root.edges
         } else {
             match tree.placed.get(&path).and_then(|key| tree.package(key)) {
                 Some(package) => &package.dependencies,
@@ -236,6 +258,10 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
             if !filter.keeps(edge, path.is_empty()) {
                 continue;
             }
+            // The project bundles nothing: a required edge of its own without a target is
+            // missing (a lost `package` block), not bundled.
+            let required_at_root =
+                path.is_empty() && matches!(edge.kind, EdgeKind::Normal | EdgeKind::Dev);
             match (edge.target.as_ref(), tree.find(&path, name)) {
                 (Some(_), Some((child_path, key))) => {
                     let package = tree.package(key).expect("placed packages are in the lock");
@@ -247,7 +273,7 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
                     });
                 }
                 // A required edge the lock leaves unresolved is bundled inside its dependent.
-                (None, _) if !edge.kind.is_optional() => {}
+                (None, _) if !edge.kind.is_optional() && !required_at_root => {}
                 // npm shows what is missing: an optional dependency that failed or does not fit
                 // this platform, an optional peer nobody brings.
                 _ => children.push(Child {
@@ -258,7 +284,7 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
                 }),
             }
         }
-        children.sort_by(|a, b| collate(&a.id, &b.id));
+        children.sort_by(|a, b| locale_compare(&a.id, &b.id));
         for Child {
             id: label,
             name,
@@ -329,31 +355,6 @@ fn satisfied(specifier: &str, version: &str) -> bool {
         (Ok(range), Ok(version)) => range.satisfies(&version),
         _ => true,
     }
-}
-
-/// Orders `name@version` strings as npm's `localeCompare(a, b, 'en')` does for the characters
-/// package ids hold: punctuation `_ - . @ / + ~` first (so `postcss-value-parser@…` comes
-/// before `postcss@…`), then digits, then letters regardless of case; bytes break ties.
-fn collate(a: &str, b: &str) -> std::cmp::Ordering {
-    fn weight(c: char) -> (u8, u32) {
-        match c {
-            '_' => (0, 0),
-            '-' => (0, 1),
-            '.' => (0, 2),
-            '@' => (0, 3),
-            '/' => (0, 4),
-            '+' => (0, 5),
-            '~' => (0, 6),
-            '0'..='9' => (1, c as u32),
-            'a'..='z' => (2, c as u32),
-            'A'..='Z' => (2, c.to_ascii_lowercase() as u32),
-            _ => (3, c as u32),
-        }
-    }
-    a.chars()
-        .map(weight)
-        .cmp(b.chars().map(weight))
-        .then_with(|| a.cmp(b))
 }
 
 /// The tree as `npm ls` draws it.
@@ -430,41 +431,6 @@ mod tests {
             missing: None,
             children,
         }
-    }
-
-    #[test]
-    fn children_sort_as_npms_english_collation() {
-        // The orders `Intl.Collator('en')` gives, which npm ls uses.
-        let mut ids = [
-            "postcss@8.5.33",
-            "postcss-value-parser@4.2.0",
-            "ab@1",
-            "a@1",
-            "a.b@1",
-            "a-b@1",
-            "a_b@1",
-            "@types/node@1",
-            "Abc@1",
-            "a@10.0.0",
-            "a@9.0.0",
-        ];
-        ids.sort_by(|a, b| collate(a, b));
-        assert_eq!(
-            ids,
-            [
-                "@types/node@1",
-                "a_b@1",
-                "a-b@1",
-                "a.b@1",
-                "a@1",
-                "a@10.0.0",
-                "a@9.0.0",
-                "ab@1",
-                "Abc@1",
-                "postcss-value-parser@4.2.0",
-                "postcss@8.5.33"
-            ]
-        );
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use dx_net::CacheMode;
+use dx_resolve::Packument;
 use dx_resolve::semver::{Range, Version};
 use dx_resolve::spec::DependencySpec;
-use dx_resolve::{DepKind, Packument};
 use serde_json::{Map, json};
 
 use crate::cli::GlobalArgs;
@@ -33,7 +33,6 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let project = Project::open_current()?;
     let (_, lock) = project.require_lockfile()?;
-    let resolution = dx_resolve::from_lockfile(&lock);
     let store = dx_install::open_store()?;
     let lookup = Lookup::new(
         &project.dir,
@@ -42,16 +41,14 @@ pub fn run(
         CacheMode::Revalidate,
     )?;
     let mut direct: Vec<(String, String, &'static str)> = Vec::new();
-    for (name, edge) in &resolution.root {
+    for (name, edge) in &lock.root.edges {
         if !packages.is_empty() && !packages.contains(name) {
             continue;
         }
-        let kind = match edge.kind {
-            DepKind::Prod => "dependencies",
-            DepKind::Dev => "devDependencies",
-            DepKind::Optional => "optionalDependencies",
-            DepKind::Peer | DepKind::OptionalPeer => continue,
-        };
+        if edge.kind.is_peer() {
+            continue;
+        }
+        let kind = edge.kind.manifest_section();
         direct.push((name.clone(), edge.specifier.clone(), kind));
     }
     for name in packages {
@@ -86,10 +83,10 @@ pub fn run(
             _ => continue,
         };
         let packument = lookup.packument(registry_name)?;
-        let current = resolution.root[name]
+        let current = lock.root.edges[name]
             .target
             .as_ref()
-            .and_then(|k| resolution.packages.get(k))
+            .and_then(|k| lock.packages.get(k))
             .map(|p| p.version.clone());
         let wanted = wanted_version(&packument, &range);
         let latest = packument.dist_tags.get("latest").cloned();

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use dx_resolve::DepKind;
+use dx_resolve::EdgeKind;
 use dx_resolve::semver::{Version, satisfies};
 use dx_resolve::spec::split_name_spec;
 use serde_json::{Value, json};
@@ -26,7 +26,7 @@ struct Dependent<'t> {
     /// The name it requires (an alias for `npm:` specifiers).
     name: &'t str,
     specifier: &'t str,
-    kind: DepKind,
+    kind: EdgeKind,
 }
 
 /// Runs `dx why`.
@@ -105,6 +105,7 @@ fn dependents_index<'t>(
     let root = tree
         .resolution
         .root
+        .edges
         .iter()
         .map(|(name, edge)| (None, name, edge));
     let packages = tree
@@ -131,13 +132,13 @@ fn dependents_index<'t>(
 }
 
 /// npm's word for an edge's kind, printed before it (nothing for a plain dependency).
-fn kind_word(kind: DepKind) -> &'static str {
+fn kind_word(kind: EdgeKind) -> &'static str {
     match kind {
-        DepKind::Prod => "prod",
-        DepKind::Dev => "dev",
-        DepKind::Optional => "optional",
-        DepKind::Peer => "peer",
-        DepKind::OptionalPeer => "peerOptional",
+        EdgeKind::Normal => "prod",
+        EdgeKind::Dev => "dev",
+        EdgeKind::Optional => "optional",
+        EdgeKind::Peer => "peer",
+        EdgeKind::OptionalPeer => "peerOptional",
     }
 }
 
@@ -173,7 +174,7 @@ fn explain_dependents(
     let indent = "  ".repeat(depth);
     for dependent in dependents.get(key).map(Vec::as_slice).unwrap_or_default() {
         let kind = match dependent.kind {
-            DepKind::Prod => String::new(),
+            EdgeKind::Normal => String::new(),
             other => format!("{} ", kind_word(other)),
         };
         let edge = format!("{indent}{kind}{}@{:?}", dependent.name, dependent.specifier);

@@ -6,8 +6,8 @@ use std::collections::btree_map::Entry;
 
 use super::token::tokenize;
 use super::{
-    EdgeKind, LOCKFILE_VERSION, LockedEdge, LockedPackage, Lockfile, LockfileError, RootSpecs,
-    split_package_key,
+    EdgeKind, Importer, LOCKFILE_VERSION, LockedEdge, LockedPackage, Lockfile, LockfileError,
+    OLDEST_LOCKFILE_VERSION, split_package_key,
 };
 use crate::hash::{HashError, Integrity, IntegrityAlgorithm};
 
@@ -44,7 +44,7 @@ fn syntax(line: usize, message: impl Into<String>) -> LockfileError {
     }
 }
 
-pub(crate) fn parse(text: &str) -> Result<Lockfile, LockfileError> {
+pub(crate) fn parse(text: &str) -> Result<(Lockfile, u32), LockfileError> {
     let mut parser = Parser {
         lock: Lockfile::default(),
         packages: Vec::new(),
@@ -52,7 +52,7 @@ pub(crate) fn parse(text: &str) -> Result<Lockfile, LockfileError> {
         seen_root: false,
         line: 0,
     };
-    let mut header_seen = false;
+    let mut version = None;
     // One buffer for every line's tokens: they borrow from `text`, so it can be reused.
     let mut tokens: Vec<Cow<'_, str>> = Vec::new();
     for (index, raw) in text.split('\n').enumerate() {
@@ -69,9 +69,8 @@ pub(crate) fn parse(text: &str) -> Result<Lockfile, LockfileError> {
         let indented = indent > 0;
         tokens.clear();
         tokenize(content, &mut tokens).map_err(|m| syntax(parser.line, m))?;
-        if !header_seen {
-            read_header(parser.line, indented, &tokens)?;
-            header_seen = true;
+        if version.is_none() {
+            version = Some(read_header(parser.line, indented, &tokens)?);
             continue;
         }
         if indented {
@@ -80,9 +79,9 @@ pub(crate) fn parse(text: &str) -> Result<Lockfile, LockfileError> {
             parser.start_block(&tokens)?;
         }
     }
-    if !header_seen {
+    let Some(version) = version else {
         return Err(LockfileError::MissingHeader { line: parser.line });
-    }
+    };
     parser.finish_block()?;
     let Parser {
         mut lock,
@@ -104,21 +103,24 @@ pub(crate) fn parse(text: &str) -> Result<Lockfile, LockfileError> {
         .into_iter()
         .map(|(key, _, pkg)| (key, pkg))
         .collect();
-    Ok(lock)
+    Ok((lock, version))
 }
 
-fn read_header(line: usize, indented: bool, tokens: &[Cow<'_, str>]) -> Result<(), LockfileError> {
+/// Reads `dx-lock <version>`, returning the version when this dx reads it.
+fn read_header(line: usize, indented: bool, tokens: &[Cow<'_, str>]) -> Result<u32, LockfileError> {
     match tokens {
-        [word, version] if !indented && word == "dx-lock" => {
-            if version.as_ref() == LOCKFILE_VERSION.to_string() {
-                Ok(())
-            } else {
-                Err(LockfileError::UnsupportedVersion {
-                    line,
-                    found: version.to_string(),
-                })
-            }
-        }
+        [word, version] if !indented && word == "dx-lock" => version
+            .parse::<u32>()
+            .ok()
+            // Only the canonical spelling: `02` is not a version dx wrote.
+            .filter(|v| {
+                (OLDEST_LOCKFILE_VERSION..=LOCKFILE_VERSION).contains(v)
+                    && v.to_string() == version.as_ref()
+            })
+            .ok_or_else(|| LockfileError::UnsupportedVersion {
+                line,
+                found: version.to_string(),
+            }),
         _ => Err(LockfileError::MissingHeader { line }),
     }
 }
@@ -235,34 +237,63 @@ impl Parser {
 }
 
 fn root_field(
-    root: &mut RootSpecs,
+    root: &mut Importer,
     line: usize,
     keyword: &str,
     args: &[Cow<'_, str>],
 ) -> Result<(), LockfileError> {
-    let (map, what) = match keyword {
-        "dependency" => (&mut root.dependencies, "root dependency"),
-        "dev-dependency" => (&mut root.dev_dependencies, "root dev-dependency"),
-        "optional-dependency" => (&mut root.optional_dependencies, "root optional-dependency"),
-        "peer-dependency" => (&mut root.peer_dependencies, "root peer-dependency"),
-        "override" => (&mut root.overrides, "override"),
-        other => {
-            return Err(syntax(
+    if keyword == "override" {
+        return match args {
+            [selector, spec] => insert_unique(
+                &mut root.overrides,
+                selector,
+                spec.to_string(),
                 line,
-                format!("unknown field `{other}` in the root block"),
-            ));
-        }
+                || "override".to_owned(),
+            ),
+            _ => Err(syntax(
+                line,
+                format!(
+                    "`override` takes a selector and a specifier, found {} values",
+                    args.len()
+                ),
+            )),
+        };
+    }
+    let Some(kind) = EdgeKind::from_keyword(keyword) else {
+        return Err(syntax(
+            line,
+            format!("unknown field `{keyword}` in the root block"),
+        ));
     };
-    match args {
-        [name, spec] => insert_unique(map, name, spec.to_string(), line, || what.to_owned()),
-        _ => Err(syntax(
+    // Version 1 wrote no target; version 2 writes one unless the edge is unmet.
+    let (name, edge) = edge(kind, args).ok_or_else(|| {
+        syntax(
             line,
             format!(
-                "`{keyword}` takes a name and a specifier, found {} values",
+                "`{keyword}` takes a name, a specifier and the resolved key, found {} values",
                 args.len()
             ),
-        )),
-    }
+        )
+    })?;
+    insert_unique(&mut root.edges, name, edge, line, || {
+        "root dependency".to_owned()
+    })
+}
+
+/// An edge line's values: `NAME SPEC [TARGET]`.
+fn edge<'a>(kind: EdgeKind, args: &'a [Cow<'_, str>]) -> Option<(&'a str, LockedEdge)> {
+    let (name, specifier, target) = match args {
+        [name, spec] => (name, spec, None),
+        [name, spec, target] => (name, spec, Some(target.to_string())),
+        _ => return None,
+    };
+    let edge = LockedEdge {
+        specifier: specifier.to_string(),
+        kind,
+        target,
+    };
+    Some((name, edge))
 }
 
 /// Takes exactly one value for a field of package `key`.
@@ -369,24 +400,21 @@ fn package_field(
     let key = block.key.as_str();
     let pkg = &mut block.pkg;
     if let Some(kind) = EdgeKind::from_keyword(keyword) {
-        let (name, specifier, target) = match args {
-            [name, spec] => (name, spec, None),
-            [name, spec, target] => (name, spec, Some(target.to_string())),
-            _ => {
-                return Err(syntax(
-                    line,
-                    format!(
-                        "package `{key}`: `{keyword}` takes a name, a specifier and the resolved key, found {} values",
-                        args.len()
-                    ),
-                ));
-            }
-        };
-        let edge = LockedEdge {
-            specifier: specifier.to_string(),
-            kind,
-            target,
-        };
+        if kind == EdgeKind::Dev {
+            return Err(syntax(
+                line,
+                format!("package `{key}`: `{keyword}` belongs to the root block only"),
+            ));
+        }
+        let (name, edge) = edge(kind, args).ok_or_else(|| {
+            syntax(
+                line,
+                format!(
+                    "package `{key}`: `{keyword}` takes a name, a specifier and the resolved key, found {} values",
+                    args.len()
+                ),
+            )
+        })?;
         return insert_unique(&mut pkg.dependencies, name, edge, line, || {
             format!("dependency of `{key}`:")
         });

@@ -21,13 +21,24 @@ fn edge(spec: &str, kind: EdgeKind, target: Option<&str>) -> LockedEdge {
 
 fn sample() -> Lockfile {
     let mut lock = Lockfile::default();
-    lock.root
-        .dependencies
-        .insert("react".into(), "^18.2.0".into());
-    lock.root.dependencies.insert("x".into(), "npm:y@^2".into());
-    lock.root
-        .dev_dependencies
-        .insert("typescript".into(), "~5.3.0".into());
+    let root = &mut lock.root.edges;
+    root.insert(
+        "react".into(),
+        edge("^18.2.0", EdgeKind::Normal, Some("react@18.2.0")),
+    );
+    root.insert(
+        "x".into(),
+        edge("npm:y@^2", EdgeKind::Normal, Some("y@2.1.0")),
+    );
+    root.insert(
+        "typescript".into(),
+        edge("~5.3.0", EdgeKind::Dev, Some("typescript@5.3.3")),
+    );
+    root.insert("fsevents".into(), edge("^2", EdgeKind::Optional, None));
+    root.insert(
+        "@types/node".into(),
+        edge("*", EdgeKind::OptionalPeer, None),
+    );
     lock.root.overrides.insert("a>b".into(), "1.0.0".into());
     let mut react = LockedPackage {
         name: "react".into(),
@@ -76,6 +87,15 @@ fn sample() -> Lockfile {
     };
     lock.packages
         .insert(package_key("@scope/local", "file:../local pkg"), local);
+    lock.packages.insert(
+        package_key("typescript", "5.3.3"),
+        LockedPackage {
+            name: "typescript".into(),
+            version: "5.3.3".into(),
+            dev: true,
+            ..Default::default()
+        },
+    );
     lock
 }
 
@@ -105,8 +125,10 @@ fn sample_round_trips_and_reads_well() {
     );
     assert!(text.starts_with("# dx.lock"));
     assert!(
-        text.contains("\ndx-lock 1\n\nroot\n  dependency react ^18.2.0\n"),
-        "{text}"
+        text.contains(
+            "\ndx-lock 2\n\nroot\n  dependency react ^18.2.0 react@18.2.0\n  dependency x npm:y@^2 y@2.1.0\n  dev-dependency typescript ~5.3.0 typescript@5.3.3\n  optional-dependency fsevents ^2\n  optional-peer-dependency @types/node *\n  override a>b 1.0.0\n\npackage"
+        ),
+        "root edges carry their targets, by kind then name: {text}"
     );
     let parsed = Lockfile::parse(&text).unwrap();
     assert_eq!(parsed, lock);
@@ -151,7 +173,7 @@ fn crlf_comments_and_unsorted_blocks_are_accepted() {
         ["a@1.0.0", "b@1.0.0"]
     );
     assert!(lock.packages["b@1.0.0"].dev);
-    assert_eq!(lock.root.dependencies["a"], "1");
+    assert_eq!(lock.root.edges["a"].specifier, "1");
 }
 
 fn err(text: &str) -> LockfileError {
@@ -205,11 +227,38 @@ fn errors_name_the_line_and_the_package() {
     assert!(e.to_string().contains("`name` line is required"), "{e}");
 
     assert_eq!(
-        err("dx-lock 2\n"),
+        err("dx-lock 3\n"),
         LockfileError::UnsupportedVersion {
             line: 1,
-            found: "2".into()
+            found: "3".into()
         }
+    );
+    assert_eq!(
+        err("dx-lock 02\n"),
+        LockfileError::UnsupportedVersion {
+            line: 1,
+            found: "02".into()
+        }
+    );
+    assert!(matches!(
+        err("dx-lock 0\n"),
+        LockfileError::UnsupportedVersion { line: 1, .. }
+    ));
+    assert_eq!(
+        err("dx-lock 2\npackage a@1.0.0\n  dev-dependency b ^1 b@1.0.0\n").to_string(),
+        "dx.lock:3: package `a@1.0.0`: `dev-dependency` belongs to the root block only"
+    );
+    assert_eq!(
+        err("dx-lock 2\nroot\n  dependency b ^1 b@1.0.0\n  dev-dependency b ^1\n").to_string(),
+        "dx.lock:4: duplicate root dependency `b`"
+    );
+    assert_eq!(
+        err("dx-lock 2\nroot\n  dependency b\n").to_string(),
+        "dx.lock:3: `dependency` takes a name, a specifier and the resolved key, found 1 values"
+    );
+    assert_eq!(
+        err("dx-lock 2\nroot\n  override a>b\n").to_string(),
+        "dx.lock:3: `override` takes a selector and a specifier, found 1 values"
     );
     assert_eq!(
         err("# only a comment\n"),
@@ -250,35 +299,184 @@ fn errors_name_the_line_and_the_package() {
     ));
 }
 
+/// The importer a manifest gives: the lock's edges without targets.
+fn manifest_of(lock: &Lockfile) -> Importer {
+    let mut manifest = lock.root.clone();
+    for edge in manifest.edges.values_mut() {
+        edge.target = None;
+    }
+    manifest
+}
+
 #[test]
 fn staleness_names_the_first_difference() {
     let lock = sample();
     assert_eq!(lock.is_stale_for(&lock.root), None);
-    let mut root = lock.root.clone();
-    root.dependencies.insert("react".into(), "^18.3.0".into());
+    assert_eq!(
+        lock.is_stale_for(&manifest_of(&lock)),
+        None,
+        "targets are not the manifest's business"
+    );
+    let mut root = manifest_of(&lock);
+    root.edges.get_mut("react").unwrap().specifier = "^18.3.0".into();
     assert_eq!(
         lock.is_stale_for(&root).as_deref(),
         Some("dependencies: `react` is `^18.3.0` in package.json but `^18.2.0` in dx.lock")
     );
-    let mut root = lock.root.clone();
-    root.dev_dependencies.clear();
+    let mut root = manifest_of(&lock);
+    root.edges.remove("typescript");
     assert_eq!(
         lock.is_stale_for(&root).as_deref(),
         Some("devDependencies: `typescript@~5.3.0` is in dx.lock but no longer in package.json")
     );
-    let mut root = lock.root.clone();
-    root.peer_dependencies.insert("p".into(), "1".into());
+    let mut root = manifest_of(&lock);
+    root.edges
+        .insert("p".into(), edge("1", EdgeKind::Peer, None));
     assert_eq!(
         lock.is_stale_for(&root).as_deref(),
         Some("peerDependencies: `p@1` is in package.json but not in dx.lock")
     );
-    let mut root = lock.root.clone();
+    let mut root = manifest_of(&lock);
+    root.edges.get_mut("typescript").unwrap().kind = EdgeKind::Normal;
+    assert_eq!(
+        lock.is_stale_for(&root).as_deref(),
+        Some("dependencies: `typescript@~5.3.0` is in package.json but not in dx.lock"),
+        "moving a name to another section is a change"
+    );
+    let mut root = manifest_of(&lock);
+    root.edges.get_mut("@types/node").unwrap().kind = EdgeKind::Peer;
+    assert_eq!(
+        lock.is_stale_for(&root),
+        None,
+        "both peer kinds are peerDependencies (version 1 wrote optional peers as peers)"
+    );
+    let mut root = manifest_of(&lock);
     root.overrides.clear();
     assert!(
         lock.is_stale_for(&root)
             .unwrap()
             .starts_with("overrides: `a>b@1.0.0`")
     );
+}
+
+#[test]
+fn version_1_is_read_without_root_targets() {
+    let v1 = "# dx.lock: written by dx. One package per block, sorted, so merges stay simple.
+dx-lock 1
+
+root
+  dependency react ^18.2.0
+  dev-dependency typescript ~5.3.0
+  peer-dependency p 1
+  override a>b 1.0.0
+
+package react@18.2.0
+  dependency loose-envify ^1.1.0 loose-envify@1.4.0
+";
+    let (lock, version) = Lockfile::parse_versioned(v1).unwrap();
+    assert_eq!(version, 1);
+    assert_eq!(lock, Lockfile::parse(v1).unwrap());
+    assert_eq!(
+        lock.root.edges["react"],
+        edge("^18.2.0", EdgeKind::Normal, None)
+    );
+    assert_eq!(lock.root.edges["typescript"].kind, EdgeKind::Dev);
+    assert_eq!(lock.root.edges["p"].kind, EdgeKind::Peer);
+    assert_eq!(lock.root.overrides["a>b"], "1.0.0");
+    assert_eq!(
+        lock.packages["react@18.2.0"].dependencies["loose-envify"]
+            .target
+            .as_deref(),
+        Some("loose-envify@1.4.0")
+    );
+    // Written back as version 2, read back the same.
+    let text = lock.to_text();
+    assert!(text.contains("\ndx-lock 2\n"), "{text}");
+    assert_eq!(Lockfile::parse_versioned(&text), Ok((lock, 2)));
+}
+
+#[test]
+fn dangling_edges_name_the_dependent_the_edge_and_the_missing_target() {
+    let mut lock = sample();
+    assert_eq!(
+        lock.dangling_edges().count(),
+        2,
+        "sample has loose-envify and scheduler edges without blocks"
+    );
+    for key in ["loose-envify@1.4.0", "scheduler@0.23.0"] {
+        lock.packages.insert(
+            key.into(),
+            LockedPackage {
+                name: split_package_key(key).unwrap().0.into(),
+                version: split_package_key(key).unwrap().1.into(),
+                ..Default::default()
+            },
+        );
+    }
+    assert_eq!(
+        lock.dangling_edges().next(),
+        None,
+        "complete, with unmet optional edges"
+    );
+
+    // A lost block: the root's and packages' edges into it are reported, root first.
+    let mut lost = lock.clone();
+    lost.packages.remove("y@2.1.0");
+    lost.packages.remove("scheduler@0.23.0");
+    let found: Vec<String> = lost.dangling_edges().map(|d| d.to_string()).collect();
+    assert_eq!(
+        found,
+        [
+            "the root project depends on `x` (npm:y@^2), locked to `y@2.1.0`, which has no `package` block",
+            "react@18.2.0 depends on `scheduler` (>= 0.23), locked to `scheduler@0.23.0`, which has no `package` block",
+        ]
+    );
+    let first = lost.dangling_edges().next().unwrap();
+    assert_eq!((first.dependent, first.name), (None, "x"));
+
+    // A required root edge without a target (a version 1 lock whose block was lost).
+    let mut untargeted = lock.clone();
+    untargeted.root.edges.get_mut("react").unwrap().target = None;
+    let d = untargeted.dangling_edges().next().unwrap();
+    assert_eq!(
+        d.to_string(),
+        "the root project depends on `react` (^18.2.0), which no `package` block provides"
+    );
+}
+
+#[test]
+fn truncating_at_a_block_boundary_leaves_dangling_edges() {
+    let mut lock = sample();
+    for key in ["loose-envify@1.4.0", "scheduler@0.23.0"] {
+        let (name, version) = split_package_key(key).unwrap();
+        lock.packages.insert(
+            key.into(),
+            LockedPackage {
+                name: name.into(),
+                version: version.into(),
+                ..Default::default()
+            },
+        );
+    }
+    let text = lock.to_text();
+    let cut = text.rfind("\npackage ").unwrap();
+    let truncated = Lockfile::parse(&text[..cut + 1]).expect("a block boundary parses");
+    assert_eq!(truncated.packages.len(), lock.packages.len() - 1);
+    assert!(truncated.dangling_edges().next().is_some());
+}
+
+#[test]
+fn links_are_directories_not_tarballs() {
+    let pkg = |version: &str| LockedPackage {
+        version: version.into(),
+        ..Default::default()
+    };
+    assert!(pkg("link:../x").is_link());
+    assert!(pkg("file:../x").is_link());
+    assert!(!pkg("file:../x.TGZ").is_link());
+    assert!(!pkg("file:../x.tar.gz").is_link());
+    assert!(!pkg("1.0.0").is_link());
+    assert!(!pkg("https://host.invalid/x.tgz").is_link());
 }
 
 #[test]
@@ -306,6 +504,7 @@ fn any_string() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A package edge's kind (`Dev` is an importer's only).
 fn any_kind() -> impl Strategy<Value = EdgeKind> {
     prop_oneof![
         Just(EdgeKind::Normal),
@@ -313,6 +512,10 @@ fn any_kind() -> impl Strategy<Value = EdgeKind> {
         Just(EdgeKind::Peer),
         Just(EdgeKind::OptionalPeer)
     ]
+}
+
+fn any_root_kind() -> impl Strategy<Value = EdgeKind> {
+    prop::sample::select(EdgeKind::ALL.to_vec())
 }
 
 fn any_integrity() -> impl Strategy<Value = Option<Integrity>> {
@@ -332,13 +535,17 @@ fn any_integrity() -> impl Strategy<Value = Option<Integrity>> {
 }
 
 fn any_edge() -> impl Strategy<Value = LockedEdge> {
-    (any_string(), any_kind(), prop::option::of(any_string())).prop_map(
-        |(specifier, kind, target)| LockedEdge {
+    edge_of(any_kind())
+}
+
+fn edge_of(kind: impl Strategy<Value = EdgeKind>) -> impl Strategy<Value = LockedEdge> {
+    (any_string(), kind, prop::option::of(any_string())).prop_map(|(specifier, kind, target)| {
+        LockedEdge {
             specifier,
             kind,
             target,
-        },
-    )
+        }
+    })
 }
 
 fn any_map() -> impl Strategy<Value = BTreeMap<String, String>> {
@@ -403,17 +610,11 @@ fn any_package() -> impl Strategy<Value = (String, LockedPackage)> {
 }
 
 fn any_lockfile() -> impl Strategy<Value = Lockfile> {
-    let root = (any_map(), any_map(), any_map(), any_map(), any_map()).prop_map(
-        |(dependencies, dev_dependencies, optional_dependencies, peer_dependencies, overrides)| {
-            RootSpecs {
-                dependencies,
-                dev_dependencies,
-                optional_dependencies,
-                peer_dependencies,
-                overrides,
-            }
-        },
-    );
+    let root = (
+        prop::collection::btree_map(any_string(), edge_of(any_root_kind()), 0..5),
+        any_map(),
+    )
+        .prop_map(|(edges, overrides)| Importer { edges, overrides });
     (root, prop::collection::vec(any_package(), 0..6)).prop_map(|(root, packages)| Lockfile {
         root,
         packages: packages.into_iter().collect(),
@@ -427,6 +628,17 @@ proptest! {
         let parsed = Lockfile::parse(&text);
         prop_assert_eq!(parsed.as_ref(), Ok(&lock), "text:\n{}", text);
         prop_assert_eq!(parsed.map(|p| p.to_text()), Ok(text));
+    }
+
+    #[test]
+    fn version_1_text_reads_as_the_same_lock_without_root_targets(lock in any_lockfile()) {
+        // What version 1 wrote: the same text, no root targets, the old header.
+        let mut lock = lock;
+        for edge in lock.root.edges.values_mut() {
+            edge.target = None;
+        }
+        let v1 = lock.to_text().replacen("\ndx-lock 2\n", "\ndx-lock 1\n", 1);
+        prop_assert_eq!(Lockfile::parse_versioned(&v1), Ok((lock, 1)));
     }
 
     #[test]
@@ -444,6 +656,9 @@ proptest! {
     fn arbitrary_text_never_panics(s in any::<String>()) {
         let _ = Lockfile::parse(&s);
         let _ = Lockfile::parse(&format!("dx-lock 1\n{s}"));
+        if let Ok(lock) = Lockfile::parse(&format!("dx-lock 2\n{s}")) {
+            let _ = lock.dangling_edges().count();
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::token::push_token;
-use super::{LOCKFILE_VERSION, LockedPackage, Lockfile, split_package_key};
+use super::{EdgeKind, LOCKFILE_VERSION, LockedEdge, LockedPackage, Lockfile, split_package_key};
 
 /// The comment that opens every `dx.lock`; the parser skips comments.
 pub(crate) const BANNER: &str =
@@ -69,15 +69,20 @@ fn package(out: &mut String, key: &str, pkg: &LockedPackage) {
         line(out, true, "dev", &[]);
     }
     for (name, edge) in &pkg.dependencies {
-        match &edge.target {
-            Some(target) => line(
-                out,
-                true,
-                edge.kind.keyword(),
-                &[name, &edge.specifier, target],
-            ),
-            None => line(out, true, edge.kind.keyword(), &[name, &edge.specifier]),
-        }
+        edge_line(out, name, edge);
+    }
+}
+
+/// `<kind> NAME SPEC [TARGET]`, the same for package and root edges.
+fn edge_line(out: &mut String, name: &str, edge: &LockedEdge) {
+    match &edge.target {
+        Some(target) => line(
+            out,
+            true,
+            edge.kind.keyword(),
+            &[name, &edge.specifier, target],
+        ),
+        None => line(out, true, edge.kind.keyword(), &[name, &edge.specifier]),
     }
 }
 
@@ -88,12 +93,13 @@ pub(crate) fn write(lock: &Lockfile) -> String {
     out.push_str(BANNER);
     out.push('\n');
     out.push_str(&format!("dx-lock {LOCKFILE_VERSION}\n\nroot\n"));
-    let root = &lock.root;
-    pairs(&mut out, "dependency", &root.dependencies);
-    pairs(&mut out, "dev-dependency", &root.dev_dependencies);
-    pairs(&mut out, "optional-dependency", &root.optional_dependencies);
-    pairs(&mut out, "peer-dependency", &root.peer_dependencies);
-    pairs(&mut out, "override", &root.overrides);
+    // The root's edges by kind, then name: the manifest's sections, in package.json's order.
+    for kind in EdgeKind::ALL {
+        for (name, edge) in lock.root.edges.iter().filter(|(_, e)| e.kind == kind) {
+            edge_line(&mut out, name, edge);
+        }
+    }
+    pairs(&mut out, "override", &lock.root.overrides);
     for (key, pkg) in &lock.packages {
         package(&mut out, key, pkg);
     }

@@ -33,8 +33,7 @@ pub(crate) struct ServedTarball {
 impl ServedTarball {
     /// The file name npm gives this tarball in its URL: `<basename>-<version>.tgz`.
     pub(crate) fn url_file_name(&self) -> String {
-        let base = self.name.rsplit('/').next().unwrap_or(&self.name);
-        format!("{base}-{}.tgz", self.version)
+        dx_formats::registry_url::tarball_file_name(&self.name, &self.version)
     }
 }
 
@@ -182,7 +181,7 @@ impl Catalog {
 
 fn dist(tarball: &ServedTarball, base_url: &str) -> Value {
     json!({
-        "tarball": format!("{base_url}/{}/-/{}", tarball.name, tarball.url_file_name()),
+        "tarball": dx_formats::registry_url::tarball_url(base_url, &tarball.name, &tarball.version),
         "integrity": tarball.integrity,
         "shasum": tarball.shasum,
     })

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use dx_formats::registry_url::tarball_url_for_file;
 use serde_json::Value;
 
 use crate::NetError;
@@ -120,7 +121,7 @@ impl UpstreamProxy {
                 let file = original.rsplit('/').next().unwrap_or_default().to_owned();
                 dist.insert(
                     "tarball".into(),
-                    Value::String(format!("{base_url}/{name}/-/{file}")),
+                    Value::String(tarball_url_for_file(base_url, name, &file)),
                 );
                 learned.push(((name.to_owned(), file), original));
             }
@@ -145,7 +146,7 @@ impl UpstreamProxy {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&(name.to_owned(), file.to_owned()))
             .cloned();
-        let url = known.unwrap_or_else(|| format!("{}/{name}/-/{file}", self.base));
+        let url = known.unwrap_or_else(|| tarball_url_for_file(&self.base, name, file));
         let response = self
             .client
             .get(&url)

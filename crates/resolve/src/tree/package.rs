@@ -3,12 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use dx_formats::hash::Integrity;
+use dx_formats::lockfile::{EdgeKind, LockedEdge, LockedPackage, package_key};
+
 use crate::collate::locale_compare;
-use crate::graph::{DepKind, ResolvedPackage, package_key};
 use crate::lenient::BundleDependencies;
 use crate::manifest::PackageJson;
 use crate::overrides::Overrides;
 use crate::packument::{PeerDependencyMeta, VersionManifest};
+use crate::resolver::ResolveError;
 use crate::semver::Version;
 use crate::spec::DependencySpec;
 
@@ -26,7 +29,7 @@ pub(crate) struct Dep {
     pub effective: String,
     /// `effective`, parsed; `None` when it does not parse.
     pub spec: Option<DependencySpec>,
-    pub kind: DepKind,
+    pub kind: EdgeKind,
     /// Comes inside the dependent's tarball: never resolved.
     pub bundled: bool,
 }
@@ -39,7 +42,7 @@ pub(crate) struct PkgInfo {
     pub version: String,
     pub semver: Option<Version>,
     pub resolved: Option<String>,
-    pub integrity: Option<String>,
+    pub integrity: Option<Integrity>,
     /// Sorted by name with npm's collation.
     pub deps: Vec<Dep>,
     pub bin: BTreeMap<String, String>,
@@ -85,15 +88,16 @@ impl PkgInfo {
     }
 
     /// The root rebuilt from recorded edges (the planner's input).
-    pub fn root_from_edges(edges: &BTreeMap<String, crate::graph::ResolvedEdge>) -> Self {
+    pub fn root_from_edges(edges: &BTreeMap<String, LockedEdge>) -> Self {
         PkgInfo {
             deps: deps_from_edges(edges, None),
             ..PkgInfo::default()
         }
     }
 
-    /// A registry version.
-    pub fn from_manifest(m: &VersionManifest, overrides: &Overrides) -> Self {
+    /// A registry version; its integrity string is parsed here, and one that does not parse is
+    /// an error naming the package (never dropped).
+    pub fn from_manifest(m: &VersionManifest, overrides: &Overrides) -> Result<Self, ResolveError> {
         let sources = DepSources {
             prod: &m.dependencies,
             optional: &m.optional_dependencies,
@@ -107,15 +111,22 @@ impl PkgInfo {
             .as_ref()
             .map(|v| v.to_string())
             .unwrap_or_else(|| m.version.clone());
-        let integrity = m.dist.integrity.clone().or_else(|| {
-            m.dist
-                .shasum
-                .as_deref()
-                .and_then(|s| dx_formats::hash::Integrity::from_sha1_hex(s).ok())
-                .map(|i| i.to_string())
-        });
-        PkgInfo {
-            key: package_key(&m.name, &version),
+        let key = package_key(&m.name, &version);
+        let unreadable = |value: &str, source| ResolveError::Integrity {
+            package: key.clone(),
+            value: value.to_owned(),
+            source,
+        };
+        // npm builds an integrity from a legacy hex sha1 `shasum` when there is nothing better.
+        let integrity = match (&m.dist.integrity, &m.dist.shasum) {
+            (Some(sri), _) => Some(sri.parse().map_err(|e| unreadable(sri, e))?),
+            (None, Some(hex)) => {
+                Some(Integrity::from_sha1_hex(hex).map_err(|e| unreadable(hex, e))?)
+            }
+            (None, None) => None,
+        };
+        Ok(PkgInfo {
+            key,
             name: m.name.clone(),
             deps: build_deps(&sources, Some((&m.name, semver.as_ref(), overrides))),
             semver,
@@ -130,11 +141,11 @@ impl PkgInfo {
             deprecated: m.deprecated.clone(),
             link: false,
             origin: None,
-        }
+        })
     }
 
     /// A package recorded in a previous resolution (no fetch needed).
-    pub fn from_resolved(key: &str, p: &ResolvedPackage, overrides: &Overrides) -> Self {
+    pub fn from_resolved(key: &str, p: &LockedPackage, overrides: &Overrides) -> Self {
         let semver = Version::parse(&p.version).ok();
         let deps = deps_from_edges(&p.dependencies, Some((&p.name, semver.as_ref(), overrides)));
         // Non-registry packages carry their source (`file:../x`, a URL) as their version.
@@ -153,7 +164,7 @@ impl PkgInfo {
             libc: p.libc.clone(),
             has_install_script: p.has_install_script,
             deprecated: p.deprecated.clone(),
-            link: p.link,
+            link: p.is_link(),
             origin,
         }
     }
@@ -161,7 +172,7 @@ impl PkgInfo {
 
 type OverrideContext<'a> = Option<(&'a str, Option<&'a Version>, &'a Overrides)>;
 
-fn make_dep(name: &str, raw: &str, kind: DepKind, bundled: bool, ctx: OverrideContext<'_>) -> Dep {
+fn make_dep(name: &str, raw: &str, kind: EdgeKind, bundled: bool, ctx: OverrideContext<'_>) -> Dep {
     let effective = ctx
         .and_then(|(parent, version, overrides)| overrides.apply(parent, version, name, raw))
         .unwrap_or(raw)
@@ -185,28 +196,31 @@ fn build_deps(s: &DepSources<'_>, ctx: OverrideContext<'_>) -> Vec<Dep> {
     for (name, raw) in s.peer {
         let optional = s.peer_meta.get(name).is_some_and(|m| m.optional);
         let kind = if optional {
-            DepKind::OptionalPeer
+            EdgeKind::OptionalPeer
         } else {
-            DepKind::Peer
+            EdgeKind::Peer
         };
         by_name.insert(name, make_dep(name, raw, kind, false, ctx));
     }
     // Names only in peerDependenciesMeta are optional peers with any version.
     for (name, meta) in s.peer_meta {
         if meta.optional && !by_name.contains_key(name.as_str()) {
-            by_name.insert(name, make_dep(name, "*", DepKind::OptionalPeer, false, ctx));
+            by_name.insert(
+                name,
+                make_dep(name, "*", EdgeKind::OptionalPeer, false, ctx),
+            );
         }
     }
     for (name, raw) in s.prod {
         let bundled = s.bundle.contains(name, s.prod);
-        by_name.insert(name, make_dep(name, raw, DepKind::Prod, bundled, ctx));
+        by_name.insert(name, make_dep(name, raw, EdgeKind::Normal, bundled, ctx));
     }
     for (name, raw) in s.optional {
-        by_name.insert(name, make_dep(name, raw, DepKind::Optional, false, ctx));
+        by_name.insert(name, make_dep(name, raw, EdgeKind::Optional, false, ctx));
     }
     if let Some(dev) = s.dev {
         for (name, raw) in dev {
-            by_name.insert(name, make_dep(name, raw, DepKind::Dev, false, ctx));
+            by_name.insert(name, make_dep(name, raw, EdgeKind::Dev, false, ctx));
         }
     }
     let mut deps: Vec<Dep> = by_name.into_values().collect();
@@ -214,15 +228,12 @@ fn build_deps(s: &DepSources<'_>, ctx: OverrideContext<'_>) -> Vec<Dep> {
     deps
 }
 
-fn deps_from_edges(
-    edges: &BTreeMap<String, crate::graph::ResolvedEdge>,
-    ctx: OverrideContext<'_>,
-) -> Vec<Dep> {
+fn deps_from_edges(edges: &BTreeMap<String, LockedEdge>, ctx: OverrideContext<'_>) -> Vec<Dep> {
     let mut deps: Vec<Dep> = edges
         .iter()
         .map(|(name, e)| {
             // An edge recorded without a target that is not optional was bundled.
-            let bundled = e.target.is_none() && !e.kind.is_optional() && e.kind != DepKind::Peer;
+            let bundled = e.target.is_none() && !e.kind.is_optional() && e.kind != EdgeKind::Peer;
             make_dep(name, &e.specifier, e.kind, bundled, ctx)
         })
         .collect();

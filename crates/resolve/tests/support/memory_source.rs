@@ -44,7 +44,7 @@ impl MemorySource {
                 m.insert("version".into(), Value::String(version.clone()));
                 m.entry("dist").or_insert_with(|| {
                     serde_json::json!({
-                        "tarball": format!("http://127.0.0.1:4873/{name}/-/{}-{version}.tgz", name.rsplit('/').next().unwrap_or(name)),
+                        "tarball": dx_formats::registry_url::tarball_url("http://127.0.0.1:4873", name, version),
                         "integrity": INTEGRITY
                     })
                 });
@@ -113,8 +113,10 @@ pub fn manifest(name: &str, version: &str, deps: &[(&str, &str)]) -> VersionMani
             .map(|(n, s)| (n.to_string(), s.to_string()))
             .collect::<BTreeMap<_, _>>(),
         dist: dx_resolve::Dist {
-            tarball: Some(format!(
-                "http://127.0.0.1:4873/{name}/-/{name}-{version}.tgz"
+            tarball: Some(dx_formats::registry_url::tarball_url(
+                "http://127.0.0.1:4873",
+                name,
+                version,
             )),
             integrity: Some(INTEGRITY.into()),
             shasum: None,
