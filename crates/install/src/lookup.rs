@@ -87,14 +87,9 @@ impl Lookup {
         }
     }
 
-    /// Resolves `manifest` against the registry, preferring `previous`'s choices.
-    pub fn resolve(
-        &self,
-        manifest: &dx_resolve::PackageJson,
-        previous: Option<&dx_resolve::Lockfile>,
-        options: &dx_resolve::ResolveOptions,
-    ) -> std::result::Result<dx_resolve::ResolveOutcome, dx_resolve::ResolveError> {
-        dx_resolve::resolve(&self.source, manifest, previous, options)
+    /// The registry as the resolver sees it.
+    pub(crate) fn source(&self) -> &RegistrySource {
+        &self.source
     }
 
     /// The version a dist-tag of `name` points at.

@@ -7,13 +7,13 @@ use std::path::Path;
 
 use dx_migrate::{Format, ImportOptions};
 use dx_net::CacheMode;
-use dx_resolve::{Lockfile, ResolveOptions, UpdateSelection};
+use dx_resolve::{Lockfile, UpdateSelection};
 use dx_store::Store;
 
 use crate::bail;
 use crate::error::{Context as _, Error, Result};
 use crate::lookup::Lookup;
-use crate::prepare::installed_node_version;
+use crate::prepare::resolve_and_write;
 use crate::project::Project;
 use crate::reporter::Reporter;
 
@@ -100,26 +100,16 @@ pub fn migrate(
         fill_metadata(&lookup, &mut imported.resolution)?;
     }
 
-    let resolve_options = ResolveOptions {
-        project_dir: Some(project.dir.clone()),
-        node_version: installed_node_version(store),
-        update: UpdateSelection::Nothing,
-    };
-    let outcome = lookup
-        .resolve(
-            &project.manifest,
-            Some(&imported.resolution),
-            &resolve_options,
-        )
-        .context("cannot resolve dependencies")?;
-    for warning in &outcome.warnings {
-        reporter.warn(&warning.to_string());
-    }
-    let lock = &outcome.resolution;
-    dx_store::write_atomic(&project.lockfile_path(), lock.to_text().as_bytes())
-        .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
+    let (_, lock) = resolve_and_write(
+        lookup.source(),
+        project,
+        store,
+        Some(&imported.resolution),
+        UpdateSelection::Nothing,
+        reporter,
+    )?;
 
-    let now: BTreeSet<String> = outcome.resolution.packages.keys().cloned().collect();
+    let now: BTreeSet<String> = lock.packages.keys().cloned().collect();
     Ok(MigrateOutcome {
         from: path,
         packages: now.len(),

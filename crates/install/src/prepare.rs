@@ -158,25 +158,14 @@ pub(crate) fn prepare(
         }
         (previous, _) => {
             let source = RegistrySource::new(get_client()?, get_runtime()?.handle().clone());
-            let resolve_options = ResolveOptions {
-                project_dir: Some(project.dir.clone()),
-                node_version: installed_node_version(store),
-                update: options.update.clone(),
-            };
-            let outcome = dx_resolve::resolve(
+            let (text, lock) = resolve_and_write(
                 &source,
-                &project.manifest,
+                project,
+                store,
                 previous.as_ref().map(|(_, lock)| lock),
-                &resolve_options,
-            )
-            .context("cannot resolve dependencies")?;
-            for warning in &outcome.warnings {
-                reporter.warn(&warning.to_string());
-            }
-            let lock = outcome.resolution;
-            let text = lock.to_text();
-            dx_store::write_atomic(&project.lockfile_path(), text.as_bytes())
-                .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
+                options.update.clone(),
+                reporter,
+            )?;
             (text, lock, true)
         }
     };
@@ -260,6 +249,34 @@ impl Drop for ProgressDone<'_> {
     fn drop(&mut self) {
         self.0.progress_done();
     }
+}
+
+/// Resolves `project`'s package.json (preferring `previous`'s choices, re-resolving `update`),
+/// passes the resolver's warnings on, and writes dx.lock atomically; returns its text and model.
+/// The one place a resolution becomes dx.lock (`dx install`, `add`, `update`, `migrate`).
+pub(crate) fn resolve_and_write(
+    source: &dyn dx_resolve::PackageSource,
+    project: &Project,
+    store: &Store,
+    previous: Option<&Lockfile>,
+    update: UpdateSelection,
+    reporter: &dyn Reporter,
+) -> Result<(String, Lockfile)> {
+    let resolve_options = ResolveOptions {
+        project_dir: Some(project.dir.clone()),
+        node_version: installed_node_version(store),
+        update,
+    };
+    let outcome = dx_resolve::resolve(source, &project.manifest, previous, &resolve_options)
+        .context("cannot resolve dependencies")?;
+    for warning in &outcome.warnings {
+        reporter.warn(&warning.to_string());
+    }
+    let lock = outcome.resolution;
+    let text = lock.to_text();
+    dx_store::write_atomic(&project.lockfile_path(), text.as_bytes())
+        .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
+    Ok((text, lock))
 }
 
 /// The version of the `node` on PATH, so versions whose `engines.node` it does not meet are
