@@ -31,9 +31,19 @@ pub fn split_tarball_path(path: &str) -> Option<(&str, &str)> {
     path.split_once(TARBALL_SEPARATOR)
 }
 
-/// The registry part of a tarball URL (everything before `/-/`; the whole URL if it has none).
+/// The registry part of a tarball URL: what comes before `/<name>/-/` (the name's scope
+/// included); the whole URL when it does not follow the scheme.
 pub fn registry_of_tarball_url(url: &str) -> &str {
-    url.split(TARBALL_SEPARATOR).next().unwrap_or(url)
+    let Some((package_url, _)) = url.split_once(TARBALL_SEPARATOR) else {
+        return url;
+    };
+    let Some((before_basename, _)) = package_url.rsplit_once('/') else {
+        return url;
+    };
+    match before_basename.rsplit_once('/') {
+        Some((registry, scope)) if scope.starts_with('@') => registry,
+        _ => before_basename,
+    }
 }
 
 #[cfg(test)]
@@ -54,6 +64,10 @@ mod tests {
             Some(("@s/a", "a-1.0.0.tgz"))
         );
         assert_eq!(split_tarball_path("@s/a"), None);
+        assert_eq!(
+            registry_of_tarball_url("http://r/npm/@s/a/-/a-1.0.0.tgz"),
+            "http://r/npm"
+        );
         assert_eq!(registry_of_tarball_url("http://r/x.tgz"), "http://r/x.tgz");
     }
 }
