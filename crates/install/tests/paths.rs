@@ -38,7 +38,7 @@ fn world(manifest: &str) -> World {
     let project = temp.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(project.join("package.json"), manifest).unwrap();
-    let store = Arc::new(Store::open(&temp.path().join("store")).unwrap());
+    let store = Arc::new(Store::open(temp.path().join("store")).unwrap());
     World {
         _temp: temp,
         project,
