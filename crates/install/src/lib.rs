@@ -38,7 +38,6 @@ pub use install::{Edit, Install, InstallOutcome, InstallPath, NodeModules};
 pub use lifecycle::{Placement, ScriptPlan};
 pub use lookup::Lookup;
 pub use mount::{MountOutcome, Unmounted};
-pub use node_modules::Presented;
 pub use prepare::{PreparedLayout, installed_node_version};
 pub use project::{LOCKFILE_NAME, Project};
 pub use reporter::{Recorder, Reporter, Silent};
