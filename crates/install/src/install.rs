@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use dx_fallback_link::{LinkMode, MaterializeReport};
 use dx_formats::dxl::Dxl;
 use dx_resolve::UpdateSelection;
-use dx_store::Store;
+use dx_store::{ProjectState, Store};
 
 use crate::changes::{DirectChange, DirectChanges};
 use crate::error::{Context as _, Result};
 use crate::lifecycle;
-use crate::node_modules::{self, Presented};
+use crate::node_modules::{self, InstallRecord, Presented};
 use crate::prepare::{self, PrepareOptions, PreparedLayout};
 use crate::project::Project;
 use crate::reporter::Reporter;
@@ -170,27 +170,61 @@ impl Install {
     }
 
     /// How node_modules is to be put in place: the settings' choice, or the last install's.
-    fn materialize(&self) -> Option<LinkMode> {
+    fn materialize(&self, record: Option<&InstallRecord>) -> Option<LinkMode> {
         match self.settings.linker {
             LinkerChoice::Mount => None,
             LinkerChoice::Materialize(mode) => Some(mode),
-            LinkerChoice::Remembered => {
-                node_modules::recorded_linker(&self.store, &self.project.dir).flatten()
-            }
+            LinkerChoice::Remembered => record.and_then(InstallRecord::linker).flatten(),
         }
+    }
+
+    /// dx.lock (reused or resolved) and, unless `--lockfile-only`, the store and the compiled
+    /// layout; an edited package.json is written once dx.lock is.
+    fn prepare(&self, reporter: &dyn Reporter) -> Result<PreparedLayout> {
+        let settings = &self.settings;
+        let options = PrepareOptions {
+            frozen: settings.frozen_lockfile,
+            lockfile_only: settings.lockfile_only,
+            network: settings.network,
+            registry: settings.registry.as_deref(),
+            production: settings.production,
+            update: self.edit.update.clone(),
+        };
+        let layout = prepare::prepare(&self.project, &self.store, &options, reporter)?;
+        if let Some(text) = &self.edit.manifest_text {
+            let path = self.project.dir.join("package.json");
+            dx_store::write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(layout)
     }
 
     fn run_paths(&self, reporter: &dyn Reporter) -> Result<InstallOutcome> {
         let started = Instant::now();
         let (project, store, settings) = (&self.project, &self.store, &self.settings);
-        let materialize = self.materialize();
+        if settings.lockfile_only {
+            let layout = self.prepare(reporter)?;
+            return Ok(InstallOutcome {
+                path: InstallPath::LockfileOnly,
+                packages: layout.locked_packages,
+                resolved: layout.resolved,
+                downloaded: 0,
+                node_modules: None,
+                blocked_scripts: BTreeSet::new(),
+                changes: Vec::new(),
+                elapsed: started.elapsed(),
+            });
+        }
+        // The project's state in the store and its last install's record, read once.
+        let state = store.project_state(&project.dir)?;
+        let record = InstallRecord::read(&state);
+        let materialize = self.materialize(record.as_ref());
         let fingerprint_options = match materialize {
             None => format!("mount prod={}", settings.production),
             Some(mode) => format!("materialize={} prod={}", mode.as_str(), settings.production),
         };
         let fingerprint = project.fingerprint(&fingerprint_options);
-        let scripts = !settings.ignore_scripts && !settings.lockfile_only;
-        let editing = self.edit.is_edit();
+        let scripts = !settings.ignore_scripts;
         if scripts {
             lifecycle::run_root(&project.dir, &project.manifest, &["preinstall"])?;
         }
@@ -203,15 +237,21 @@ impl Install {
                 ..outcome
             })
         };
-        if !settings.lockfile_only && !editing {
-            if let Some(outcome) = self.up_to_date(&fingerprint, materialize)? {
+        // The layout of the last install, when it had this install's inputs (an edit never
+        // does: it asks for a new dx.lock).
+        let recorded_key = match (&record, self.edit.is_edit()) {
+            (Some(record), false) => record.key_for(&fingerprint),
+            _ => None,
+        };
+        if let Some(key) = recorded_key {
+            if let Some(outcome) = self.up_to_date(&state, key, materialize)? {
                 return finish(outcome);
             }
         }
         // The warm install: same package.json and dx.lock as the last install, node_modules gone.
-        let recorded = match materialize {
-            None if !settings.lockfile_only && !editing => {
-                node_modules::mount_recorded(store, &project.dir, &fingerprint, reporter)?
+        let recorded = match (recorded_key, materialize) {
+            (Some(key), None) => {
+                node_modules::mount_recorded(store, &state, &project.dir, key, reporter)?
             }
             _ => None,
         };
@@ -222,35 +262,11 @@ impl Install {
                 Presented::Mounted { reloaded: false },
             ),
             None => {
-                let options = PrepareOptions {
-                    frozen: settings.frozen_lockfile,
-                    lockfile_only: settings.lockfile_only,
-                    network: settings.network,
-                    registry: settings.registry.as_deref(),
-                    production: settings.production,
-                    update: self.edit.update.clone(),
-                };
-                let layout = prepare::prepare(project, store, &options, reporter)?;
-                if let Some(text) = &self.edit.manifest_text {
-                    let path = project.dir.join("package.json");
-                    dx_store::write_atomic(&path, text.as_bytes())
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                }
-                if settings.lockfile_only {
-                    return Ok(InstallOutcome {
-                        path: InstallPath::LockfileOnly,
-                        packages: layout.locked_packages,
-                        resolved: layout.resolved,
-                        downloaded: 0,
-                        node_modules: None,
-                        blocked_scripts: BTreeSet::new(),
-                        changes: Vec::new(),
-                        elapsed: started.elapsed(),
-                    });
-                }
+                let layout = self.prepare(reporter)?;
                 let presented = node_modules::present(
                     &project.dir,
                     store,
+                    &state,
                     &layout,
                     materialize,
                     &project.manifest.trusted_dependencies,
@@ -276,8 +292,7 @@ impl Install {
         };
         if let Some(mode) = recorded_mode {
             node_modules::record_install(
-                store,
-                &project.dir,
+                &state,
                 &project.fingerprint(&fingerprint_options),
                 &layout.key,
                 mode,
@@ -304,13 +319,14 @@ impl Install {
     /// lost files). Nothing is parsed.
     fn up_to_date(
         &self,
-        fingerprint: &str,
+        state: &ProjectState,
+        key: &str,
         materialize: Option<LinkMode>,
     ) -> Result<Option<InstallOutcome>> {
         let (store, dir) = (&self.store, &self.project.dir);
         let (path, node_modules) = match materialize {
             None => {
-                if !node_modules::mounted_with(store, dir, fingerprint) {
+                if !node_modules::mounted_with(store, state, dir, key) {
                     return Ok(None);
                 }
                 (
@@ -318,7 +334,7 @@ impl Install {
                     NodeModules::Mounted { reloaded: false },
                 )
             }
-            Some(mode) => match node_modules::materialized_with(store, dir, fingerprint, mode)? {
+            Some(mode) => match node_modules::materialized_with(store, dir, key, mode)? {
                 None => return Ok(None),
                 Some(report) => {
                     let path = if report.noop {

@@ -90,10 +90,10 @@ pub fn mount(
             "cannot mount: {why} (hint: `dx install --materialize` writes node_modules to disk instead)"
         ))
     })?;
-    let reloaded = node_modules::mount(&project.dir, store, &layout, reporter)?;
+    let state = store.project_state(&project.dir)?;
+    let reloaded = node_modules::mount(&project.dir, store, &state, &layout, reporter)?;
     node_modules::record_install(
-        store,
-        &project.dir,
+        &state,
         &project.fingerprint("mount prod=false"),
         &layout.key,
         None,
