@@ -258,6 +258,7 @@ fn convert(entries: &Map<String, Value>) -> Result<Converted> {
     let mut lock = Lockfile {
         root,
         packages: BTreeMap::new(),
+        ..Lockfile::default()
     };
     for (path, (name, version)) in &placements {
         let key = package_key(name, version);

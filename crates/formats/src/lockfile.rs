@@ -45,13 +45,16 @@ pub const OLDEST_LOCKFILE_VERSION: u32 = 1;
 
 /// A resolved dependency graph: the root project's edges plus every resolved package.
 ///
-/// The root is one [`Importer`]; workspace members, when dx supports them, become further
-/// importers beside it (one per member directory), sharing `packages`.
+/// The root is one [`Importer`]; each workspace member is another ([`Workspace`], keyed by its
+/// directory), sharing `packages`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Lockfile {
     /// The root project: its edges (specifier, kind and target) and overrides. Compared
     /// against the current manifest to detect a stale lock ([`Lockfile::is_stale_for`]).
     pub root: Importer,
+    /// Workspace members by their directory relative to the root, `/`-separated, without
+    /// `./` (`packages/a`). An edge that resolved to a member targets [`workspace_key`].
+    pub workspaces: BTreeMap<String, Workspace>,
     /// Every resolved package, keyed by [`package_key`] (`name@version`, or `name@<source>`
     /// for tarball URL, `file:`, `link:` and git sources).
     pub packages: BTreeMap<String, LockedPackage>,
@@ -67,6 +70,36 @@ pub struct Importer {
     /// `overrides` (and `resolutions`), flattened to selector -> specifier (`"a>b" -> "1.0.0"`).
     pub overrides: BTreeMap<String, String>,
 }
+
+/// A workspace member: a directory of the project with its own package.json, linked into the
+/// root node_modules under its name and resolved with the root.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Workspace {
+    /// The member's `name` (what `node_modules/<name>` links to it).
+    pub name: String,
+    /// The member's `version` (what ranges on its name are checked against); empty when the
+    /// member has none.
+    pub version: String,
+    /// The member's own dependencies (dev included, as npm installs them); its `overrides`
+    /// stay empty (npm reads overrides from the root only).
+    pub importer: Importer,
+    /// The member's `bin` entries (linked into the root `node_modules/.bin`).
+    pub bin: BTreeMap<String, String>,
+}
+
+/// The key an edge targets when it resolved to the workspace member at `path`:
+/// `name@workspace:path`.
+pub fn workspace_key(name: &str, path: &str) -> String {
+    package_key(name, &format!("{WORKSPACE_PREFIX}{path}"))
+}
+
+/// The member directory a [`workspace_key`] names, if `key` is one.
+pub fn workspace_path(key: &str) -> Option<&str> {
+    split_package_key(key).and_then(|(_, v)| v.strip_prefix(WORKSPACE_PREFIX))
+}
+
+/// The version prefix of a [`workspace_key`].
+pub const WORKSPACE_PREFIX: &str = "workspace:";
 
 /// One resolved package.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -100,7 +100,14 @@ impl PlacedTree {
             edges: self.edges(&[], &self.root_deps),
             overrides: BTreeMap::new(),
         };
-        (Lockfile { root, packages }, versions)
+        (
+            Lockfile {
+                root,
+                packages,
+                ..Lockfile::default()
+            },
+            versions,
+        )
     }
 }
 

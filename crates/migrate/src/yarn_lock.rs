@@ -143,6 +143,7 @@ pub fn import(
             overrides: BTreeMap::new(),
         },
         packages,
+        ..Lockfile::default()
     };
     Ok(Imported {
         format: Format::YarnLock,

@@ -24,7 +24,7 @@ pub mod spec;
 mod tree;
 
 pub use dx_formats::lockfile::{
-    EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, package_key,
+    EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, Workspace, package_key, workspace_key,
 };
 pub use layout::{
     BinLink, LAYOUT_PLANNER_REVISION, LayoutOptions, LayoutPlan, PlacedPackage, plan_layout,

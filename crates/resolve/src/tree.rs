@@ -772,6 +772,7 @@ impl Tree {
                 overrides,
             },
             packages,
+            ..Lockfile::default()
         }
     }
 

@@ -618,6 +618,7 @@ fn any_lockfile() -> impl Strategy<Value = Lockfile> {
     (root, prop::collection::vec(any_package(), 0..6)).prop_map(|(root, packages)| Lockfile {
         root,
         packages: packages.into_iter().collect(),
+        ..Lockfile::default()
     })
 }
 
