@@ -300,6 +300,18 @@ impl Lockfile {
         parse::parse(text)
     }
 
+    /// The recorded edges of the importer or package `key` names: the root for `""`, a member
+    /// for a [`workspace_key`], else a package.
+    pub fn edges_of(&self, key: &str) -> Option<&BTreeMap<String, LockedEdge>> {
+        if key.is_empty() {
+            return Some(&self.root.edges);
+        }
+        match workspace_path(key) {
+            Some(path) => self.workspaces.get(path).map(|w| &w.importer.edges),
+            None => self.packages.get(key).map(|p| &p.dependencies),
+        }
+    }
+
     /// Writes `dx.lock` text ([`LOCKFILE_VERSION`]): sorted, one block per package,
     /// deterministic.
     pub fn to_text(&self) -> String {

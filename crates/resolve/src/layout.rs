@@ -8,7 +8,7 @@
 
 /// The layout planner's revision: bump it whenever the planner could place a package
 /// differently for the same dx.lock, so layouts compiled by an older planner are not reused.
-pub const LAYOUT_PLANNER_REVISION: &str = "1";
+pub const LAYOUT_PLANNER_REVISION: &str = "2";
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -69,6 +69,39 @@ pub struct BinLink {
     pub package_key: String,
 }
 
+/// A directory symlink in node_modules: a workspace member (`a` -> `../packages/a`) or a
+/// `file:`/`link:` directory dependency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirLink {
+    /// Relative to node_modules: `a`, `@s/b`.
+    pub install_path: String,
+    /// Relative to the link's directory: `../packages/a`.
+    pub target: String,
+    /// The package (or [`workspace_key`](dx_formats::lockfile::workspace_key)) it stands for.
+    pub package_key: String,
+}
+
+/// What goes into a workspace member's own `node_modules`: the versions that could not be
+/// hoisted to the root (npm's layout), and their `.bin` links.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkspaceLayout {
+    /// The member's directory, root-relative (`packages/a`).
+    pub path: String,
+    /// Packages, install paths relative to `<path>/node_modules`.
+    pub nodes: Vec<PlacedPackage>,
+    /// `.bin` links, relative to `<path>/node_modules`.
+    pub bin_links: Vec<BinLink>,
+    /// Directory links, relative to `<path>/node_modules`.
+    pub links: Vec<DirLink>,
+}
+
+impl WorkspaceLayout {
+    /// Whether the member needs no node_modules of its own.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.bin_links.is_empty() && self.links.is_empty()
+    }
+}
+
 /// Why a planned package is not installed here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
@@ -105,6 +138,11 @@ pub struct LayoutPlan {
     pub bin_links: Vec<BinLink>,
     /// Packages planned but not installed here.
     pub skipped: Vec<SkippedPackage>,
+    /// Directory symlinks (workspace members, `file:`/`link:` directories), by install path.
+    pub links: Vec<DirLink>,
+    /// Every workspace member's own node_modules, by path (members that need none included,
+    /// with nothing in them, so a stale one is removed).
+    pub workspaces: Vec<WorkspaceLayout>,
 }
 
 /// Plans the node_modules tree of `resolution` for `options.platform`.
@@ -118,21 +156,61 @@ pub fn plan_layout(
         overrides: &overrides,
     };
     let root = PkgInfo::root_from_edges(&resolution.root.edges);
-    let (tree, _warnings) = TreeBuilder::new(root, &mut chooser).build()?;
+    let members = resolution
+        .workspaces
+        .iter()
+        .map(|(path, ws)| PkgInfo::member_from_lock(path, ws, &overrides))
+        .collect();
+    let (tree, _warnings) = TreeBuilder::new(root, members, &mut chooser).build()?;
     Ok(plan_from_tree(&tree, options))
 }
 
-fn install_path(location: &str) -> &str {
-    location.strip_prefix("node_modules/").unwrap_or(location)
+/// Which node_modules a location is in: `None` for the root's, else the member's path, with
+/// the location relative to that node_modules.
+fn split_location<'a>(tree: &Tree, location: &'a str) -> (Option<&'a str>, &'a str) {
+    if let Some(rest) = location.strip_prefix("node_modules/") {
+        return (None, rest);
+    }
+    for &m in &tree.members {
+        let path = tree.nodes[m].location.as_str();
+        if let Some(rest) = location
+            .strip_prefix(path)
+            .and_then(|r| r.strip_prefix("/node_modules/"))
+        {
+            return (Some(&location[..path.len()]), rest);
+        }
+    }
+    (None, location)
+}
+
+/// The target of a directory link at `install_path` (relative to the node_modules in
+/// `member`, or the root's) pointing at `dir` (root-relative, or absolute).
+fn link_target(member: Option<&str>, install_path: &str, dir: &str) -> String {
+    if dir.starts_with('/') {
+        return dir.to_owned();
+    }
+    let dir = dir.trim_start_matches("./");
+    // node_modules itself, its scope and nesting directories, then the member's own depth.
+    let mut ups = 1 + install_path.matches('/').count();
+    if let Some(m) = member {
+        ups += 1 + m.matches('/').count();
+    }
+    let mut out = "../".repeat(ups);
+    out.push_str(dir);
+    out
 }
 
 fn plan_from_tree(tree: &Tree, options: &LayoutOptions) -> LayoutPlan {
     let order = tree.ordered_nodes();
     let mut excluded: Vec<Option<SkipReason>> = vec![None; tree.nodes.len()];
-    let optional_only =
-        tree.reach(|n, kind| !kind.is_optional() && (n == ROOT || kind != EdgeKind::Dev));
+    let optional_only = tree.reach(|n, kind| {
+        !kind.is_optional() && (tree.is_importer(n) || kind != EdgeKind::Dev)
+    });
     for &n in &order {
         let info = &tree.pkgs.list[tree.nodes[n].pkg];
+        if tree.is_member(n) {
+            continue;
+        }
         if !options.platform.accepts(&info.os, &info.cpu, &info.libc) {
             excluded[n] = Some(SkipReason::Platform);
         } else if options.omit_optional && !optional_only[n] {
@@ -142,15 +220,56 @@ fn plan_from_tree(tree: &Tree, options: &LayoutOptions) -> LayoutPlan {
     let kept = reach_excluding(tree, &excluded, options.omit_dev);
     let with_dev = reach_excluding(tree, &excluded, false);
     let mut plan = LayoutPlan::default();
+    let mut members: BTreeMap<&str, WorkspaceLayout> = tree
+        .members
+        .iter()
+        .map(|&m| {
+            let path = tree.nodes[m].location.as_str();
+            (
+                path,
+                WorkspaceLayout {
+                    path: path.to_owned(),
+                    ..WorkspaceLayout::default()
+                },
+            )
+        })
+        .collect();
     for &n in &order {
         let node = &tree.nodes[n];
         let info = &tree.pkgs.list[node.pkg];
-        let path = install_path(&node.location).to_string();
-        if kept[n] {
-            plan.nodes.push(PlacedPackage {
-                install_path: path,
+        if let Some(path) = &info.workspace {
+            plan.links.push(DirLink {
+                install_path: node.name.clone(),
+                target: link_target(None, &node.name, path),
                 package_key: info.key.clone(),
             });
+            continue;
+        }
+        let (member, path) = split_location(tree, &node.location);
+        let path = path.to_string();
+        if kept[n] {
+            let placed = PlacedPackage {
+                install_path: path,
+                package_key: info.key.clone(),
+            };
+            let link = info.link.then(|| {
+                let origin = info.origin.as_deref().unwrap_or(&info.version);
+                let dir = origin
+                    .strip_prefix("file:")
+                    .or_else(|| origin.strip_prefix("link:"))
+                    .unwrap_or(origin);
+                DirLink {
+                    target: link_target(member, &placed.install_path, dir),
+                    install_path: placed.install_path.clone(),
+                    package_key: placed.package_key.clone(),
+                }
+            });
+            match (member.and_then(|m| members.get_mut(m)), link) {
+                (Some(ws), Some(link)) => ws.links.push(link),
+                (Some(ws), None) => ws.nodes.push(placed),
+                (None, Some(link)) => plan.links.push(link),
+                (None, None) => plan.nodes.push(placed),
+            }
             continue;
         }
         let reason = excluded[n].clone().unwrap_or(if with_dev[n] {
@@ -160,13 +279,23 @@ fn plan_from_tree(tree: &Tree, options: &LayoutOptions) -> LayoutPlan {
         });
         let required = reason == SkipReason::Platform && optional_only[n];
         plan.skipped.push(SkippedPackage {
-            install_path: path,
+            install_path: match member {
+                Some(m) => format!("../{m}/node_modules/{path}"),
+                None => path,
+            },
             package_key: info.key.clone(),
             reason,
             required,
         });
     }
-    plan.bin_links = bin_links(tree, &order, &kept);
+    for (member, link) in bin_links(tree, &order, &kept) {
+        match member.and_then(|m| members.get_mut(m)) {
+            Some(ws) => ws.bin_links.push(link),
+            None => plan.bin_links.push(link),
+        }
+    }
+    plan.links.sort_by(|a, b| a.install_path.cmp(&b.install_path));
+    plan.workspaces = members.into_values().collect();
     plan
 }
 
@@ -174,9 +303,13 @@ fn reach_excluding(tree: &Tree, excluded: &[Option<SkipReason>], omit_dev: bool)
     let mut reached = vec![false; tree.nodes.len()];
     reached[ROOT] = true;
     let mut stack = vec![ROOT];
+    for &m in &tree.members {
+        reached[m] = true;
+        stack.push(m);
+    }
     while let Some(n) = stack.pop() {
         for d in &tree.pkgs.list[tree.nodes[n].pkg].deps {
-            if d.bundled || (n == ROOT && omit_dev && d.kind == EdgeKind::Dev) {
+            if d.bundled || (tree.is_importer(n) && omit_dev && d.kind == EdgeKind::Dev) {
                 continue;
             }
             if let Some(t) = tree.resolve(n, &d.name) {
@@ -190,11 +323,16 @@ fn reach_excluding(tree: &Tree, excluded: &[Option<SkipReason>], omit_dev: bool)
     reached
 }
 
-/// Every kept package's commands go into the `.bin` of the node_modules that holds it. When two
-/// packages there claim one command, a direct dependency of that directory's owner wins, else
-/// the first in npm's order.
-fn bin_links(tree: &Tree, order: &[NodeIdx], kept: &[bool]) -> Vec<BinLink> {
-    let mut links: BTreeMap<String, (bool, BinLink)> = BTreeMap::new();
+/// Every kept package's commands go into the `.bin` of the node_modules that holds it (a
+/// member's own node_modules for what is nested there: the member's path comes with each). When
+/// two packages there claim one command, a direct dependency of that directory's owner wins,
+/// else the first in npm's order.
+fn bin_links<'t>(
+    tree: &'t Tree,
+    order: &[NodeIdx],
+    kept: &[bool],
+) -> Vec<(Option<&'t str>, BinLink)> {
+    let mut links: BTreeMap<(Option<&str>, String), (bool, BinLink)> = BTreeMap::new();
     for &n in order {
         if !kept[n] {
             continue;
@@ -202,13 +340,13 @@ fn bin_links(tree: &Tree, order: &[NodeIdx], kept: &[bool]) -> Vec<BinLink> {
         let node = &tree.nodes[n];
         let info = &tree.pkgs.list[node.pkg];
         let Some(parent) = node.parent else { continue };
-        let bin_dir = if parent == ROOT {
-            ".bin".to_string()
+        let (member, bin_dir) = if parent == ROOT {
+            (None, ".bin".to_string())
+        } else if tree.is_member(parent) {
+            (Some(tree.nodes[parent].location.as_str()), ".bin".to_string())
         } else {
-            format!(
-                "{}/node_modules/.bin",
-                install_path(&tree.nodes[parent].location)
-            )
+            let (member, dir) = split_location(tree, &tree.nodes[parent].location);
+            (member, format!("{dir}/node_modules/.bin"))
         };
         let direct = tree.pkgs.list[tree.nodes[parent].pkg]
             .deps
@@ -220,15 +358,19 @@ fn bin_links(tree: &Tree, order: &[NodeIdx], kept: &[bool]) -> Vec<BinLink> {
                 target: format!("../{}/{path}", node.name),
                 package_key: info.key.clone(),
             };
-            match links.get(&link.link_path) {
+            let slot = (member, link.link_path.clone());
+            match links.get(&slot) {
                 Some((existing_direct, _)) if *existing_direct || !direct => {}
                 _ => {
-                    links.insert(link.link_path.clone(), (direct, link));
+                    links.insert(slot, (direct, link));
                 }
             }
         }
     }
-    links.into_values().map(|(_, l)| l).collect()
+    links
+        .into_iter()
+        .map(|((member, _), (_, l))| (member, l))
+        .collect()
 }
 
 struct LockChooser<'a> {
@@ -245,14 +387,10 @@ impl Chooser for LockChooser<'_> {
         _advisory: Option<&Dep>,
     ) -> Result<Choice, ResolveError> {
         let from_key = &pkgs.list[from].key;
-        let edge = if from_key.is_empty() {
-            self.resolution.root.edges.get(&dep.name)
-        } else {
-            self.resolution
-                .packages
-                .get(from_key)
-                .and_then(|p| p.dependencies.get(&dep.name))
-        };
+        let edge = self
+            .resolution
+            .edges_of(from_key)
+            .and_then(|edges| edges.get(&dep.name));
         let Some(target) = edge.and_then(|e| e.target.as_ref()) else {
             return Ok(Choice::Skip(None));
         };

@@ -27,7 +27,8 @@ pub use dx_formats::lockfile::{
     EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, Workspace, package_key, workspace_key,
 };
 pub use layout::{
-    BinLink, LAYOUT_PLANNER_REVISION, LayoutOptions, LayoutPlan, PlacedPackage, plan_layout,
+    BinLink, DirLink, LAYOUT_PLANNER_REVISION, LayoutOptions, LayoutPlan, PlacedPackage,
+    WorkspaceLayout, plan_layout,
 };
 pub use lenient::{BundleDependencies, RawBin};
 pub use lockfile::{infer_root_targets, manifest_importer};
@@ -36,6 +37,7 @@ pub use manifest::edit::{DependencySection, ManifestEditor};
 pub use packument::{Dist, Packument, VersionManifest};
 pub use platform::Platform;
 pub use resolver::{
-    ResolveError, ResolveOptions, ResolveOutcome, ResolveWarning, UpdateSelection, resolve,
+    ResolveError, ResolveOptions, ResolveOutcome, ResolveWarning, UpdateSelection, WorkspaceMember,
+    resolve,
 };
 pub use source::{PackageSource, SourceError};

@@ -176,6 +176,20 @@ pub enum ResolveError {
         #[source]
         source: HashError,
     },
+    /// A `workspace:` specifier that no member satisfies.
+    #[error(
+        "{dependent} depends on {name}@{specifier}, but no workspace member named {name} satisfies it{found}"
+    )]
+    NoWorkspaceMember {
+        /// Who depends on it.
+        dependent: String,
+        /// Dependency name.
+        name: String,
+        /// The specifier.
+        specifier: String,
+        /// `" (the member is at 1.0.0)"` when a member of that name exists.
+        found: String,
+    },
     /// A `file:` / `link:` directory without a readable package.json.
     #[error("{dependent} depends on {name}@{specifier}: cannot read {path}: {message}")]
     LocalPackage {
@@ -215,6 +229,17 @@ pub struct ResolveOptions {
     /// range allows, one whose `engines.node` this node meets when there is one; `None` ignores
     /// `engines` (and may then pick a newer version than npm would).
     pub node_version: Option<crate::semver::Version>,
+    /// The workspace members, resolved with the root (sorted by path).
+    pub workspaces: Vec<WorkspaceMember>,
+}
+
+/// A workspace member to resolve: its directory relative to the root and its package.json.
+#[derive(Debug, Clone)]
+pub struct WorkspaceMember {
+    /// Root-relative, `/`-separated (`packages/a`).
+    pub path: String,
+    /// The member's package.json.
+    pub manifest: PackageJson,
 }
 
 /// The result of a resolution.
@@ -236,6 +261,11 @@ pub fn resolve(
     options: &ResolveOptions,
 ) -> Result<ResolveOutcome, ResolveError> {
     let overrides = Overrides::from_manifest(root);
+    let members: Vec<PkgInfo> = options
+        .workspaces
+        .iter()
+        .map(|m| PkgInfo::member(&m.path, &m.manifest, &overrides))
+        .collect();
     let mut chooser = RegistryChooser {
         source,
         previous,
@@ -247,9 +277,9 @@ pub fn resolve(
         fetched: 0,
     };
     let root_info = PkgInfo::root(root);
-    let names: Vec<&str> = root_info
-        .deps
-        .iter()
+    let names: Vec<&str> = std::iter::once(&root_info)
+        .chain(&members)
+        .flat_map(|p| &p.deps)
         .filter_map(|d| {
             d.spec
                 .as_ref()
@@ -257,7 +287,7 @@ pub fn resolve(
         })
         .collect();
     source.prefetch(&names);
-    let (tree, mut warnings) = TreeBuilder::new(root_info.clone(), &mut chooser).build()?;
+    let (tree, mut warnings) = TreeBuilder::new(root_info, members, &mut chooser).build()?;
     let resolution = tree.to_lockfile(overrides.to_flat());
     for (key, p) in &resolution.packages {
         if let Some(message) = &p.deprecated {
@@ -275,11 +305,13 @@ pub fn resolve(
 }
 
 fn dependent_name(pkgs: &Packages, from: PkgIdx) -> String {
-    let key = &pkgs.list[from].key;
-    if key.is_empty() {
+    let info = &pkgs.list[from];
+    if info.key.is_empty() {
         "the root project".to_string()
+    } else if let Some(path) = &info.workspace {
+        format!("workspace {} ({path})", info.name)
     } else {
-        key.clone()
+        info.key.clone()
     }
 }
 
@@ -324,11 +356,7 @@ impl RegistryChooser<'_> {
     ) -> Option<Choice> {
         let previous = self.previous?;
         let from_key = &pkgs.list[from].key;
-        let edge = if from_key.is_empty() {
-            previous.root.edges.get(&dep.name)
-        } else {
-            previous.packages.get(from_key)?.dependencies.get(&dep.name)
-        }?;
+        let edge = previous.edges_of(from_key)?.get(&dep.name)?;
         if edge.specifier != dep.raw {
             return None;
         }
@@ -582,6 +610,37 @@ impl RegistryChooser<'_> {
     }
 }
 
+/// A `workspace:` edge: always the local member of that name, when its version fits.
+pub(crate) fn choose_workspace(
+    pkgs: &Packages,
+    from: PkgIdx,
+    dep: &Dep,
+    range: &str,
+) -> Result<Choice, ResolveError> {
+    // `workspace:other@range` (pnpm) names the member to link under this name.
+    let (name, range) = match range.rsplit_once('@').filter(|(n, _)| !n.is_empty()) {
+        Some((n, r)) => (n, r),
+        None => (dep.name.as_str(), range),
+    };
+    let member = pkgs
+        .list
+        .iter()
+        .position(|p| p.workspace.is_some() && p.name == name);
+    match member {
+        Some(i) if crate::tree::package::workspace_range_accepts(range, &pkgs.list[i]) => {
+            Ok(Choice::Known(i))
+        }
+        found => Err(ResolveError::NoWorkspaceMember {
+            dependent: dependent_name(pkgs, from),
+            name: name.to_owned(),
+            specifier: dep.raw.clone(),
+            found: found
+                .map(|i| format!(" (the member is at {})", pkgs.list[i].version))
+                .unwrap_or_default(),
+        }),
+    }
+}
+
 impl Chooser for RegistryChooser<'_> {
     fn choose(
         &mut self,
@@ -619,9 +678,7 @@ impl Chooser for RegistryChooser<'_> {
             DependencySpec::File(path) => self.choose_local(pkgs, from, dep, &spec, path, false),
             DependencySpec::Link(path) => self.choose_local(pkgs, from, dep, &spec, path, true),
             DependencySpec::Git(_) => self.fail_or_skip(pkgs, from, dep, unsupported("git")),
-            DependencySpec::Workspace(_) => {
-                self.fail_or_skip(pkgs, from, dep, unsupported("workspace:"))
-            }
+            DependencySpec::Workspace(range) => choose_workspace(pkgs, from, dep, range),
         }
     }
 

@@ -12,7 +12,7 @@ pub(crate) mod package;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use dx_formats::lockfile::{EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile};
+use dx_formats::lockfile::{EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, Workspace};
 
 use crate::collate::collation_key;
 use crate::resolver::{ResolveError, ResolveWarning};
@@ -83,6 +83,10 @@ pub(crate) struct Tree {
     pub nodes: Vec<Node>,
     /// Edges resolved to an ancestor instead of a copy (dependency loops).
     pub forced: HashMap<(NodeIdx, String), PkgIdx>,
+    /// Workspace members' nodes, by path: each is the root's child under its name (what
+    /// `node_modules/<name>` links to) and lives at its own directory (`location` is the
+    /// member's path), so what it needs is placed in `<path>/node_modules` or hoisted above.
+    pub members: Vec<NodeIdx>,
 }
 
 impl Tree {
@@ -119,6 +123,16 @@ impl Tree {
             .or_else(|| self.forced.get(&(n, name.to_string())).copied())
     }
 
+    /// The root or a workspace member: a project whose devDependencies are installed.
+    pub fn is_importer(&self, n: NodeIdx) -> bool {
+        n == ROOT || self.pkgs.list[self.nodes[n].pkg].workspace.is_some()
+    }
+
+    /// Whether node `n` is a workspace member.
+    pub fn is_member(&self, n: NodeIdx) -> bool {
+        n != ROOT && self.pkgs.list[self.nodes[n].pkg].workspace.is_some()
+    }
+
     fn is_descendant_or_self(&self, mut n: NodeIdx, ancestor: NodeIdx) -> bool {
         loop {
             if n == ancestor {
@@ -143,7 +157,9 @@ pub(crate) struct TreeBuilder<'c, C: Chooser> {
 }
 
 impl<'c, C: Chooser> TreeBuilder<'c, C> {
-    pub fn new(root: PkgInfo, chooser: &'c mut C) -> Self {
+    /// A builder for `root` and its workspace `members` (each with
+    /// [`PkgInfo::workspace`] set), whose choices come from `chooser`.
+    pub fn new(root: PkgInfo, members: Vec<PkgInfo>, chooser: &'c mut C) -> Self {
         let mut pkgs = Packages::default();
         let root_pkg = pkgs.intern(root);
         let node = Node {
@@ -161,6 +177,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                 pkgs,
                 nodes: vec![node],
                 forced: HashMap::new(),
+                members: Vec::new(),
             },
             chooser,
             queue: BTreeSet::new(),
@@ -168,14 +185,60 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             warnings: Vec::new(),
         };
         builder.index_dependents(ROOT);
+        // As arborist loads workspaces: each member is linked from the root's node_modules
+        // before anything is placed, so nothing else can take its name there.
+        for info in members {
+            let path = info.workspace.clone().unwrap_or_default();
+            let name = info.name.clone();
+            let pkg = builder.tree.pkgs.intern(info);
+            let idx = builder.tree.nodes.len();
+            builder.tree.nodes.push(Node {
+                name: name.clone(),
+                pkg,
+                parent: Some(ROOT),
+                children: BTreeMap::new(),
+                depth: 0,
+                sort_key: collation_key(&path),
+                location: path,
+                alive: true,
+            });
+            builder.tree.nodes[ROOT].children.insert(name, idx);
+            builder.tree.members.push(idx);
+            builder.index_dependents(idx);
+        }
         builder
     }
 
     /// Runs the placement to completion, prunes what nothing reaches, and reports peer problems.
     pub fn build(mut self) -> Result<(Tree, Vec<ResolveWarning>), ResolveError> {
         self.enqueue(ROOT);
-        while let Some(entry) = self.queue.pop_first() {
-            self.process(entry.2)?;
+        let mut processed_members = HashSet::new();
+        loop {
+            while let Some(entry) = self.queue.pop_first() {
+                let n = entry.2;
+                if self.tree.is_member(n) {
+                    processed_members.insert(n);
+                }
+                self.process(n)?;
+                if n == ROOT {
+                    self.wake_members_after_root();
+                }
+            }
+            // arborist's `#resolveLinks`: members nothing woke are built once the queue is
+            // empty (depth 0, by path), then what they brought in.
+            let pending: Vec<NodeIdx> = self
+                .tree
+                .members
+                .iter()
+                .copied()
+                .filter(|m| !processed_members.contains(m))
+                .collect();
+            if pending.is_empty() {
+                break;
+            }
+            for m in pending {
+                self.enqueue(m);
+            }
         }
         self.prune_unreachable();
         self.check_peers();
@@ -214,7 +277,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         pkg.deps
             .iter()
             .find(|d| d.name == name)
-            .filter(|d| n == ROOT || d.kind != EdgeKind::Dev)
+            .filter(|d| d.kind != EdgeKind::Dev || self.tree.is_importer(n))
     }
 
     /// `Some(true)` valid, `Some(false)` invalid, `None` missing.
@@ -231,6 +294,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         if !self.tree.nodes[n].alive || self.pkg(n).link {
             return Ok(());
         }
+        let importer = self.tree.is_importer(n);
         let deps: Vec<Dep> = self
             .pkg(n)
             .deps
@@ -238,7 +302,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             .filter(|d| {
                 !d.bundled
                     && d.kind != EdgeKind::OptionalPeer
-                    && (n == ROOT || d.kind != EdgeKind::Dev)
+                    && (importer || d.kind != EdgeKind::Dev)
             })
             .filter(|d| self.edge_valid(n, d) != Some(true))
             .cloned()
@@ -390,6 +454,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                 self.tree.nodes[existing].pkg = pkg;
                 self.index_dependents(existing);
                 self.enqueue(existing);
+                self.wake_members(existing);
                 existing
             }
             Place::Ok => {
@@ -406,7 +471,9 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                     self.tree.forced.insert((from, dep.name.clone()), pkg);
                     return None;
                 }
-                self.add_node(target, &dep.name, pkg)
+                let placed = self.add_node(target, &dep.name, pkg);
+                self.wake_members(placed);
+                placed
             }
         };
         // Place the unmet peers of what was just placed, beside it.
@@ -429,6 +496,49 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             self.place_dep(placed, &pd, peer, peer_set);
         }
         Some(placed)
+    }
+
+    /// arborist queues a dependent whose edge the node just placed leaves invalid (a member
+    /// edge that now resolves to a version it does not accept): members are not in the queue
+    /// until then (or until the end, `#resolveLinks`), so this decides when they are built.
+    fn wake_members(&mut self, placed: NodeIdx) {
+        if self.tree.members.is_empty() {
+            return;
+        }
+        let name = self.tree.nodes[placed].name.clone();
+        let pkg = self.tree.nodes[placed].pkg;
+        let candidates: Vec<NodeIdx> = self
+            .dependents
+            .get(&name)
+            .map(|d| d.iter().copied().filter(|&d| self.tree.is_member(d)).collect())
+            .unwrap_or_default();
+        for m in candidates {
+            if self.tree.resolve(m, &name) != Some(placed) {
+                continue;
+            }
+            if self.dep_of(m, &name).is_some_and(|e| !self.satisfies(pkg, e)) {
+                self.enqueue(m);
+            }
+        }
+    }
+
+    /// After the root's own step: members with an edge that a root-level node (another
+    /// member's link or a root dependency) leaves invalid, as arborist queues them while it
+    /// places the root's edges.
+    fn wake_members_after_root(&mut self) {
+        for m in self.tree.members.clone() {
+            let invalid = self.pkg(m).deps.iter().any(|d| {
+                self.tree.nodes[ROOT].children.get(&d.name).is_some_and(|&t| {
+                    t != m
+                        && self.tree.resolve(m, &d.name) == Some(t)
+                        && self.dep_of(m, &d.name).is_some()
+                        && !self.satisfies(self.tree.nodes[t].pkg, d)
+                })
+            });
+            if invalid {
+                self.enqueue(m);
+            }
+        }
     }
 
     fn add_node(&mut self, parent: NodeIdx, name: &str, pkg: PkgIdx) -> NodeIdx {
@@ -497,6 +607,14 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                 let cur_pkg = self.tree.nodes[cur].pkg;
                 if cur_pkg == pkg && self.satisfies(cur_pkg, dep) {
                     return Place::Keep;
+                }
+                // A member's link is never replaced: what it does not satisfy nests below.
+                if self.tree.is_member(cur) {
+                    return if self.satisfies(cur_pkg, dep) {
+                        Place::Keep
+                    } else {
+                        Place::Conflict
+                    };
                 }
                 let try_replace = match (
                     &self.tree.pkgs.list[pkg].semver,
@@ -617,6 +735,10 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         let mut reached = vec![false; self.tree.nodes.len()];
         reached[ROOT] = true;
         let mut stack = vec![ROOT];
+        for &m in &self.tree.members {
+            reached[m] = true;
+            stack.push(m);
+        }
         while let Some(n) = stack.pop() {
             let names: Vec<String> = self.pkg(n).deps.iter().map(|d| d.name.clone()).collect();
             for name in names {
@@ -677,6 +799,8 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                             .map(|&d| {
                                 if d == ROOT {
                                     "the root project".to_string()
+                                } else if self.tree.is_member(d) {
+                                    format!("workspace {}", self.pkg(d).name)
                                 } else {
                                     self.pkg(d).key.clone()
                                 }
@@ -726,14 +850,31 @@ impl Tree {
                 .collect()
         };
         let order = self.ordered_nodes();
-        let not_dev = self.reach(|n, kind| n != ROOT || kind != EdgeKind::Dev);
-        let not_optional =
-            self.reach(|n, kind| !kind.is_optional() && (n == ROOT || kind != EdgeKind::Dev));
+        let not_dev = self.reach(|n, kind| !self.is_importer(n) || kind != EdgeKind::Dev);
+        let not_optional = self.reach(|n, kind| {
+            !kind.is_optional() && (self.is_importer(n) || kind != EdgeKind::Dev)
+        });
         let mut packages: BTreeMap<String, LockedPackage> = BTreeMap::new();
         let mut prod_reachable_keys = HashSet::new();
         let mut required_keys = HashSet::new();
+        let mut workspaces = BTreeMap::new();
         for &n in &order {
             let info = &self.pkgs.list[self.nodes[n].pkg];
+            if let Some(path) = &info.workspace {
+                workspaces.insert(
+                    path.clone(),
+                    Workspace {
+                        name: info.name.clone(),
+                        version: info.version.clone(),
+                        importer: Importer {
+                            edges: edges_of(n),
+                            overrides: BTreeMap::new(),
+                        },
+                        bin: info.bin.clone(),
+                    },
+                );
+                continue;
+            }
             if not_dev[n] {
                 prod_reachable_keys.insert(info.key.clone());
             }
@@ -771,8 +912,8 @@ impl Tree {
                 edges: edges_of(ROOT),
                 overrides,
             },
+            workspaces,
             packages,
-            ..Lockfile::default()
         }
     }
 
@@ -781,6 +922,10 @@ impl Tree {
         let mut reached = vec![false; self.nodes.len()];
         reached[ROOT] = true;
         let mut stack = vec![ROOT];
+        for &m in &self.members {
+            reached[m] = true;
+            stack.push(m);
+        }
         while let Some(n) = stack.pop() {
             for d in &self.pkgs.list[self.nodes[n].pkg].deps {
                 if d.bundled || !follow(n, d.kind) {

@@ -6,6 +6,8 @@
 
 #[path = "support/memory_source.rs"]
 mod memory_source;
+#[path = "support/npm_tree.rs"]
+mod npm_tree;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,57 +15,8 @@ use std::path::{Path, PathBuf};
 use dx_resolve::semver::Version;
 use dx_resolve::{LayoutOptions, PackageJson, Platform, ResolveOptions, plan_layout, resolve};
 use memory_source::MemorySource;
+use npm_tree::{InstalledTree, diff_lines, npm_tree, platform_of};
 use serde_json::Value;
-
-/// What one install put on disk: npm's record, or dx's plan in the same shape.
-#[derive(Debug, Default, PartialEq)]
-struct InstalledTree {
-    installed: BTreeMap<String, String>,
-    skipped: BTreeMap<String, String>,
-    bins: BTreeMap<String, String>,
-}
-
-fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
-    value
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str().unwrap_or("<not a string>").to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn npm_tree(fixture: &Value) -> InstalledTree {
-    InstalledTree {
-        installed: string_map(fixture.get("installed")),
-        skipped: fixture
-            .get("skipped")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(|p| (p.to_string(), String::new()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        bins: string_map(fixture.get("bins")),
-    }
-}
-
-fn platform_of(fixture: &Value) -> Platform {
-    let p = &fixture["platform"];
-    Platform {
-        os: p["os"].as_str().unwrap_or("linux").to_string(),
-        cpu: p["cpu"].as_str().unwrap_or("x64").to_string(),
-        libc: p["libc"].as_str().map(str::to_string),
-    }
-}
 
 fn dx_tree(
     case: &Value,
@@ -100,31 +53,6 @@ fn dx_tree(
             .map(|b| (b.link_path.clone(), b.target.clone()))
             .collect(),
     })
-}
-
-/// `- path npm-value` / `+ path dx-value` lines for every key where the two maps disagree.
-fn diff_lines(
-    what: &str,
-    npm: &BTreeMap<String, String>,
-    dx: &BTreeMap<String, String>,
-) -> Vec<String> {
-    let mut keys: Vec<&String> = npm.keys().chain(dx.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let mut lines = Vec::new();
-    for key in keys {
-        let (n, d) = (npm.get(key), dx.get(key));
-        if n == d {
-            continue;
-        }
-        if let Some(n) = n {
-            lines.push(format!("    - {what} {key} {n}   (npm)"));
-        }
-        if let Some(d) = d {
-            lines.push(format!("    + {what} {key} {d}   (dx)"));
-        }
-    }
-    lines
 }
 
 fn compare_case(case_path: &Path, fixture_path: &Path) -> Result<(), String> {

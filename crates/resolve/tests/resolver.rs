@@ -220,16 +220,23 @@ fn link_and_file_directories_become_links() {
     assert!(linked.is_link());
     assert_eq!(linked.version, "link:./local");
     let plan = plan_layout(&out.resolution, &linux()).expect("plans");
-    let paths: Vec<(&str, &str)> = plan
-        .nodes
+    assert!(plan.nodes.is_empty(), "directories are links, not packages");
+    let links: Vec<(&str, &str, &str)> = plan
+        .links
         .iter()
-        .map(|n| (n.install_path.as_str(), n.package_key.as_str()))
+        .map(|l| {
+            (
+                l.install_path.as_str(),
+                l.target.as_str(),
+                l.package_key.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
-        paths,
+        links,
         vec![
-            ("f", "local-pkg@file:./local"),
-            ("l", "local-pkg@link:./local")
+            ("f", "../local", "local-pkg@file:./local"),
+            ("l", "../local", "local-pkg@link:./local")
         ]
     );
     assert!(

@@ -55,6 +55,8 @@ pub(crate) struct PkgInfo {
     pub link: bool,
     /// For non-registry packages, the specifier they satisfy (`file:../x`, a URL).
     pub origin: Option<String>,
+    /// For a workspace member, its directory relative to the root (`packages/a`).
+    pub workspace: Option<String>,
 }
 
 /// The raw dependency maps of a manifest, in one place.
@@ -83,6 +85,54 @@ impl PkgInfo {
             name: pj.name.clone().unwrap_or_default(),
             version: pj.version.clone().unwrap_or_default(),
             deps: build_deps(&sources, None),
+            ..PkgInfo::default()
+        }
+    }
+
+    /// The workspace member at `path` (root-relative), from its package.json: its devDependencies
+    /// are installed as the root's are, and the root's overrides apply to its edges.
+    pub fn member(path: &str, pj: &PackageJson, overrides: &Overrides) -> Self {
+        let sources = DepSources {
+            prod: &pj.dependencies,
+            optional: &pj.optional_dependencies,
+            peer: &pj.peer_dependencies,
+            peer_meta: &pj.peer_dependencies_meta,
+            dev: Some(&pj.dev_dependencies),
+            bundle: &BundleDependencies::None,
+        };
+        let name = pj.name.clone().unwrap_or_default();
+        let version = pj.version.clone().unwrap_or_default();
+        let semver = Version::parse(&version).ok();
+        PkgInfo {
+            key: dx_formats::lockfile::workspace_key(&name, path),
+            deps: build_deps(&sources, Some((&name, semver.as_ref(), overrides))),
+            bin: pj.bins(),
+            semver,
+            name,
+            version,
+            workspace: Some(path.to_owned()),
+            ..PkgInfo::default()
+        }
+    }
+
+    /// A workspace member as dx.lock recorded it (the planner's input).
+    pub fn member_from_lock(
+        path: &str,
+        ws: &dx_formats::lockfile::Workspace,
+        overrides: &Overrides,
+    ) -> Self {
+        let semver = Version::parse(&ws.version).ok();
+        PkgInfo {
+            key: dx_formats::lockfile::workspace_key(&ws.name, path),
+            deps: deps_from_edges(
+                &ws.importer.edges,
+                Some((&ws.name, semver.as_ref(), overrides)),
+            ),
+            bin: ws.bin.clone(),
+            semver,
+            name: ws.name.clone(),
+            version: ws.version.clone(),
+            workspace: Some(path.to_owned()),
             ..PkgInfo::default()
         }
     }
@@ -141,6 +191,7 @@ impl PkgInfo {
             deprecated: m.deprecated.clone(),
             link: false,
             origin: None,
+            workspace: None,
         })
     }
 
@@ -166,6 +217,7 @@ impl PkgInfo {
             deprecated: p.deprecated.clone(),
             link: p.is_link(),
             origin,
+            workspace: None,
         }
     }
 }
@@ -271,6 +323,22 @@ pub(crate) fn accepts(info: &PkgInfo, dep: &Dep, tag: Option<&str>) -> bool {
             let Some(v) = &info.semver else { return false };
             info.origin.is_none() && spec.accepts(&dep.name, &info.name, v, tag)
         }
+        DependencySpec::Workspace(range) => {
+            info.workspace.is_some() && info.name == dep.name && workspace_range_accepts(range, info)
+        }
         other => info.origin.as_deref() == Some(other.to_string().as_str()),
     }
+}
+
+/// Whether the range after `workspace:` accepts member `info`: `*`, `^` and `~` (pnpm's "the
+/// member's current version") accept any version; anything else is a semver range the
+/// member's version must satisfy (a member without a valid version satisfies only those three).
+pub(crate) fn workspace_range_accepts(range: &str, info: &PkgInfo) -> bool {
+    if matches!(range, "*" | "^" | "~" | "") {
+        return true;
+    }
+    let Some(version) = &info.semver else {
+        return false;
+    };
+    crate::semver::Range::parse(range).is_ok_and(|r| r.satisfies(version))
 }

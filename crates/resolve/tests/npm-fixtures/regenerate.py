@@ -113,13 +113,32 @@ def run_npm(project, url, work, platform, extra):
     )
 
 
-def record_layout(project):
+def relative_key(path):
+    """A package-lock path as the fixtures name it: relative to the root node_modules, so a
+    workspace member's own node_modules is `../packages/a/node_modules/x`."""
+    if path.startswith("node_modules/"):
+        return path[len("node_modules/"):]
+    return f"../{path}"
+
+
+def bin_dirs(top):
+    """Every `.bin` directory under `top`, without following symlinks (members are links)."""
+    for dirpath, dirnames, _ in os.walk(top, followlinks=False):
+        if os.path.basename(dirpath) == ".bin":
+            dirnames[:] = []
+            yield Path(dirpath)
+
+
+def record_layout(project, members):
     lock = json.loads((project / "package-lock.json").read_text())
     installed, skipped = {}, []
     for path, entry in lock.get("packages", {}).items():
-        if not path.startswith("node_modules/"):
+        if "node_modules/" not in path:
+            continue  # the root and the members' own entries
+        rel = relative_key(path)
+        if entry.get("link"):
+            installed[rel] = "link:" + os.readlink(project / path)
             continue
-        rel = path[len("node_modules/"):]
         name = entry.get("name") or rel.rsplit("node_modules/", 1)[-1]
         if (project / path / "package.json").is_file():
             installed[rel] = f"{name}@{entry['version']}"
@@ -127,10 +146,15 @@ def record_layout(project):
             skipped.append(rel)
     bins = {}
     root = project / "node_modules"
-    for bin_dir in sorted(root.rglob(".bin")):
-        for link in sorted(bin_dir.iterdir()):
-            if link.is_symlink():
-                bins[str(link.relative_to(root))] = os.readlink(link)
+    tops = [root] + [project / m / "node_modules" for m in members]
+    for top in tops:
+        if not top.is_dir():
+            continue
+        for bin_dir in sorted(bin_dirs(top)):
+            for link in sorted(bin_dir.iterdir()):
+                if link.is_symlink():
+                    rel = os.path.relpath(link, root)
+                    bins[rel] = os.readlink(link)
     return installed, sorted(skipped), bins
 
 
@@ -157,7 +181,18 @@ def regenerate(dx, case_path, keep):
             root = dict(case["root"])
             root.setdefault("name", "project")
             root.setdefault("version", "1.0.0")
+            members = case.get("workspaces", {})
+            if members:
+                root.setdefault("workspaces", sorted(members))
             (project / "package.json").write_text(json.dumps(root, indent=2))
+            for member, manifest in members.items():
+                (project / member).mkdir(parents=True)
+                (project / member / "package.json").write_text(json.dumps(manifest, indent=2))
+                for rel in sorted(set(bin_targets(manifest))):
+                    target = project / member / os.path.normpath(rel)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text("#!/usr/bin/env node\n")
+                    target.chmod(0o755)
             result = run_npm(project, url, work, platform, flags)
             if result.returncode != 0 and "ERESOLVE" in result.stderr:
                 # --force: npm still installs peers and overrides the conflicting one, which is
@@ -166,7 +201,7 @@ def regenerate(dx, case_path, keep):
                 result = run_npm(project, url, work, platform, flags)
             if result.returncode != 0:
                 sys.exit(f"{case_path.name}: npm failed\n{result.stdout}\n{result.stderr}")
-            installed, skipped, bins = record_layout(project)
+            installed, skipped, bins = record_layout(project, sorted(members))
         finally:
             proc.kill()
             proc.wait()
@@ -195,9 +230,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dx", default=str(WORKSPACE / "target/release/dx"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
+    parser.add_argument("--cases-dir", default=str(CASES),
+                        help="where the cases are (tests/workspace-cases for workspaces)")
     parser.add_argument("cases", nargs="*", help="case names (default: every case)")
     args = parser.parse_args()
-    paths = sorted(p for p in CASES.glob("*.json") if not p.name.endswith(".npm.json"))
+    cases_dir = Path(args.cases_dir)
+    paths = sorted(p for p in cases_dir.glob("*.json") if not p.name.endswith(".npm.json"))
     if args.cases:
         paths = [p for p in paths if p.stem in args.cases]
     for path in paths:
