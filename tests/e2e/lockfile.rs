@@ -56,7 +56,7 @@ fn dx_lock_records_root_targets() {
     let lock = installed(&ctx);
     assert!(
         lock.contains(
-            "\ndx-lock 2\n\nroot\n  dependency a ^1.0.0 a@1.0.0\n  dependency b ^1.0.0 b@1.0.0\n"
+            "\ndx-lock 3\n\nroot\n  dependency a ^1.0.0 a@1.0.0\n  dependency b ^1.0.0 b@1.0.0\n"
         ),
         "{lock}"
     );

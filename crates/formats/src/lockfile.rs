@@ -7,7 +7,9 @@
 //! - [`Lockfile::to_text`] is deterministic: packages, edges, bins and overrides come out
 //!   sorted (they live in `BTreeMap`s), lists keep their order, every string that a reader could
 //!   misread (spaces, quotes, `#`, backslashes, control characters, the empty string) is quoted.
-//! - `Lockfile::parse(&l.to_text()) == Ok(l)` for every `l`, and
+//! - `Lockfile::parse(&l.to_text()) == Ok(l)` for every `l` whose workspace paths pass
+//!   [`check_workspace_path`] and whose members have no overrides (npm reads overrides from the
+//!   root only, so a member's are not written), and
 //!   `parse(s).to_text() == s` for every `s` that `to_text` produced.
 //! - The parser never panics; every error names the line (`dx.lock:LINE: message`).
 //! - Writing always writes [`LOCKFILE_VERSION`]; reading accepts every version from
@@ -29,7 +31,7 @@ use std::collections::BTreeMap;
 
 use crate::hash::Integrity;
 
-pub use check::DanglingEdge;
+pub use check::{DanglingEdge, Dependent};
 
 /// The version written on the `dx-lock` header line; a reader refuses newer versions rather
 /// than guess at fields it does not know.
@@ -38,7 +40,11 @@ pub use check::DanglingEdge;
 /// |---|---|
 /// | 1 | first version |
 /// | 2 | root edges record their targets, like package edges |
-pub const LOCKFILE_VERSION: u32 = 2;
+/// | 3 | `workspace <path>` blocks: each workspace member's name, version, bins and edges |
+pub const LOCKFILE_VERSION: u32 = 3;
+
+/// The first version that may hold `workspace` blocks; an older file that has one is refused.
+pub const WORKSPACE_LOCKFILE_VERSION: u32 = 3;
 
 /// The oldest version still read.
 pub const OLDEST_LOCKFILE_VERSION: u32 = 1;
@@ -60,7 +66,7 @@ pub struct Lockfile {
     pub packages: BTreeMap<String, LockedPackage>,
 }
 
-/// A project whose manifest's dependencies the lock resolves (today only the root).
+/// A project whose manifest's dependencies the lock resolves: the root, or a workspace member.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Importer {
     /// The manifest's dependencies by the name they are installed under: the specifier as
@@ -100,6 +106,33 @@ pub fn workspace_path(key: &str) -> Option<&str> {
 
 /// The version prefix of a [`workspace_key`].
 pub const WORKSPACE_PREFIX: &str = "workspace:";
+
+/// Checks that `path` is a member directory as [`Lockfile::workspaces`] keys them: relative
+/// to the root, `/`-separated, non-empty, no empty, `.` or `..` component (so no `./` prefix
+/// and no trailing `/`), no backslash, not absolute (no leading `/`, no drive letter). The
+/// error says what is wrong, for a message that names the path.
+pub fn check_workspace_path(path: &str) -> Result<(), &'static str> {
+    let bytes = path.as_bytes();
+    if path.is_empty() {
+        return Err("the path is empty");
+    }
+    if path.contains('\\') {
+        return Err("the path contains a backslash (dx.lock paths are `/`-separated)");
+    }
+    let drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    if path.starts_with('/') || drive {
+        return Err("the path is absolute (member paths are relative to the root)");
+    }
+    for component in path.split('/') {
+        match component {
+            "" => return Err("the path has an empty component (`//` or a trailing `/`)"),
+            "." => return Err("the path has a `.` component (write `a/b`, not `./a/b`)"),
+            ".." => return Err("the path has a `..` component (members are inside the root)"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
 /// One resolved package.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -325,11 +358,42 @@ impl Lockfile {
         check::first_stale(&self.root, manifest)
     }
 
+    /// Whether this lock was resolved for different workspace members than `members` (each
+    /// member's importer built from its current package.json, keyed by its directory as in
+    /// [`Lockfile::workspaces`]; targets and overrides are ignored). Returns a one-line
+    /// description of the first difference in path order: a member in the project but not in
+    /// the lock, a member in the lock but no longer in the project, or a member whose edges
+    /// differ (compared as [`Lockfile::is_stale_for`] compares the root's, and named by the
+    /// member's path). The root is not compared: ask [`Lockfile::is_stale_for`] for it.
+    pub fn stale_workspaces(&self, members: &BTreeMap<String, Importer>) -> Option<String> {
+        check::first_stale_member(
+            &self.workspaces,
+            members
+                .iter()
+                .map(|(path, importer)| (path, None, importer)),
+        )
+    }
+
+    /// [`Lockfile::stale_workspaces`] for whole members: also a member whose `name`, `version`
+    /// or `bin` changed is a difference (the name is what the root `node_modules` links, the
+    /// version what ranges on the name are checked against, the bins what `.bin` links). Only
+    /// `importer.edges` of each member is compared, as in [`Lockfile::stale_workspaces`].
+    pub fn stale_members(&self, members: &BTreeMap<String, Workspace>) -> Option<String> {
+        check::first_stale_member(
+            &self.workspaces,
+            members
+                .iter()
+                .map(|(path, member)| (path, Some(member), &member.importer)),
+        )
+    }
+
     /// Edges that lead nowhere: a target the lock holds no package for (a `package` block
-    /// lost in a merge or a truncated file), or a root edge that must be installed
-    /// ([`EdgeKind::Normal`] or [`EdgeKind::Dev`]) without a target. Root edges first, by name,
-    /// then each package's, by key and name. Installing from such a lock would leave the
-    /// tree incomplete.
+    /// lost in a merge or a truncated file), a [`workspace_key`] target whose path is not in
+    /// [`Lockfile::workspaces`] under that name, or an importer's (the root's or a member's)
+    /// edge that must be installed ([`EdgeKind::Normal`] or [`EdgeKind::Dev`]) without a
+    /// target. Root edges first, by name, then each member's, by path and name, then each
+    /// package's, by key and name. Installing from such a lock would leave the tree
+    /// incomplete.
     pub fn dangling_edges(&self) -> impl Iterator<Item = DanglingEdge<'_>> {
         check::dangling_edges(self)
     }

@@ -228,5 +228,5 @@ fn version_1_text(lock: &dx_resolve::Lockfile) -> String {
             edge.kind = dx_resolve::EdgeKind::Peer;
         }
     }
-    v1.to_text().replacen("\ndx-lock 2\n", "\ndx-lock 1\n", 1)
+    v1.to_text().replacen("\ndx-lock 3\n", "\ndx-lock 1\n", 1)
 }

@@ -7,7 +7,8 @@ use std::collections::btree_map::Entry;
 use super::token::tokenize;
 use super::{
     EdgeKind, Importer, LOCKFILE_VERSION, LockedEdge, LockedPackage, Lockfile, LockfileError,
-    OLDEST_LOCKFILE_VERSION, split_package_key,
+    OLDEST_LOCKFILE_VERSION, WORKSPACE_LOCKFILE_VERSION, Workspace, check_workspace_path,
+    split_package_key,
 };
 use crate::hash::{HashError, Integrity, IntegrityAlgorithm};
 
@@ -20,10 +21,20 @@ struct PackageBlock {
     pkg: LockedPackage,
 }
 
+/// A workspace block being read.
+struct WorkspaceBlock {
+    line: usize,
+    path: String,
+    name: Option<String>,
+    version: Option<String>,
+    member: Workspace,
+}
+
 enum Block {
     /// Before the first block.
     None,
     Root,
+    Workspace(Box<WorkspaceBlock>),
     Package(Box<PackageBlock>),
 }
 
@@ -34,6 +45,10 @@ struct Parser {
     packages: Vec<(String, usize, LockedPackage)>,
     block: Block,
     seen_root: bool,
+    /// The header line of each workspace block read so far, by path.
+    workspace_lines: BTreeMap<String, usize>,
+    /// The version the header named.
+    version: u32,
     line: usize,
 }
 
@@ -50,6 +65,8 @@ pub(crate) fn parse(text: &str) -> Result<(Lockfile, u32), LockfileError> {
         packages: Vec::new(),
         block: Block::None,
         seen_root: false,
+        workspace_lines: BTreeMap::new(),
+        version: 0,
         line: 0,
     };
     let mut version = None;
@@ -70,7 +87,9 @@ pub(crate) fn parse(text: &str) -> Result<(Lockfile, u32), LockfileError> {
         tokens.clear();
         tokenize(content, &mut tokens).map_err(|m| syntax(parser.line, m))?;
         if version.is_none() {
-            version = Some(read_header(parser.line, indented, &tokens)?);
+            let found = read_header(parser.line, indented, &tokens)?;
+            parser.version = found;
+            version = Some(found);
             continue;
         }
         if indented {
@@ -155,6 +174,13 @@ impl Parser {
                 self.seen_root = true;
                 Block::Root
             }
+            [word, path] if word == "workspace" => self.start_workspace(line, path)?,
+            [word, ..] if word == "workspace" => {
+                return Err(syntax(
+                    line,
+                    "expected `workspace <path>` (quote a path that has spaces)",
+                ));
+            }
             [word, key] if word == "package" => Block::Package(Box::new(PackageBlock {
                 line,
                 key: key.to_string(),
@@ -172,7 +198,7 @@ impl Parser {
                 return Err(syntax(
                     line,
                     format!(
-                        "expected `root` or `package <key>` at the start of a block, found `{word}` (fields are indented)"
+                        "expected `root`, `workspace <path>` or `package <key>` at the start of a block, found `{word}` (fields are indented)"
                     ),
                 ));
             }
@@ -181,8 +207,56 @@ impl Parser {
         Ok(())
     }
 
+    /// Opens `workspace PATH`: the version must know workspaces, the path must be a member
+    /// path, and no other block may have it.
+    fn start_workspace(&mut self, line: usize, path: &str) -> Result<Block, LockfileError> {
+        if self.version < WORKSPACE_LOCKFILE_VERSION {
+            return Err(syntax(
+                line,
+                format!(
+                    "a `workspace` block needs `dx-lock {WORKSPACE_LOCKFILE_VERSION}` or later (this file is version {})",
+                    self.version
+                ),
+            ));
+        }
+        check_workspace_path(path)
+            .map_err(|why| syntax(line, format!("workspace `{path}`: {why}")))?;
+        if let Some(first) = self.workspace_lines.insert(path.to_owned(), line) {
+            return Err(syntax(
+                line,
+                format!("workspace `{path}` is listed twice (first on line {first})"),
+            ));
+        }
+        Ok(Block::Workspace(Box::new(WorkspaceBlock {
+            line,
+            path: path.to_owned(),
+            name: None,
+            version: None,
+            member: Workspace::default(),
+        })))
+    }
+
     fn finish_block(&mut self) -> Result<(), LockfileError> {
-        if let Block::Package(block) = std::mem::replace(&mut self.block, Block::None) {
+        let block = std::mem::replace(&mut self.block, Block::None);
+        if let Block::Workspace(block) = block {
+            let WorkspaceBlock {
+                line,
+                path,
+                name,
+                version,
+                mut member,
+            } = *block;
+            member.name = name.ok_or_else(|| {
+                syntax(
+                    line,
+                    format!("workspace `{path}`: a `name` line is required"),
+                )
+            })?;
+            member.version = version.unwrap_or_default();
+            self.lock.workspaces.insert(path, member);
+            return Ok(());
+        }
+        if let Block::Package(block) = block {
             let PackageBlock {
                 line,
                 key,
@@ -228,9 +302,10 @@ impl Parser {
         match &mut self.block {
             Block::None => Err(syntax(
                 line,
-                format!("field `{keyword}` outside of a `root` or `package` block"),
+                format!("field `{keyword}` outside of a `root`, `workspace` or `package` block"),
             )),
             Block::Root => root_field(&mut self.lock.root, line, keyword, args),
+            Block::Workspace(block) => workspace_field(block, line, keyword, args),
             Block::Package(block) => package_field(block, line, keyword, args),
         }
     }
@@ -266,19 +341,95 @@ fn root_field(
             format!("unknown field `{keyword}` in the root block"),
         ));
     };
-    // Version 1 wrote no target; version 2 writes one unless the edge is unmet.
+    importer_edge(root, kind, line, keyword, args, "", || {
+        "root dependency".to_owned()
+    })
+}
+
+/// An importer's edge line (the root's or a member's); `prefix` starts an error message
+/// (`workspace `a`: `), `duplicate` names the edge in a duplicate's error.
+fn importer_edge(
+    importer: &mut Importer,
+    kind: EdgeKind,
+    line: usize,
+    keyword: &str,
+    args: &[Cow<'_, str>],
+    prefix: &str,
+    duplicate: impl FnOnce() -> String,
+) -> Result<(), LockfileError> {
+    // Version 1 wrote no target; later versions write one unless the edge is unmet.
     let (name, edge) = edge(kind, args).ok_or_else(|| {
         syntax(
             line,
             format!(
-                "`{keyword}` takes a name, a specifier and the resolved key, found {} values",
+                "{prefix}`{keyword}` takes a name, a specifier and the resolved key, found {} values",
                 args.len()
             ),
         )
     })?;
-    insert_unique(&mut root.edges, name, edge, line, || {
-        "root dependency".to_owned()
-    })
+    insert_unique(&mut importer.edges, name, edge, line, duplicate)
+}
+
+fn workspace_field(
+    block: &mut WorkspaceBlock,
+    line: usize,
+    keyword: &str,
+    args: &[Cow<'_, str>],
+) -> Result<(), LockfileError> {
+    let path = block.path.as_str();
+    let prefix = format!("workspace `{path}`: ");
+    if let Some(kind) = EdgeKind::from_keyword(keyword) {
+        return importer_edge(
+            &mut block.member.importer,
+            kind,
+            line,
+            keyword,
+            args,
+            &prefix,
+            || format!("dependency of workspace `{path}`:"),
+        );
+    }
+    let single = |args: &[Cow<'_, str>]| match args {
+        [value] => Ok(value.to_string()),
+        _ => Err(syntax(
+            line,
+            format!("{prefix}`{keyword}` takes one value, found {}", args.len()),
+        )),
+    };
+    let once = |slot: &mut Option<String>, value: String| {
+        if slot.is_some() {
+            return Err(syntax(line, format!("{prefix}duplicate `{keyword}`")));
+        }
+        *slot = Some(value);
+        Ok(())
+    };
+    match keyword {
+        "name" => once(&mut block.name, single(args)?),
+        "version" => once(&mut block.version, single(args)?),
+        "bin" => match args {
+            [name, bin_path] => insert_unique(
+                &mut block.member.bin,
+                name,
+                bin_path.to_string(),
+                line,
+                || format!("bin of workspace `{path}`:"),
+            ),
+            _ => Err(syntax(
+                line,
+                format!(
+                    "{prefix}`bin` takes a command name and a path, found {} values",
+                    args.len()
+                ),
+            )),
+        },
+        "override" => Err(syntax(
+            line,
+            format!(
+                "{prefix}`override` belongs to the root block only (npm reads overrides from the root package.json)"
+            ),
+        )),
+        other => Err(syntax(line, format!("{prefix}unknown field `{other}`"))),
+    }
 }
 
 /// An edge line's values: `NAME SPEC [TARGET]`.

@@ -126,7 +126,7 @@ fn sample_round_trips_and_reads_well() {
     assert!(text.starts_with("# dx.lock"));
     assert!(
         text.contains(
-            "\ndx-lock 2\n\nroot\n  dependency react ^18.2.0 react@18.2.0\n  dependency x npm:y@^2 y@2.1.0\n  dev-dependency typescript ~5.3.0 typescript@5.3.3\n  optional-dependency fsevents ^2\n  optional-peer-dependency @types/node *\n  override a>b 1.0.0\n\npackage"
+            "\ndx-lock 3\n\nroot\n  dependency react ^18.2.0 react@18.2.0\n  dependency x npm:y@^2 y@2.1.0\n  dev-dependency typescript ~5.3.0 typescript@5.3.3\n  optional-dependency fsevents ^2\n  optional-peer-dependency @types/node *\n  override a>b 1.0.0\n\npackage"
         ),
         "root edges carry their targets, by kind then name: {text}"
     );
@@ -227,17 +227,17 @@ fn errors_name_the_line_and_the_package() {
     assert!(e.to_string().contains("`name` line is required"), "{e}");
 
     assert_eq!(
-        err("dx-lock 3\n"),
+        err("dx-lock 4\n"),
         LockfileError::UnsupportedVersion {
             line: 1,
-            found: "3".into()
+            found: "4".into()
         }
     );
     assert_eq!(
-        err("dx-lock 02\n"),
+        err("dx-lock 03\n"),
         LockfileError::UnsupportedVersion {
             line: 1,
-            found: "02".into()
+            found: "03".into()
         }
     );
     assert!(matches!(
@@ -389,10 +389,10 @@ package react@18.2.0
             .as_deref(),
         Some("loose-envify@1.4.0")
     );
-    // Written back as version 2, read back the same.
+    // Written back as the current version, read back the same.
     let text = lock.to_text();
-    assert!(text.contains("\ndx-lock 2\n"), "{text}");
-    assert_eq!(Lockfile::parse_versioned(&text), Ok((lock, 2)));
+    assert!(text.contains("\ndx-lock 3\n"), "{text}");
+    assert_eq!(Lockfile::parse_versioned(&text), Ok((lock, 3)));
 }
 
 #[test]
@@ -432,7 +432,7 @@ fn dangling_edges_name_the_dependent_the_edge_and_the_missing_target() {
         ]
     );
     let first = lost.dangling_edges().next().unwrap();
-    assert_eq!((first.dependent, first.name), (None, "x"));
+    assert_eq!((first.dependent, first.name), (Dependent::Root, "x"));
 
     // A required root edge without a target (a version 1 lock whose block was lost).
     let mut untargeted = lock.clone();
@@ -463,6 +463,393 @@ fn truncating_at_a_block_boundary_leaves_dangling_edges() {
     let truncated = Lockfile::parse(&text[..cut + 1]).expect("a block boundary parses");
     assert_eq!(truncated.packages.len(), lock.packages.len() - 1);
     assert!(truncated.dangling_edges().next().is_some());
+}
+
+/// `sample()` with two members: `packages/a` (named `a`, with a bin, depending on the other
+/// member through `workspace:^` and on react) and `packages/b` (`@scope/b`, no version, a dev
+/// edge); the root depends on `a`.
+fn with_workspaces() -> Lockfile {
+    let mut lock = sample();
+    let mut a = Workspace {
+        name: "a".into(),
+        version: "1.0.0".into(),
+        bin: BTreeMap::from([("a-cli".into(), "bin/cli.js".into())]),
+        ..Default::default()
+    };
+    a.importer.edges.insert(
+        "@scope/b".into(),
+        edge(
+            "workspace:^",
+            EdgeKind::Normal,
+            Some(&workspace_key("@scope/b", "packages/b")),
+        ),
+    );
+    a.importer.edges.insert(
+        "react".into(),
+        edge("^18.0.0", EdgeKind::Normal, Some("react@18.2.0")),
+    );
+    a.importer
+        .edges
+        .insert("fsevents".into(), edge("^2", EdgeKind::Optional, None));
+    let mut b = Workspace {
+        name: "@scope/b".into(),
+        ..Default::default()
+    };
+    b.importer.edges.insert(
+        "typescript".into(),
+        edge("~5.3.0", EdgeKind::Dev, Some("typescript@5.3.3")),
+    );
+    lock.workspaces.insert("packages/a".into(), a);
+    lock.workspaces.insert("packages/b".into(), b);
+    lock.root.edges.insert(
+        "a".into(),
+        edge(
+            "workspace:*",
+            EdgeKind::Dev,
+            Some(&workspace_key("a", "packages/a")),
+        ),
+    );
+    lock
+}
+
+#[test]
+fn workspaces_round_trip_between_root_and_packages() {
+    let lock = with_workspaces();
+    let text = lock.to_text();
+    let expected = "  override a>b 1.0.0
+
+workspace packages/a
+  name a
+  version 1.0.0
+  bin a-cli bin/cli.js
+  dependency @scope/b workspace:^ @scope/b@workspace:packages/b
+  dependency react ^18.0.0 react@18.2.0
+  optional-dependency fsevents ^2
+
+workspace packages/b
+  name @scope/b
+  dev-dependency typescript ~5.3.0 typescript@5.3.3
+
+package ";
+    assert!(text.contains(expected), "{text}");
+    assert!(
+        text.contains("  dev-dependency a workspace:* a@workspace:packages/a\n"),
+        "{text}"
+    );
+    let (parsed, version) = Lockfile::parse_versioned(&text).unwrap();
+    assert_eq!(version, LOCKFILE_VERSION);
+    assert_eq!(parsed, lock);
+    assert_eq!(parsed.to_text(), text);
+    assert_eq!(
+        parsed.workspaces["packages/b"].version, "",
+        "no version line: empty"
+    );
+
+    // Awkward paths are quoted and survive; blocks may come in any order.
+    let mut odd = Lockfile::default();
+    odd.workspaces.insert(
+        "apps/my app #1".into(),
+        Workspace {
+            name: "".into(),
+            ..Default::default()
+        },
+    );
+    let text = odd.to_text();
+    assert!(
+        text.contains("\nworkspace \"apps/my app #1\"\n  name \"\"\n"),
+        "{text}"
+    );
+    assert_eq!(Lockfile::parse(&text), Ok(odd));
+    let shuffled = "dx-lock 3\npackage a@1.0.0\nworkspace w\n  name w\nroot\n  dependency w workspace:* w@workspace:w\n";
+    let lock = Lockfile::parse(shuffled).unwrap();
+    assert_eq!(lock.workspaces["w"].name, "w");
+    assert_eq!(lock.dangling_edges().next(), None);
+}
+
+#[test]
+fn version_2_without_workspaces_reads_as_before() {
+    let v3 = sample().to_text();
+    let v2 = v3.replacen("\ndx-lock 3\n", "\ndx-lock 2\n", 1);
+    assert_ne!(v2, v3);
+    assert_eq!(Lockfile::parse_versioned(&v2), Ok((sample(), 2)));
+    // Rewritten, it is the current version, byte for byte what dx writes for the same lock.
+    assert_eq!(Lockfile::parse(&v2).unwrap().to_text(), v3);
+}
+
+#[test]
+fn bad_workspace_blocks_name_their_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "dx-lock 3\nworkspace a\n  name a\nworkspace a\n  name b\n",
+            4,
+            "dx.lock:4: workspace `a` is listed twice (first on line 2)",
+        ),
+        (
+            "dx-lock 3\nworkspace /abs/a\n  name a\n",
+            2,
+            "dx.lock:2: workspace `/abs/a`: the path is absolute (member paths are relative to the root)",
+        ),
+        (
+            "dx-lock 3\nworkspace C:/a\n  name a\n",
+            2,
+            "dx.lock:2: workspace `C:/a`: the path is absolute (member paths are relative to the root)",
+        ),
+        (
+            "dx-lock 3\nworkspace packages/../a\n  name a\n",
+            2,
+            "dx.lock:2: workspace `packages/../a`: the path has a `..` component (members are inside the root)",
+        ),
+        (
+            "dx-lock 3\nworkspace ./packages/a\n  name a\n",
+            2,
+            "dx.lock:2: workspace `./packages/a`: the path has a `.` component (write `a/b`, not `./a/b`)",
+        ),
+        (
+            "dx-lock 3\nworkspace \"packages\\\\a\"\n  name a\n",
+            2,
+            "dx.lock:2: workspace `packages\\a`: the path contains a backslash (dx.lock paths are `/`-separated)",
+        ),
+        (
+            "dx-lock 3\nworkspace \"\"\n  name a\n",
+            2,
+            "dx.lock:2: workspace ``: the path is empty",
+        ),
+        (
+            "dx-lock 3\nworkspace a//b\n  name a\n",
+            2,
+            "dx.lock:2: workspace `a//b`: the path has an empty component (`//` or a trailing `/`)",
+        ),
+        (
+            "dx-lock 3\nworkspace a\n  name a\n  override x 1\n",
+            4,
+            "dx.lock:4: workspace `a`: `override` belongs to the root block only (npm reads overrides from the root package.json)",
+        ),
+        (
+            "dx-lock 3\nworkspace a\n  dependency x 1 x@1\n",
+            2,
+            "dx.lock:2: workspace `a`: a `name` line is required",
+        ),
+        (
+            "dx-lock 3\nworkspace a\n  name a\n  name b\n",
+            4,
+            "dx.lock:4: workspace `a`: duplicate `name`",
+        ),
+        (
+            "dx-lock 3\nworkspace a\n  name a\n  version\n",
+            4,
+            "dx.lock:4: workspace `a`: `version` takes one value, found 0",
+        ),
+        (
+            "dx-lock 3\nworkspace a\n  name a\n  dependency x 1\n  dependency x 2\n",
+            5,
+            "dx.lock:5: duplicate dependency of workspace `a`: `x`",
+        ),
+        (
+            "dx-lock 3\nworkspace a\n  name a\n  dependency x\n",
+            4,
+            "dx.lock:4: workspace `a`: `dependency` takes a name, a specifier and the resolved key, found 1 values",
+        ),
+        (
+            "dx-lock 3\nworkspace a\n  name a\n  bin x\n",
+            4,
+            "dx.lock:4: workspace `a`: `bin` takes a command name and a path, found 1 values",
+        ),
+        (
+            "dx-lock 3\nworkspace a\n  name a\n  resolved x\n",
+            4,
+            "dx.lock:4: workspace `a`: unknown field `resolved`",
+        ),
+        (
+            "dx-lock 3\nworkspace a b\n",
+            2,
+            "dx.lock:2: expected `workspace <path>` (quote a path that has spaces)",
+        ),
+        (
+            "dx-lock 2\nworkspace a\n  name a\n",
+            2,
+            "dx.lock:2: a `workspace` block needs `dx-lock 3` or later (this file is version 2)",
+        ),
+    ];
+    for (text, line, message) in cases {
+        let e = err(text);
+        assert_eq!(
+            (e.line(), e.to_string().as_str()),
+            (*line, *message),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn dangling_edges_of_members_are_named_by_path() {
+    let mut lock = with_workspaces();
+    for key in ["loose-envify@1.4.0", "scheduler@0.23.0"] {
+        let (name, version) = split_package_key(key).unwrap();
+        lock.packages.insert(
+            key.into(),
+            LockedPackage {
+                name: name.into(),
+                version: version.into(),
+                ..Default::default()
+            },
+        );
+    }
+    assert_eq!(lock.dangling_edges().next(), None, "complete");
+
+    // A member renamed (or lost): edges to its old key dangle, root first, then members.
+    let mut renamed = lock.clone();
+    renamed.workspaces.get_mut("packages/b").unwrap().name = "b".into();
+    renamed.workspaces.remove("packages/a");
+    let found: Vec<String> = renamed.dangling_edges().map(|d| d.to_string()).collect();
+    assert_eq!(
+        found,
+        [
+            "the root project depends on `a` (workspace:*), locked to `a@workspace:packages/a`, which is not a workspace member of that name"
+        ]
+    );
+    let mut renamed = lock.clone();
+    renamed.workspaces.get_mut("packages/b").unwrap().name = "b".into();
+    let d = renamed.dangling_edges().next().unwrap();
+    assert_eq!(d.dependent, Dependent::Workspace("packages/a"));
+    assert_eq!(
+        d.to_string(),
+        "the workspace `packages/a` depends on `@scope/b` (workspace:^), locked to `@scope/b@workspace:packages/b`, which is not a workspace member of that name"
+    );
+
+    // A member's required edge without a target, and one into a lost package block.
+    let mut broken = lock.clone();
+    let a = &mut broken.workspaces.get_mut("packages/a").unwrap().importer;
+    a.edges.get_mut("react").unwrap().target = None;
+    let b = &mut broken.workspaces.get_mut("packages/b").unwrap().importer;
+    b.edges.get_mut("typescript").unwrap().target = Some("typescript@9.9.9".into());
+    let found: Vec<String> = broken.dangling_edges().map(|d| d.to_string()).collect();
+    assert_eq!(
+        found,
+        [
+            "the workspace `packages/a` depends on `react` (^18.0.0), which no `package` block provides",
+            "the workspace `packages/b` depends on `typescript` (~5.3.0), locked to `typescript@9.9.9`, which has no `package` block",
+        ]
+    );
+
+    // A package block does not stand in for a member.
+    let mut faked = Lockfile::default();
+    faked.root.edges.insert(
+        "w".into(),
+        edge("workspace:*", EdgeKind::Normal, Some("w@workspace:w")),
+    );
+    faked.packages.insert(
+        "w@workspace:w".into(),
+        LockedPackage {
+            name: "w".into(),
+            version: "workspace:w".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(faked.dangling_edges().count(), 1);
+}
+
+#[test]
+fn stale_workspaces_name_the_first_difference() {
+    let lock = with_workspaces();
+    let members: BTreeMap<String, Importer> = lock
+        .workspaces
+        .iter()
+        .map(|(path, member)| {
+            let mut importer = member.importer.clone();
+            for edge in importer.edges.values_mut() {
+                edge.target = None;
+            }
+            (path.clone(), importer)
+        })
+        .collect();
+    assert_eq!(lock.stale_workspaces(&members), None);
+    assert_eq!(lock.stale_members(&lock.workspaces), None);
+
+    let mut added = members.clone();
+    added.insert("packages/c".into(), Importer::default());
+    assert_eq!(
+        lock.stale_workspaces(&added).as_deref(),
+        Some("workspace `packages/c` is in the project but not in dx.lock")
+    );
+    let mut removed = members.clone();
+    removed.remove("packages/a");
+    assert_eq!(
+        lock.stale_workspaces(&removed).as_deref(),
+        Some("workspace `packages/a` is in dx.lock but no longer in the project")
+    );
+    let mut changed = members.clone();
+    changed
+        .get_mut("packages/b")
+        .unwrap()
+        .edges
+        .get_mut("typescript")
+        .unwrap()
+        .specifier = "^5".into();
+    assert_eq!(
+        lock.stale_workspaces(&changed).as_deref(),
+        Some(
+            "workspace `packages/b`: devDependencies: `typescript` is `^5` in package.json but `~5.3.0` in dx.lock"
+        )
+    );
+    // The first difference in path order wins; overrides of members are not compared.
+    let mut both = changed.clone();
+    both.get_mut("packages/a").unwrap().edges.remove("react");
+    both.get_mut("packages/a")
+        .unwrap()
+        .overrides
+        .insert("x".into(), "1".into());
+    assert_eq!(
+        lock.stale_workspaces(&both).as_deref(),
+        Some(
+            "workspace `packages/a`: dependencies: `react@^18.0.0` is in dx.lock but no longer in package.json"
+        )
+    );
+    assert_eq!(
+        lock.is_stale_for(&lock.root),
+        None,
+        "the root is compared alone"
+    );
+
+    // Whole members: name, version and bins too.
+    let mut renamed = lock.workspaces.clone();
+    renamed.get_mut("packages/a").unwrap().name = "a2".into();
+    assert_eq!(
+        lock.stale_members(&renamed).as_deref(),
+        Some("workspace `packages/a`: `name` is `a2` in package.json but `a` in dx.lock")
+    );
+    let mut bumped = lock.workspaces.clone();
+    bumped.get_mut("packages/b").unwrap().version = "2.0.0".into();
+    assert_eq!(
+        lock.stale_members(&bumped).as_deref(),
+        Some("workspace `packages/b`: `version` is `2.0.0` in package.json but `` in dx.lock")
+    );
+    let mut bins = lock.workspaces.clone();
+    bins.get_mut("packages/a").unwrap().bin.clear();
+    assert_eq!(
+        lock.stale_members(&bins).as_deref(),
+        Some(
+            "workspace `packages/a`: bin: `a-cli@bin/cli.js` is in dx.lock but no longer in package.json"
+        )
+    );
+}
+
+#[test]
+fn workspace_paths_are_checked() {
+    for good in [
+        "a",
+        "packages/a",
+        "apps/my app",
+        "@scope/x",
+        "a/.hidden",
+        "a..b",
+    ] {
+        assert_eq!(check_workspace_path(good), Ok(()), "{good}");
+    }
+    for bad in [
+        "", "/a", "a/", "./a", "a/./b", "..", "a/..", "a\\b", "c:/x", "a//b",
+    ] {
+        assert!(check_workspace_path(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]
@@ -609,17 +996,52 @@ fn any_package() -> impl Strategy<Value = (String, LockedPackage)> {
     )
 }
 
+/// A member path: one to three components, some with characters that need quoting, never
+/// `.` or `..`.
+fn any_workspace_path() -> impl Strategy<Value = String> {
+    let component = prop_oneof![
+        "[a-z0-9@_-][a-z0-9@._-]{0,7}",
+        "[a-z .#\"@:-]{1,5}",
+        "[^/\\\\]{1,4}",
+    ]
+    .prop_filter("not . or ..", |c| c != "." && c != "..");
+    prop::collection::vec(component, 1..4)
+        .prop_map(|parts| parts.join("/"))
+        .prop_filter("a member path", |p| check_workspace_path(p).is_ok())
+}
+
+fn any_workspace() -> impl Strategy<Value = Workspace> {
+    (
+        any_string(),
+        prop_oneof![Just(String::new()), any_string()],
+        prop::collection::btree_map(any_string(), edge_of(any_root_kind()), 0..4),
+        any_map(),
+    )
+        .prop_map(|(name, version, edges, bin)| Workspace {
+            name,
+            version,
+            importer: Importer {
+                edges,
+                overrides: BTreeMap::new(),
+            },
+            bin,
+        })
+}
+
 fn any_lockfile() -> impl Strategy<Value = Lockfile> {
     let root = (
         prop::collection::btree_map(any_string(), edge_of(any_root_kind()), 0..5),
         any_map(),
     )
         .prop_map(|(edges, overrides)| Importer { edges, overrides });
-    (root, prop::collection::vec(any_package(), 0..6)).prop_map(|(root, packages)| Lockfile {
-        root,
-        packages: packages.into_iter().collect(),
-        ..Lockfile::default()
-    })
+    let workspaces = prop::collection::btree_map(any_workspace_path(), any_workspace(), 0..3);
+    (root, workspaces, prop::collection::vec(any_package(), 0..6)).prop_map(
+        |(root, workspaces, packages)| Lockfile {
+            root,
+            workspaces,
+            packages: packages.into_iter().collect(),
+        },
+    )
 }
 
 proptest! {
@@ -638,8 +1060,18 @@ proptest! {
         for edge in lock.root.edges.values_mut() {
             edge.target = None;
         }
-        let v1 = lock.to_text().replacen("\ndx-lock 2\n", "\ndx-lock 1\n", 1);
+        lock.workspaces.clear();
+        let v1 = lock.to_text().replacen("\ndx-lock 3\n", "\ndx-lock 1\n", 1);
         prop_assert_eq!(Lockfile::parse_versioned(&v1), Ok((lock, 1)));
+    }
+
+    #[test]
+    fn version_2_text_reads_as_the_same_lock(lock in any_lockfile()) {
+        // Version 2 is version 3 without workspace blocks.
+        let mut lock = lock;
+        lock.workspaces.clear();
+        let v2 = lock.to_text().replacen("\ndx-lock 3\n", "\ndx-lock 2\n", 1);
+        prop_assert_eq!(Lockfile::parse_versioned(&v2), Ok((lock, 2)));
     }
 
     #[test]

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::token::push_token;
-use super::{EdgeKind, LOCKFILE_VERSION, LockedEdge, LockedPackage, Lockfile, split_package_key};
+use super::{
+    EdgeKind, Importer, LOCKFILE_VERSION, LockedEdge, LockedPackage, Lockfile, Workspace,
+    split_package_key,
+};
 
 /// The comment that opens every `dx.lock`; the parser skips comments.
 pub(crate) const BANNER: &str =
@@ -86,6 +89,28 @@ fn edge_line(out: &mut String, name: &str, edge: &LockedEdge) {
     }
 }
 
+/// An importer's edges by kind, then name: the manifest's sections, in package.json's order.
+fn importer_edges(out: &mut String, importer: &Importer) {
+    for kind in EdgeKind::ALL {
+        for (name, edge) in importer.edges.iter().filter(|(_, e)| e.kind == kind) {
+            edge_line(out, name, edge);
+        }
+    }
+}
+
+/// `workspace PATH`, then name, version (when not empty), bins and edges. A member's
+/// overrides are not written: npm reads overrides from the root only.
+fn workspace(out: &mut String, path: &str, member: &Workspace) {
+    out.push('\n');
+    line(out, false, "workspace", &[path]);
+    line(out, true, "name", &[&member.name]);
+    if !member.version.is_empty() {
+        line(out, true, "version", &[&member.version]);
+    }
+    pairs(out, "bin", &member.bin);
+    importer_edges(out, &member.importer);
+}
+
 /// The canonical text of `lock`.
 pub(crate) fn write(lock: &Lockfile) -> String {
     // About 300 bytes per package in practice; one allocation for most locks.
@@ -93,13 +118,11 @@ pub(crate) fn write(lock: &Lockfile) -> String {
     out.push_str(BANNER);
     out.push('\n');
     out.push_str(&format!("dx-lock {LOCKFILE_VERSION}\n\nroot\n"));
-    // The root's edges by kind, then name: the manifest's sections, in package.json's order.
-    for kind in EdgeKind::ALL {
-        for (name, edge) in lock.root.edges.iter().filter(|(_, e)| e.kind == kind) {
-            edge_line(&mut out, name, edge);
-        }
-    }
+    importer_edges(&mut out, &lock.root);
     pairs(&mut out, "override", &lock.root.overrides);
+    for (path, member) in &lock.workspaces {
+        workspace(&mut out, path, member);
+    }
     for (key, pkg) in &lock.packages {
         package(&mut out, key, pkg);
     }
