@@ -7,6 +7,7 @@ mod support;
 
 mod audit;
 mod bench_smoke;
+mod bundled;
 mod cache;
 mod cli;
 mod edit;

@@ -217,7 +217,9 @@ pub enum NodeKind<'a> {
     /// A package root: its files come from the package's DXP; it may also have layout
     /// children (its own `node_modules`), which the filesystem merges with those files.
     Package(PackageView<'a>),
-    /// A virtual directory: the root, `@scope`, `.bin`, `<pkg>/node_modules`, and so on.
+    /// A virtual directory: the root, `@scope`, `.bin`, `<pkg>/node_modules`, and so on. Inside
+    /// a package, the filesystem merges it with the package's own directory at that place
+    /// (the `node_modules` of bundled dependencies), layout children winning on a name.
     Dir,
     /// A `.bin` link and its relative target.
     Symlink(&'a str),

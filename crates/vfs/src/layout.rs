@@ -8,7 +8,10 @@
 //!   working (their slot is retired, not reused);
 //! - slot 0 is the root (the node_modules directory itself, FUSE inode 1);
 //! - building a table reads the layout only, never a package archive: archives are opened on
-//!   first use (see [`crate::archives`]).
+//!   first use (see [`crate::archives`]);
+//! - a layout directory inside a package merges with the package's own directory at that
+//!   place (npm's bundled dependencies under `<pkg>/node_modules`), layout children winning
+//!   on a name both have, as the materialized tree does ([`LayoutSlot::owner`]).
 
 mod dxl;
 
@@ -62,6 +65,14 @@ pub(crate) struct LayoutSlot {
     pub kind: LayoutRowKind,
     /// The package's archive, set on first lookup inside it (packages only).
     pub archive: OnceLock<Arc<LoadedArchive>>,
+    /// For a directory inside a package (`xo/node_modules`, `xo/node_modules/@scope`): the
+    /// slot of the nearest package above it, whose archive may hold a directory at the same
+    /// place (files the package ships there, npm's bundled dependencies) that this directory
+    /// merges with. `None` for everything else.
+    pub owner: Option<Slot>,
+    /// The index of that archive directory in the owner's archive (`None`: there is none),
+    /// found on first use.
+    pub backing: OnceLock<Option<u32>>,
 }
 
 impl LayoutSlot {
@@ -123,6 +134,8 @@ impl LayoutTable {
                 parent: 0,
                 kind: LayoutRowKind::Dir,
                 archive: OnceLock::new(),
+                owner: None,
+                backing: OnceLock::new(),
             }));
         }
         live.insert("".into(), 0);
@@ -141,12 +154,21 @@ impl LayoutTable {
             let slot = match reused {
                 Some(slot) => slot,
                 None => {
+                    // The owner follows from the parent chain, which a reused slot shares.
+                    let above = &slots[parent as usize];
+                    let owner = match (&kind, &above.kind) {
+                        (LayoutRowKind::Dir, LayoutRowKind::Package { .. }) => Some(parent),
+                        (LayoutRowKind::Dir, LayoutRowKind::Dir) => above.owner,
+                        _ => None,
+                    };
                     let slot = slots.len() as Slot;
                     slots.push(Arc::new(LayoutSlot {
                         path: path.as_str().into(),
                         parent,
                         kind,
                         archive: OnceLock::new(),
+                        owner,
+                        backing: OnceLock::new(),
                     }));
                     slot
                 }

@@ -216,6 +216,45 @@ impl NodeModulesTree {
         Ok(slot.archive.get_or_init(|| loaded).clone())
     }
 
+    /// The archive directory whose files a layout node shows besides its layout children: a
+    /// package's root entry; for a directory inside a package (`xo/node_modules`), the
+    /// package's own directory at that place, if its archive has one (bundled dependencies:
+    /// npm ships them in the tarball's `node_modules`), found once per slot. Layout children
+    /// win over archive entries of the same name, as in the materialized tree.
+    fn archive_dir(&self, layout: &LayoutTable, slot: Slot) -> Result<Option<LowerIno>, FsError> {
+        let Some(node) = layout.slot(slot) else {
+            return Ok(None);
+        };
+        match node.kind {
+            LayoutRowKind::Package { .. } => return Ok(Some(LowerIno::Entry(slot, 0))),
+            LayoutRowKind::Symlink(_) => return Ok(None),
+            LayoutRowKind::Dir => {}
+        }
+        let Some(owner) = node.owner else {
+            return Ok(None);
+        };
+        if let Some(found) = node.backing.get() {
+            return Ok(found.map(|index| LowerIno::Entry(owner, index)));
+        }
+        let package = layout.slot(owner).ok_or(FsError::NOT_FOUND)?;
+        let relative = node
+            .path
+            .strip_prefix(&*package.path)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .ok_or(FsError::IO)?;
+        let loaded = self.loaded(package)?;
+        self.archives.note_served(4096);
+        let archive = loaded.archive().ok_or(FsError::IO)?;
+        let found = archive
+            .get(relative)
+            .filter(|entry| entry.kind() == EntryKind::Dir)
+            .map(|entry| entry.index());
+        Ok(node
+            .backing
+            .get_or_init(|| found)
+            .map(|index| LowerIno::Entry(owner, index)))
+    }
+
     /// Runs `f` on the archive entry behind a package inode.
     fn with_entry<R>(
         &self,
@@ -265,13 +304,10 @@ impl NodeModulesTree {
                 if let Some(child) = layout.child(slot, name) {
                     return Ok(Some(LowerIno::Layout(child)));
                 }
-                let is_package = layout
-                    .slot(slot)
-                    .is_some_and(|s| matches!(s.kind, LayoutRowKind::Package { .. }));
-                if !is_package {
-                    return Ok(None);
+                match self.archive_dir(layout, slot)? {
+                    Some(dir) => self.lower_child(layout, dir, name),
+                    None => Ok(None),
                 }
-                self.lower_child(layout, LowerIno::Entry(slot, 0), name)
             }
             LowerIno::Entry(slot, index) => {
                 self.with_entry(layout, slot, index, |archive, entry| {
@@ -544,11 +580,8 @@ impl NodeModulesTree {
                         .iter()
                         .map(|(name, _)| name.to_string()),
                 );
-                let is_package = layout
-                    .slot(slot)
-                    .is_some_and(|s| matches!(s.kind, LayoutRowKind::Package { .. }));
-                if is_package {
-                    self.lower_names(layout, LowerIno::Entry(slot, 0), out)?;
+                if let Some(dir) = self.archive_dir(layout, slot)? {
+                    self.lower_names(layout, dir, out)?;
                 }
                 Ok(())
             }
@@ -659,3 +692,6 @@ fn join(base: &str, name: &str) -> String {
         format!("{base}/{name}")
     }
 }
+
+#[cfg(test)]
+mod tests;

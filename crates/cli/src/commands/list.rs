@@ -11,6 +11,10 @@
 //! installed as `{required: <specifier>, missing: true}` (plus `optional: true` when it may be
 //! missing, such as a package for another platform).
 //!
+//! Packages a dependency ships in its own tarball (npm's `bundleDependencies`) are read from
+//! its archive ([`bundled`]) and shown where they sit, as `npm ls` shows them; `--json` marks
+//! them `"inBundle": true` (package-lock.json's word for them).
+//!
 //! A dx.lock whose edges lead to packages it does not hold (a lost `package` block) is shown
 //! as far as it goes, with each missing package on stderr, and `dx list` exits 1, as `npm ls`
 //! does for a missing dependency.
@@ -28,6 +32,32 @@ use crate::cli::{ListArgs, OmitKind};
 use crate::printer::Printer;
 use dx_install::Project;
 
+mod bundled;
+
+pub use bundled::Bundled;
+
+/// The prefix of the key [`InstalledTree`] gives a bundled package: `bundled:<install path>`
+/// (no dx.lock key contains `:` before its `@`, so the two never meet).
+const BUNDLED_KEY_PREFIX: &str = "bundled:";
+
+/// The key of the bundled package at install path `path`.
+pub fn bundled_key(path: &str) -> String {
+    format!("{BUNDLED_KEY_PREFIX}{path}")
+}
+
+/// A package Node finds: where, its key and what it is.
+#[derive(Clone, Copy, Debug)]
+pub struct Found<'t> {
+    /// Its install path (relative to node_modules).
+    pub path: &'t str,
+    /// Its key: a dx.lock key, or [`bundled_key`] for a bundled package.
+    pub key: &'t str,
+    /// The package.
+    pub package: &'t LockedPackage,
+    /// Whether it comes from another package's tarball rather than from dx.lock.
+    pub bundled: bool,
+}
+
 /// dx.lock read and laid out: what is installed, where.
 pub struct InstalledTree {
     /// The project.
@@ -37,6 +67,9 @@ pub struct InstalledTree {
     /// Install path (relative to node_modules: `a`, `a/node_modules/b`) → package key, for
     /// every package installed on this platform.
     pub placed: BTreeMap<String, String>,
+    /// Bundled packages by [`bundled_key`]: read from the archives of placed packages that
+    /// ship some (see [`bundled`]).
+    pub bundled: BTreeMap<String, Bundled>,
     /// Whether dx.lock has edges to packages it does not hold (each was warned about).
     pub incomplete: bool,
 }
@@ -71,22 +104,45 @@ impl InstalledTree {
             read.as_millis(),
             (started.elapsed() - read).as_millis()
         ));
-        let placed = plan
+        let placed: BTreeMap<String, String> = plan
             .nodes
             .into_iter()
             .map(|n| (n.install_path, n.package_key))
             .collect();
+        let bundled = if bundled::any_may_bundle(&resolution, &placed) {
+            let started = std::time::Instant::now();
+            let (found, problems) = match dx_install::open_store() {
+                Ok(store) => bundled::read_bundled(&store, &resolution, &placed),
+                Err(e) => (BTreeMap::new(), vec![format!("{e:#}")]),
+            };
+            for problem in problems {
+                printer.verbose(format!("bundled dependencies not shown: {problem}"));
+            }
+            printer.verbose(format!(
+                "read {} bundled packages from the store in {} ms",
+                found.len(),
+                started.elapsed().as_millis()
+            ));
+            found
+                .into_iter()
+                .map(|(path, b)| (bundled_key(&path), b))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         Ok(Self {
             project,
             resolution,
             placed,
+            bundled,
             incomplete,
         })
     }
 
     /// Where Node finds `name` when required from the package at `from` (`""`: the project):
-    /// the install path and the package key.
-    pub fn find(&self, from: &str, name: &str) -> Option<(&str, &str)> {
+    /// in `from`'s own node_modules, then each enclosing one, a placed package before a
+    /// bundled one at the same place.
+    pub fn find(&self, from: &str, name: &str) -> Option<Found<'_>> {
         let mut dir = from;
         loop {
             let candidate = if dir.is_empty() {
@@ -95,7 +151,22 @@ impl InstalledTree {
                 format!("{dir}/node_modules/{name}")
             };
             if let Some((path, key)) = self.placed.get_key_value(&candidate) {
-                return Some((path, key));
+                if let Some(package) = self.package(key) {
+                    return Some(Found {
+                        path,
+                        key,
+                        package,
+                        bundled: false,
+                    });
+                }
+            }
+            if let Some((key, b)) = self.bundled.get_key_value(&bundled_key(&candidate)) {
+                return Some(Found {
+                    path: &key[BUNDLED_KEY_PREFIX.len()..],
+                    key,
+                    package: &b.package,
+                    bundled: true,
+                });
             }
             if dir.is_empty() {
                 return None;
@@ -104,9 +175,20 @@ impl InstalledTree {
         }
     }
 
-    /// The package with key `key`.
+    /// The package with key `key`: a dx.lock package, or a bundled one ([`bundled_key`]).
     pub fn package(&self, key: &str) -> Option<&LockedPackage> {
-        self.resolution.packages.get(key)
+        match key.strip_prefix(BUNDLED_KEY_PREFIX) {
+            Some(_) => self.bundled.get(key).map(|b| &b.package),
+            None => self.resolution.packages.get(key),
+        }
+    }
+
+    /// The package installed at `path`, placed or bundled.
+    pub fn package_at(&self, path: &str) -> Option<&LockedPackage> {
+        match self.placed.get(path) {
+            Some(key) => self.package(key),
+            None => self.bundled.get(&bundled_key(path)).map(|b| &b.package),
+        }
     }
 
     /// The project's name and version as npm shows them: `name@version`.
@@ -216,6 +298,8 @@ struct Shown {
     resolved: Option<String>,
     /// For a dependency that is not installed: its specifier, and whether it is optional.
     missing: Option<(String, bool)>,
+    /// Shipped inside its dependent's tarball.
+    in_bundle: bool,
     children: Vec<usize>,
 }
 
@@ -225,8 +309,8 @@ struct Child<'t> {
     id: String,
     name: &'t String,
     edge: &'t LockedEdge,
-    /// Its install path and package, when installed.
-    found: Option<(&'t str, &'t LockedPackage)>,
+    /// Where it is installed, when it is.
+    found: Option<Found<'t>>,
 }
 
 /// The tree to print, breadth first so the shallowest occurrence of a package is the one
@@ -238,6 +322,7 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
         version: None,
         resolved: None,
         missing: None,
+        in_bundle: false,
         children: Vec::new(),
     }];
     let mut expanded: HashSet<String> = HashSet::new();
@@ -247,11 +332,13 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
         let edges = if path.is_empty() {
             &tree.resolution.root.edges
         } else {
-            match tree.placed.get(&path).and_then(|key| tree.package(key)) {
+            match tree.package_at(&path) {
                 Some(package) => &package.dependencies,
                 None => continue,
             }
         };
+        // A bundled package's edges have no targets: Node finds them from where it sits.
+        let in_bundle = tree.bundled.contains_key(&bundled_key(&path));
         // npm orders each package's children by `name@version` in English collation.
         let mut children: Vec<Child> = Vec::new();
         for (name, edge) in edges {
@@ -263,16 +350,21 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
             let required_at_root =
                 path.is_empty() && matches!(edge.kind, EdgeKind::Normal | EdgeKind::Dev);
             match (edge.target.as_ref(), tree.find(&path, name)) {
-                (Some(_), Some((child_path, key))) => {
-                    let package = tree.package(key).expect("placed packages are in the lock");
-                    children.push(Child {
-                        id: package_label(name, package),
-                        name,
-                        edge,
-                        found: Some((child_path, package)),
-                    });
-                }
-                // A required edge the lock leaves unresolved is bundled inside its dependent.
+                (Some(_), Some(found)) => children.push(Child {
+                    id: package_label(name, found.package),
+                    name,
+                    edge,
+                    found: Some(found),
+                }),
+                // A dependency the dependent ships (or, inside a bundle, one Node finds).
+                (None, Some(found)) if found.bundled || in_bundle => children.push(Child {
+                    id: package_label(name, found.package),
+                    name,
+                    edge,
+                    found: Some(found),
+                }),
+                // A required edge the lock leaves unresolved is bundled inside its dependent
+                // (whose archive is not in the store, when it is not found).
                 (None, _) if !edge.kind.is_optional() && !required_at_root => {}
                 // npm shows what is missing: an optional dependency that failed or does not fit
                 // this platform, an optional peer nobody brings.
@@ -293,7 +385,12 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
         } in children
         {
             let child = match found {
-                Some((child_path, package)) => {
+                Some(Found {
+                    path: child_path,
+                    package,
+                    bundled,
+                    ..
+                }) => {
                     let first = expanded.insert(child_path.to_owned());
                     if first && depth < max_depth {
                         queue.push_back((shown.len(), child_path.to_owned(), depth + 1));
@@ -317,6 +414,7 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
                         version: Some(package.version.clone()),
                         resolved: package.resolved.clone(),
                         missing: None,
+                        in_bundle: bundled,
                         children: Vec::new(),
                     }
                 }
@@ -333,6 +431,7 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
                     version: None,
                     resolved: None,
                     missing: Some((edge.specifier.clone(), edge.kind.is_optional())),
+                    in_bundle: false,
                     children: Vec::new(),
                 },
             };
@@ -399,6 +498,9 @@ fn json_children(shown: &[Shown], index: usize) -> Option<Value> {
                 if let Some(resolved) = &entry.resolved {
                     object.insert("resolved".into(), json!(resolved));
                 }
+                if entry.in_bundle {
+                    object.insert("inBundle".into(), json!(true));
+                }
             }
             None => {
                 if let Some((specifier, optional)) = &entry.missing {
@@ -429,6 +531,7 @@ mod tests {
             version: None,
             resolved: None,
             missing: None,
+            in_bundle: false,
             children,
         }
     }

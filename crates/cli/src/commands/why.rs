@@ -4,6 +4,10 @@
 //!
 //! A dependent whose own chain was already printed for this version is marked `deduped`
 //! instead of printed again (every path stays readable, and a cycle cannot loop).
+//!
+//! A package another ships in its tarball (npm's `bundleDependencies`, read from that
+//! package's archive) is its own entry per place, marked `bundled` as `npm explain` marks it,
+//! and so is the edge from the package that bundles it (`bundled x@"^1" from xo@0.54.2`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::process::ExitCode;
@@ -14,7 +18,7 @@ use dx_resolve::semver::{Version, satisfies};
 use dx_resolve::spec::split_name_spec;
 use serde_json::{Value, json};
 
-use super::list::InstalledTree;
+use super::list::{InstalledTree, bundled_key};
 use crate::cli::WhyArgs;
 use crate::printer::Printer;
 use dx_install::util as suggest;
@@ -27,27 +31,47 @@ struct Dependent<'t> {
     name: &'t str,
     specifier: &'t str,
     kind: EdgeKind,
+    /// The dependent ships the package in its own tarball.
+    bundled: bool,
 }
 
 /// Runs `dx why`.
 pub fn run(args: &WhyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let tree = InstalledTree::load(printer)?;
     let (name, range) = split_name_spec(&args.package);
-    let installed: BTreeSet<&str> = tree.placed.values().map(String::as_str).collect();
+    let installed: BTreeSet<&str> = tree
+        .placed
+        .values()
+        .chain(tree.bundled.keys())
+        .map(String::as_str)
+        .collect();
+    // Install path -> key, bundled packages included.
+    let locations: Vec<(&str, &str)> = tree
+        .placed
+        .iter()
+        .map(|(path, key)| (path.as_str(), key.as_str()))
+        .chain(
+            tree.bundled
+                .iter()
+                .map(|(key, b)| (b.path.as_str(), key.as_str())),
+        )
+        .collect();
     // A package matches by its own name or by the name it is installed under (an alias).
     let mut named: Vec<&str> = installed
         .iter()
         .copied()
         .filter(|key| {
             tree.package(key).is_some_and(|p| p.name == name)
-                || tree
-                    .placed
+                || locations
                     .iter()
-                    .any(|(path, k)| k == key && folder_name(path) == name)
+                    .any(|&(path, k)| k == *key && folder_name(path) == name)
         })
         .collect();
     if named.is_empty() {
-        let mut names: Vec<&str> = tree.placed.keys().map(|path| folder_name(path)).collect();
+        let mut names: Vec<&str> = locations
+            .iter()
+            .map(|&(path, _)| folder_name(path))
+            .collect();
         names.sort_unstable();
         names.dedup();
         let hint = suggest::did_you_mean(name, names.iter().copied());
@@ -77,7 +101,7 @@ pub fn run(args: &WhyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     if printer.json() {
         let nodes: Vec<Value> = matching
             .iter()
-            .map(|key| json_node(&tree, &dependents, key))
+            .map(|key| json_node(&tree, &locations, &dependents, key))
             .collect();
         printer.json_value(&Value::Array(nodes));
     } else {
@@ -125,7 +149,41 @@ fn dependents_index<'t>(
                 name,
                 specifier: &edge.specifier,
                 kind: edge.kind,
+                bundled: false,
             });
+        }
+    }
+    // Edges without a target lead into bundles: from the placed package that ships them, and
+    // from bundled packages (to what Node finds from where they sit).
+    let placed = tree
+        .placed
+        .iter()
+        .filter_map(|(path, key)| Some((path.as_str(), key.as_str(), tree.package(key)?)));
+    let bundled = tree
+        .bundled
+        .iter()
+        .map(|(key, b)| (b.path.as_str(), key.as_str(), &b.package));
+    let mut seen: HashSet<(&str, &str, &str)> = HashSet::new();
+    for (path, from, package) in placed.chain(bundled) {
+        let in_bundle = tree.bundled.contains_key(&bundled_key(path));
+        for (name, edge) in package
+            .dependencies
+            .iter()
+            .filter(|(_, e)| e.target.is_none())
+        {
+            let Some(found) = tree.find(path, name).filter(|f| f.bundled || in_bundle) else {
+                continue;
+            };
+            // A package placed at several paths bundles the same edge once per copy.
+            if seen.insert((found.key, from, name)) {
+                index.entry(found.key).or_default().push(Dependent {
+                    from: Some(from),
+                    name,
+                    specifier: &edge.specifier,
+                    kind: edge.kind,
+                    bundled: found.bundled && !in_bundle,
+                });
+            }
         }
     }
     index
@@ -158,6 +216,9 @@ fn explain(tree: &InstalledTree, dependents: &BTreeMap<&str, Vec<Dependent>>, ke
             out.push_str(" optional");
         }
     }
+    if tree.bundled.contains_key(key) {
+        out.push_str(" bundled");
+    }
     let mut seen = HashSet::from([key.to_owned()]);
     explain_dependents(tree, dependents, key, 1, &mut seen, &mut out);
     out
@@ -177,7 +238,11 @@ fn explain_dependents(
             EdgeKind::Normal => String::new(),
             other => format!("{} ", kind_word(other)),
         };
-        let edge = format!("{indent}{kind}{}@{:?}", dependent.name, dependent.specifier);
+        let bundled = if dependent.bundled { "bundled " } else { "" };
+        let edge = format!(
+            "{indent}{kind}{bundled}{}@{:?}",
+            dependent.name, dependent.specifier
+        );
         match dependent.from {
             None => out.push_str(&format!("\n{edge} from the root project")),
             Some(from) => {
@@ -195,25 +260,29 @@ fn explain_dependents(
 /// One installed package in `npm explain --json`'s shape.
 fn json_node(
     tree: &InstalledTree,
+    locations: &[(&str, &str)],
     dependents: &BTreeMap<&str, Vec<Dependent>>,
     key: &str,
 ) -> Value {
     let package = tree.package(key);
-    let locations: Vec<String> = tree
-        .placed
+    let locations: Vec<String> = locations
         .iter()
-        .filter(|(_, k)| k.as_str() == key)
+        .filter(|&&(_, k)| k == key)
         .map(|(path, _)| format!("node_modules/{path}"))
         .collect();
     let mut seen = HashSet::from([key.to_owned()]);
-    json!({
+    let mut node = json!({
         "name": package.map(|p| p.name.as_str()),
         "version": package.map(|p| p.version.as_str()),
         "locations": locations,
         "dev": package.is_some_and(|p| p.dev),
         "optional": package.is_some_and(|p| p.optional),
         "dependents": json_dependents(tree, dependents, key, &mut seen),
-    })
+    });
+    if tree.bundled.contains_key(key) {
+        node["bundled"] = json!(true);
+    }
+    node
 }
 
 fn json_dependents(
@@ -239,12 +308,16 @@ fn json_dependents(
                 }
             }
         };
-        list.push(json!({
+        let mut edge = json!({
             "type": kind_word(dependent.kind),
             "name": dependent.name,
             "spec": dependent.specifier,
             "from": from,
-        }));
+        });
+        if dependent.bundled {
+            edge["bundled"] = json!(true);
+        }
+        list.push(edge);
     }
     list
 }

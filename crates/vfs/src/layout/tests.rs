@@ -52,3 +52,44 @@ fn reload_keeps_unchanged_slots_and_reports_what_changed() {
     assert_eq!(names, ["b", "c", "d"]);
     assert_eq!(changes.listings, [0]);
 }
+
+#[test]
+fn directories_inside_packages_know_the_package_above_them() {
+    let rows = vec![
+        pkg("b", 1),
+        pkg("b/node_modules/@s/x", 2),
+        pkg("b/node_modules/c", 3),
+        pkg("b/node_modules/c/node_modules/d", 4),
+        pkg("@t/e", 5),
+        LayoutRow {
+            path: ".bin/e".into(),
+            kind: LayoutRowKind::Symlink("../@t/e/cli.js".into()),
+        },
+    ];
+    let (table, _) = LayoutTable::build(rows.clone(), None);
+    let owner = |path: &str| {
+        let slot = table.lookup(path).expect(path);
+        table
+            .slot(slot)
+            .unwrap()
+            .owner
+            .map(|o| &*table.slot(o).unwrap().path)
+    };
+    assert_eq!(owner("b/node_modules"), Some("b"));
+    assert_eq!(owner("b/node_modules/@s"), Some("b"));
+    assert_eq!(
+        owner("b/node_modules/c/node_modules"),
+        Some("b/node_modules/c")
+    );
+    assert_eq!(owner("@t"), None, "outside every package");
+    assert_eq!(owner(".bin"), None);
+    assert_eq!(owner("b"), None, "packages and links have none");
+    assert_eq!(owner("b/node_modules/c"), None);
+    assert_eq!(owner(".bin/e"), None);
+    // A reload keeps the slots, and with them their owners.
+    let (again, _) = LayoutTable::build(rows, Some(&table));
+    assert_eq!(
+        again.lookup("b/node_modules/@s"),
+        table.lookup("b/node_modules/@s")
+    );
+}
