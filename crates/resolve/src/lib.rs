@@ -31,7 +31,7 @@ pub use layout::{
     WorkspaceLayout, plan_layout,
 };
 pub use lenient::{BundleDependencies, RawBin};
-pub use lockfile::{infer_root_targets, manifest_importer};
+pub use lockfile::{infer_root_targets, manifest_importer, member_importer};
 pub use manifest::PackageJson;
 pub use manifest::edit::{DependencySection, ManifestEditor};
 pub use packument::{Dist, Packument, VersionManifest};

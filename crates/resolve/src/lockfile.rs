@@ -48,6 +48,15 @@ pub fn manifest_importer(pj: &PackageJson) -> Importer {
     }
 }
 
+/// The importer a workspace member's package.json asks for: [`manifest_importer`] without
+/// overrides (npm reads them from the root only).
+pub fn member_importer(pj: &PackageJson) -> Importer {
+    Importer {
+        overrides: BTreeMap::new(),
+        ..manifest_importer(pj)
+    }
+}
+
 /// Fills in each root edge's target that a version 1 lock did not record: the locked package
 /// that satisfies the specifier, the highest when several do (what npm's hoisting leaves at
 /// the top in all but contrived graphs). An edge nothing satisfies keeps no target (an unmet

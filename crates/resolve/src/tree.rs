@@ -592,6 +592,17 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         target: NodeIdx,
         prefer_dedupe: bool,
     ) -> Place {
+        // What a package bundles sits in its own node_modules (from its tarball): nothing else
+        // of that name can go there, as arborist sees the bundled copy.
+        if target != ROOT
+            && self
+                .pkg(target)
+                .deps
+                .iter()
+                .any(|d| d.bundled && d.name == dep.name)
+        {
+            return Place::Conflict;
+        }
         let current = self.tree.nodes[target].children.get(&dep.name).copied();
         let target_edge = self.dep_of(target, &dep.name);
         if let Some(te) = target_edge {

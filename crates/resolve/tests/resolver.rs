@@ -408,3 +408,112 @@ fn five_thousand_packages_resolve_and_plan() {
         }
     }
 }
+
+fn members(list: &[(&str, serde_json::Value)]) -> Vec<dx_resolve::WorkspaceMember> {
+    list.iter()
+        .map(|(path, v)| dx_resolve::WorkspaceMember {
+            path: (*path).to_owned(),
+            manifest: pj(v.clone()),
+        })
+        .collect()
+}
+
+#[test]
+fn the_workspace_protocol_always_links_the_member() {
+    let src = source();
+    let options = ResolveOptions {
+        workspaces: members(&[
+            (
+                "packages/app",
+                json!({"name": "app", "version": "1.0.0", "dependencies": {"lib": "workspace:^", "a": "^1.0.0"}, "devDependencies": {"tools": "workspace:~"}}),
+            ),
+            // A registry package named like a member: `workspace:` never fetches it.
+            ("packages/lib", json!({"name": "lib", "version": "2.1.0"})),
+            ("tools", json!({"name": "tools", "version": "0.1.0", "dependencies": {"lib": "workspace:2.1.0"}})),
+        ]),
+        ..ResolveOptions::default()
+    };
+    let root = pj(json!({"devDependencies": {"app": "workspace:*"}}));
+    let out = resolve(&src, &root, None, &options).expect("resolves");
+    let lock = &out.resolution;
+    assert_eq!(
+        lock.root.edges["app"].target.as_deref(),
+        Some("app@workspace:packages/app")
+    );
+    let app = &lock.workspaces["packages/app"];
+    assert_eq!(app.importer.edges["lib"].target.as_deref(), Some("lib@workspace:packages/lib"));
+    assert_eq!(app.importer.edges["tools"].target.as_deref(), Some("tools@workspace:tools"));
+    assert_eq!(app.importer.edges["a"].target.as_deref(), Some("a@1.1.0"));
+    assert_eq!(
+        lock.workspaces["tools"].importer.edges["lib"].target.as_deref(),
+        Some("lib@workspace:packages/lib")
+    );
+    assert!(!lock.packages.keys().any(|k| k.starts_with("lib@")), "nothing fetched for lib");
+    assert_eq!(lock.dangling_edges().count(), 0);
+    let plan = plan_layout(lock, &linux()).expect("plans");
+    let links: Vec<(&str, &str)> = plan
+        .links
+        .iter()
+        .map(|l| (l.install_path.as_str(), l.target.as_str()))
+        .collect();
+    assert_eq!(
+        links,
+        [
+            ("app", "../packages/app"),
+            ("lib", "../packages/lib"),
+            ("tools", "../tools")
+        ]
+    );
+}
+
+#[test]
+fn a_workspace_range_no_member_satisfies_is_an_error() {
+    let src = source();
+    let options = ResolveOptions {
+        workspaces: members(&[
+            ("packages/lib", json!({"name": "lib", "version": "1.0.0"})),
+            ("packages/app", json!({"name": "app", "version": "1.0.0", "dependencies": {"lib": "workspace:^2.0.0", "nope": "workspace:*"}})),
+        ]),
+        ..ResolveOptions::default()
+    };
+    let err = resolve(&src, &pj(json!({})), None, &options).expect_err("no member satisfies");
+    assert_eq!(
+        err.to_string(),
+        "workspace app (packages/app) depends on lib@workspace:^2.0.0, but no workspace member named lib satisfies it (the member is at 1.0.0)"
+    );
+    let options = ResolveOptions {
+        workspaces: members(&[(
+            "packages/app",
+            json!({"name": "app", "version": "1.0.0", "dependencies": {"nope": "workspace:*"}}),
+        )]),
+        ..ResolveOptions::default()
+    };
+    let err = resolve(&src, &pj(json!({})), None, &options).expect_err("no such member");
+    assert!(
+        matches!(&err, ResolveError::NoWorkspaceMember { name, found, .. } if name == "nope" && found.is_empty()),
+        "{err}"
+    );
+}
+
+#[test]
+fn members_dev_dependencies_are_dev_and_production_leaves_them_out() {
+    let src = source();
+    let options = ResolveOptions {
+        workspaces: members(&[(
+            "packages/app",
+            json!({"name": "app", "version": "1.0.0", "dependencies": {"a": "^1.0.0"}, "devDependencies": {"t": "^1.0.0"}}),
+        )]),
+        ..ResolveOptions::default()
+    };
+    let out = resolve(&src, &pj(json!({})), None, &options).expect("resolves");
+    assert!(out.resolution.packages["t@1.0.0"].dev);
+    assert!(!out.resolution.packages["a@1.1.0"].dev);
+    let production = LayoutOptions {
+        omit_dev: true,
+        ..linux()
+    };
+    let plan = plan_layout(&out.resolution, &production).expect("plans");
+    let installed: Vec<&str> = plan.nodes.iter().map(|n| n.install_path.as_str()).collect();
+    assert_eq!(installed, ["a", "c"]);
+    assert!(plan.bin_links.is_empty(), "t is not installed, nor its bin");
+}

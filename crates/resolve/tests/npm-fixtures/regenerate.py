@@ -45,6 +45,8 @@ def bin_targets(manifest):
 
 
 def write_tarball(registry_dir, name, version, fields):
+    fields = dict(fields)
+    bundled = fields.pop("_bundled", {})
     manifest = {"name": name, "version": version}
     manifest.update(fields)
     base = name.rsplit("/", 1)[-1]
@@ -56,6 +58,11 @@ def write_tarball(registry_dir, name, version, fields):
         for rel in sorted(set(bin_targets(manifest))):
             rel = os.path.normpath(rel)
             tar_add(tar, f"package/{rel}", b"#!/usr/bin/env node\n", 0o755)
+        # `_bundled` (a case field, not written to package.json): name -> version of packages
+        # shipped in the tarball's own node_modules (npm's bundleDependencies).
+        for dep, dep_version in sorted(bundled.items()):
+            inner = json.dumps({"name": dep, "version": dep_version}).encode()
+            tar_add(tar, f"package/node_modules/{dep}/package.json", inner)
     (target / f"{base}-{version}.tgz").write_bytes(buf.getvalue())
 
 
@@ -133,8 +140,8 @@ def record_layout(project, members):
     lock = json.loads((project / "package-lock.json").read_text())
     installed, skipped = {}, []
     for path, entry in lock.get("packages", {}).items():
-        if "node_modules/" not in path:
-            continue  # the root and the members' own entries
+        if "node_modules/" not in path or entry.get("inBundle"):
+            continue  # the root, the members' own entries, what a tarball ships
         rel = relative_key(path)
         if entry.get("link"):
             installed[rel] = "link:" + os.readlink(project / path)
