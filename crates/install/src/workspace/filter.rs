@@ -1,0 +1,1 @@
+//! Selecting workspace members.
