@@ -74,6 +74,94 @@ pub enum Error {
     /// A failure of the mount (it names the mount point or file).
     #[error(transparent)]
     Vfs(#[from] dx_vfs::VfsError),
+    /// A workspace config (root package.json `workspaces`, pnpm-workspace.yaml) that cannot
+    /// be read.
+    #[error("{}: {reason}", file.display())]
+    WorkspaceConfig {
+        /// The file.
+        file: PathBuf,
+        /// Why, one line.
+        reason: String,
+    },
+    /// A workspace pattern that is not a valid glob.
+    #[error("{}: invalid workspace pattern `{pattern}`: {reason}", config.display())]
+    WorkspacePatternInvalid {
+        /// The file the pattern comes from.
+        config: PathBuf,
+        /// The pattern as written.
+        pattern: String,
+        /// Why, one line.
+        reason: String,
+    },
+    /// A workspace pattern that matches no directory with a package.json.
+    #[error("{}: workspace pattern `{pattern}` matches no directory with a package.json", config.display())]
+    WorkspacePatternEmpty {
+        /// The file the pattern comes from.
+        config: PathBuf,
+        /// The pattern as written.
+        pattern: String,
+    },
+    /// A workspace pattern that reaches outside the workspace root (`../x`, `/x`).
+    #[error("{}: workspace pattern `{pattern}` points outside the workspace root", config.display())]
+    WorkspaceOutsideRoot {
+        /// The file the pattern comes from.
+        config: PathBuf,
+        /// The pattern as written.
+        pattern: String,
+    },
+    /// A member directory (a symlink) that resolves outside the workspace root.
+    #[error("workspace member {} resolves outside the workspace root {}", dir.display(), root.display())]
+    WorkspaceMemberOutsideRoot {
+        /// The member directory.
+        dir: PathBuf,
+        /// The workspace root.
+        root: PathBuf,
+    },
+    /// Two workspace members with one name.
+    #[error("two workspace members are named `{name}`: {first} and {second}")]
+    WorkspaceDuplicateName {
+        /// The name.
+        name: String,
+        /// The first member's path (root-relative).
+        first: String,
+        /// The second member's path.
+        second: String,
+    },
+    /// A member package.json that cannot be parsed or has no `name`.
+    #[error("{}: {reason}", manifest.display())]
+    WorkspaceMemberManifest {
+        /// The member's package.json.
+        manifest: PathBuf,
+        /// Why, one line.
+        reason: String,
+    },
+    /// A `catalog:` specifier naming a catalog the workspace does not define.
+    #[error("{}`{dependency}@{spec}`: the workspace has no catalog `{catalog}`", manifest.as_ref().map(|m| format!("{}: ", m.display())).unwrap_or_default())]
+    CatalogMissing {
+        /// The package.json with the specifier, when known.
+        manifest: Option<PathBuf>,
+        /// The dependency.
+        dependency: String,
+        /// Its specifier (`catalog:react18`).
+        spec: String,
+        /// The catalog's name (`default` for `catalog:`).
+        catalog: String,
+    },
+    /// A `catalog:` specifier whose catalog has no entry for the dependency.
+    #[error("{}`{dependency}@{spec}`: catalog `{catalog}` has no entry for `{dependency}`", manifest.as_ref().map(|m| format!("{}: ", m.display())).unwrap_or_default())]
+    CatalogEntryMissing {
+        /// The package.json with the specifier, when known.
+        manifest: Option<PathBuf>,
+        /// The dependency.
+        dependency: String,
+        /// Its specifier.
+        spec: String,
+        /// The catalog's name (`default` for `catalog:`).
+        catalog: String,
+    },
+    /// A workspace selector (`--filter`, `-w`) that selects nothing, or is malformed.
+    #[error("{0}")]
+    WorkspaceSelector(String),
     /// A failure described in one line.
     #[error("{0}")]
     Message(String),
@@ -99,6 +187,21 @@ impl Error {
             Error::Offline { .. } => {
                 Some("run the install once without --offline to download it".into())
             }
+            Error::WorkspacePatternEmpty { .. } => Some(
+                "create the member directory (with a package.json) or remove the pattern".into(),
+            ),
+            Error::WorkspaceOutsideRoot { .. } | Error::WorkspaceMemberOutsideRoot { .. } => {
+                Some("workspace members must be inside the workspace root".into())
+            }
+            Error::WorkspaceDuplicateName { .. } => {
+                Some("rename one of them: member names must be unique".into())
+            }
+            Error::WorkspaceMemberManifest { .. } => {
+                Some("every workspace member needs a package.json with a `name`".into())
+            }
+            Error::CatalogMissing { .. } | Error::CatalogEntryMissing { .. } => Some(
+                "define it under `catalog`/`catalogs` in pnpm-workspace.yaml or the root package.json's `workspaces`".into(),
+            ),
             Error::Context { source, .. } => source.downcast_ref::<Error>().and_then(Error::help),
             _ => None,
         }

@@ -30,6 +30,7 @@ mod settings;
 mod source;
 mod suggest;
 pub mod trust;
+pub mod workspace;
 
 pub use changes::{DirectChange, DirectChanges};
 pub use config::{is_ci, open_store, registry_config};
@@ -43,6 +44,7 @@ pub use project::{LOCKFILE_NAME, Project};
 pub use reporter::{Recorder, Reporter, Silent};
 pub use scripts::{LIFECYCLE_SCRIPTS, ScriptRunner};
 pub use settings::{InstallSettings, LinkerChoice, NetworkMode};
+pub use workspace::{Catalogs, Member, WorkspaceSet, find_workspace_root};
 
 /// Script running and lookup helpers the CLI's `run`, `exec` and `init` use.
 pub mod util {
