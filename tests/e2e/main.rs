@@ -18,3 +18,4 @@ mod lockfile;
 mod migrate;
 mod mount;
 mod scripts;
+mod workspaces;

@@ -42,18 +42,21 @@ pub enum DirectChange {
 pub struct DirectChanges {
     lock_path: PathBuf,
     before: BTreeMap<String, String>,
+    focus: Option<String>,
 }
 
 impl DirectChanges {
     /// Records the versions dx.lock holds now (none without a dx.lock).
     pub fn snapshot(project: &Project) -> Result<Self> {
+        let focus = project.focus.clone();
         let before = project
             .read_lockfile()?
-            .map(|(_, lock)| direct_versions(&lock))
+            .map(|(_, lock)| direct_versions(&lock, focus.as_deref()))
             .unwrap_or_default();
         Ok(Self {
             lock_path: project.lockfile_path(),
             before,
+            focus,
         })
     }
 
@@ -66,14 +69,21 @@ impl DirectChanges {
         let Ok(lock) = dx_resolve::lockfile::parse(&text) else {
             return Vec::new();
         };
-        diff(&self.before, &direct_versions(&lock))
+        diff(&self.before, &direct_versions(&lock, self.focus.as_deref()))
     }
 }
 
-/// Direct dependency name → the version dx.lock resolved it to.
-fn direct_versions(lock: &Lockfile) -> BTreeMap<String, String> {
-    lock.root
-        .edges
+/// Direct dependency name → the version dx.lock resolved it to, for the root or the member
+/// at `focus`.
+fn direct_versions(lock: &Lockfile, focus: Option<&str>) -> BTreeMap<String, String> {
+    let edges = match focus {
+        Some(path) => match lock.workspaces.get(path) {
+            Some(ws) => &ws.importer.edges,
+            None => return BTreeMap::new(),
+        },
+        None => &lock.root.edges,
+    };
+    edges
         .iter()
         .filter_map(|(name, edge)| {
             let target = edge.target.as_ref()?;

@@ -45,8 +45,8 @@ pub fn add(
         SaveAs::Prod => DependencySection::Dependencies,
     };
     let mut lookup = None;
-    let mut editor =
-        ManifestEditor::parse(&project.manifest_text).context("package.json is not valid")?;
+    let mut editor = ManifestEditor::parse(project.edited_manifest_text())
+        .context("package.json is not valid")?;
     for request in requests {
         let (name, spec) = split_name_spec(request);
         validate_name(name)?;
@@ -93,13 +93,13 @@ pub fn add(
 
 /// The edit of `dx remove <names>`: each name leaves every dependency section.
 pub fn remove(project: &Project, names: &[String]) -> Result<Edit> {
-    let mut editor =
-        ManifestEditor::parse(&project.manifest_text).context("package.json is not valid")?;
+    let mut editor = ManifestEditor::parse(project.edited_manifest_text())
+        .context("package.json is not valid")?;
     for name in names {
         if editor.remove_dependency(name).is_empty() {
             bail!(
                 "cannot remove {name}: it is not a dependency in {}",
-                project.dir.join("package.json").display()
+                project.edited_dir().join("package.json").display()
             );
         }
     }
@@ -119,8 +119,8 @@ pub fn update(
     names: &[String],
     latest: bool,
 ) -> Result<Edit> {
-    let mut editor =
-        ManifestEditor::parse(&project.manifest_text).context("package.json is not valid")?;
+    let mut editor = ManifestEditor::parse(project.edited_manifest_text())
+        .context("package.json is not valid")?;
     let locked: Vec<String> = project
         .read_lockfile()?
         .map(|(_, lock)| lock.packages.values().map(|p| p.name.clone()).collect())

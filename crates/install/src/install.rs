@@ -192,7 +192,7 @@ impl Install {
         };
         let layout = prepare::prepare(&self.project, &self.store, &options, reporter)?;
         if let Some(text) = &self.edit.manifest_text {
-            let path = self.project.dir.join("package.json");
+            let path = self.project.edited_dir().join("package.json");
             dx_store::write_atomic(&path, text.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
@@ -230,6 +230,17 @@ impl Install {
         }
         let finish = |outcome: InstallOutcome| -> Result<InstallOutcome> {
             if scripts {
+                // Members are the project's own code: their scripts run as the root's do,
+                // every member before the root's own (npm builds links before the root).
+                for m in &project.members {
+                    lifecycle::run_member(
+                        &m.dir,
+                        &project.dir,
+                        &m.manifest,
+                        &lifecycle::MEMBER_EVENTS,
+                    )
+                    .with_context(|| format!("in workspace {} ({})", member_name(m), m.path))?;
+                }
                 lifecycle::run_root(&project.dir, &project.manifest, &lifecycle::ROOT_AFTER)?;
             }
             Ok(InstallOutcome {
@@ -251,7 +262,16 @@ impl Install {
         // The warm install: same package.json and dx.lock as the last install, node_modules gone.
         let recorded = match (recorded_key, materialize) {
             (Some(key), None) => {
-                node_modules::mount_recorded(store, &state, &project.dir, key, reporter)?
+                let member_paths: Vec<String> =
+                    project.members.iter().map(|m| m.path.clone()).collect();
+                node_modules::mount_recorded(
+                    store,
+                    &state,
+                    &project.dir,
+                    key,
+                    &member_paths,
+                    reporter,
+                )?
             }
             _ => None,
         };
@@ -324,6 +344,24 @@ impl Install {
         materialize: Option<LinkMode>,
     ) -> Result<Option<InstallOutcome>> {
         let (store, dir) = (&self.store, &self.project.dir);
+        if !self.project.members.is_empty() {
+            let paths: Vec<String> = self
+                .project
+                .members
+                .iter()
+                .map(|m| m.path.clone())
+                .collect();
+            let Some(members) = node_modules::recorded_members(store, key, &paths) else {
+                return Ok(None);
+            };
+            // A no-op after a few `stat`s each when every member's tree is intact.
+            node_modules::present_members(
+                dir,
+                store,
+                &members,
+                materialize.unwrap_or(LinkMode::Auto),
+            )?;
+        }
         let (path, node_modules) = match materialize {
             None => {
                 if !node_modules::mounted_with(store, state, dir, key) {
@@ -380,6 +418,10 @@ impl Install {
     }
 }
 
+fn member_name(m: &crate::project::Member) -> &str {
+    m.manifest.name.as_deref().unwrap_or(&m.path)
+}
+
 fn materialized(report: MaterializeReport) -> NodeModules {
     NodeModules::Materialized {
         mode: report.mode_used,
@@ -399,7 +441,7 @@ struct SavedFiles {
 
 impl SavedFiles {
     fn read(project: &Project) -> Result<Self> {
-        let manifest_path = project.dir.join("package.json");
+        let manifest_path = project.edited_dir().join("package.json");
         let manifest = std::fs::read(&manifest_path)
             .with_context(|| format!("cannot read {}", manifest_path.display()))?;
         let lock_path = project.lockfile_path();

@@ -33,6 +33,17 @@ pub const ROOT_AFTER: [&str; 5] = [
     "postprepare",
 ];
 
+/// A workspace member's own scripts, run once node_modules is in place (npm runs a linked
+/// member's install scripts and `prepare` as it builds the link).
+pub const MEMBER_EVENTS: [&str; 6] = [
+    "preinstall",
+    "install",
+    "postinstall",
+    "preprepare",
+    "prepare",
+    "postprepare",
+];
+
 /// A dependency with install scripts, at one place in node_modules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
@@ -192,13 +203,33 @@ fn run_placement(project_dir: &Path, placement: &Placement) -> Result<bool> {
 
 /// Runs the project's own scripts among `events`, in that order, where package.json has them.
 pub fn run_root(project_dir: &Path, manifest: &PackageJson, events: &[&str]) -> Result<()> {
+    run_own(project_dir, project_dir, manifest, events)
+}
+
+/// [`run_root`] for a workspace member in `dir`, with `INIT_CWD` the directory dx was run for
+/// (`init_cwd`: the workspace root), as npm runs a member's scripts.
+pub fn run_member(
+    dir: &Path,
+    init_cwd: &Path,
+    manifest: &PackageJson,
+    events: &[&str],
+) -> Result<()> {
+    run_own(dir, init_cwd, manifest, events)
+}
+
+fn run_own(
+    project_dir: &Path,
+    init_cwd: &Path,
+    manifest: &PackageJson,
+    events: &[&str],
+) -> Result<()> {
     let mut runner = None;
     for event in events {
         let Some(script) = manifest.scripts.get(*event) else {
             continue;
         };
         if runner.is_none() {
-            runner = Some(ScriptRunner::new(project_dir, Some(manifest), project_dir)?);
+            runner = Some(ScriptRunner::new(project_dir, Some(manifest), init_cwd)?);
         }
         let status = runner
             .as_ref()

@@ -57,6 +57,18 @@ pub struct PreparedLayout {
     /// keeps only what live mounts use) cannot collect the layout's archives until
     /// node_modules serves them. Taken by [`PreparedLayout::take_store_guard`].
     pub store_guard: std::sync::Mutex<Option<dx_store::InsertGuard>>,
+    /// Each workspace member's own node_modules (empty with `lockfile_only`).
+    pub members: Vec<MemberLayout>,
+}
+
+/// A workspace member's own node_modules, compiled: what npm's layout nests there.
+pub struct MemberLayout {
+    /// The member's directory, root-relative.
+    pub path: String,
+    /// The DXL's key in the store.
+    pub key: String,
+    /// The DXL bytes (a layout with nothing in it when the member needs no node_modules).
+    pub dxl: Vec<u8>,
 }
 
 impl PreparedLayout {
@@ -84,9 +96,11 @@ pub(crate) fn prepare(
     };
     let manifest = dx_resolve::manifest_importer(&project.manifest);
     let existing = project.read_lockfile()?;
-    let stale = existing
-        .as_ref()
-        .and_then(|(_, lock)| lock.is_stale_for(&manifest));
+    let members = project.member_workspaces();
+    let stale = existing.as_ref().and_then(|(_, lock)| {
+        lock.is_stale_for(&manifest)
+            .or_else(|| lock.stale_members(&members))
+    });
     // A lock that lost a `package` block (a bad merge, a truncated file) would install an
     // incomplete tree: frozen, that is an error; otherwise it is resolved again, like a stale one.
     let incomplete = existing
@@ -180,6 +194,7 @@ pub(crate) fn prepare(
             resolved,
             downloaded: 0,
             store_guard: Default::default(),
+            members: Vec::new(),
         });
     }
 
@@ -187,18 +202,45 @@ pub(crate) fn prepare(
     // mount is protected only once its daemon holds its mount guard), so the shared insert
     // lock is held from here and handed to the caller with the layout.
     let insert_guard = store.insert_guard().context("cannot lock the store")?;
-    let dxl_path = store.dxl_path(&key);
-    let reusable = std::fs::read(&dxl_path).ok().and_then(|bytes| {
-        let dxl = Dxl::parse(&bytes).ok()?;
-        let used: Vec<ContentHash> = dxl.packages().map(|p| p.content_hash()).collect();
-        let scripts = dxl.packages().any(|p| p.has_install_script());
-        used.iter()
-            .all(|hash| store.contains(hash))
-            .then(|| (used, dxl.package_count() as usize))
-            .map(|(used, count)| (bytes, used, count, scripts))
-    });
-    let (dxl, used, packages, has_install_scripts, downloaded) = match reusable {
-        Some((bytes, used, count, scripts)) => (bytes, used, count, scripts, 0),
+    let member_keys: Vec<(String, String)> = lockfile
+        .workspaces
+        .keys()
+        .map(|path| (path.clone(), member_dxl_key(&key, path)))
+        .collect();
+    let reusable = (|| {
+        let mut layouts = Vec::with_capacity(1 + member_keys.len());
+        for k in std::iter::once(&key).chain(member_keys.iter().map(|(_, k)| k)) {
+            let bytes = std::fs::read(store.dxl_path(k)).ok()?;
+            let (used, count, scripts) = {
+                let dxl = Dxl::parse(&bytes).ok()?;
+                let used: Vec<ContentHash> = dxl.packages().map(|p| p.content_hash()).collect();
+                let scripts = dxl.packages().any(|p| p.has_install_script());
+                (used, dxl.package_count() as usize, scripts)
+            };
+            if !used.iter().all(|hash| store.contains(hash)) {
+                return None;
+            }
+            layouts.push((bytes, used, count, scripts));
+        }
+        let mut layouts = layouts.into_iter();
+        let (bytes, mut used, mut count, mut scripts) = layouts.next()?;
+        let mut member_dxls = Vec::new();
+        for ((path, k), (b, u, c, sc)) in member_keys.iter().zip(layouts) {
+            used.extend(u);
+            count += c;
+            scripts |= sc;
+            member_dxls.push(MemberLayout {
+                path: path.clone(),
+                key: k.clone(),
+                dxl: b,
+            });
+        }
+        used.sort_unstable();
+        used.dedup();
+        Some((bytes, used, count, scripts, member_dxls))
+    })();
+    let (dxl, used, packages, has_install_scripts, downloaded, member_layouts) = match reusable {
+        Some((bytes, used, count, scripts, members)) => (bytes, used, count, scripts, 0, members),
         None => {
             let resolution = &lockfile;
             let plan = dx_resolve::plan_layout(resolution, &layout_options)
@@ -212,7 +254,33 @@ pub(crate) fn prepare(
                 options.network,
                 reporter,
             )?;
-            let bytes = compile_dxl(&lock_text, &layout_options, resolution, &plan, &hashes)?;
+            let root_tree = Tree {
+                nodes: &plan.nodes,
+                bin_links: &plan.bin_links,
+                links: &plan.links,
+            };
+            let bytes = compile_dxl(&lock_text, &layout_options, resolution, &root_tree, &hashes)?;
+            let mut member_dxls = Vec::with_capacity(plan.workspaces.len());
+            for ws in &plan.workspaces {
+                let tree = Tree {
+                    nodes: &ws.nodes,
+                    bin_links: &ws.bin_links,
+                    links: &ws.links,
+                };
+                let member_bytes =
+                    compile_dxl(&lock_text, &layout_options, resolution, &tree, &hashes)
+                        .with_context(|| format!("cannot lay out {}/node_modules", ws.path))?;
+                let member_key = member_dxl_key(&key, &ws.path);
+                store
+                    .write_dxl(&member_key, &member_bytes)
+                    .context("cannot write the compiled layout to the store")?;
+                member_dxls.push(MemberLayout {
+                    path: ws.path.clone(),
+                    key: member_key,
+                    dxl: member_bytes,
+                });
+            }
+            // The root's DXL last: finding it is what lets a later install reuse them all.
             store
                 .write_dxl(&key, &bytes)
                 .context("cannot write the compiled layout to the store")?;
@@ -223,8 +291,9 @@ pub(crate) fn prepare(
             let scripts = plan
                 .nodes
                 .iter()
+                .chain(plan.workspaces.iter().flat_map(|ws| &ws.nodes))
                 .any(|node| resolution.packages[&node.package_key].has_install_script);
-            (bytes, used, count, scripts, downloaded)
+            (bytes, used, count, scripts, downloaded, member_dxls)
         }
     };
     store
@@ -239,7 +308,21 @@ pub(crate) fn prepare(
         resolved,
         downloaded,
         store_guard: std::sync::Mutex::new(Some(insert_guard)),
+        members: member_layouts,
     })
+}
+
+/// The store key of a workspace member's own layout, derived from the root's.
+pub(crate) fn member_dxl_key(root_key: &str, path: &str) -> String {
+    let digest = blake3::hash(path.as_bytes()).to_hex();
+    format!("{root_key}-ws-{}", &digest[..16])
+}
+
+/// One node_modules to compile: the root's, or a member's.
+struct Tree<'p> {
+    nodes: &'p [dx_resolve::PlacedPackage],
+    bin_links: &'p [dx_resolve::BinLink],
+    links: &'p [dx_resolve::DirLink],
 }
 
 /// Tells the reporter the network part is over when dropped.
@@ -266,6 +349,7 @@ pub(crate) fn resolve_and_write(
         project_dir: Some(project.dir.clone()),
         node_version: installed_node_version(store),
         update,
+        workspaces: project.resolver_members(),
     };
     let outcome = dx_resolve::resolve(source, &project.manifest, previous, &resolve_options)
         .context("cannot resolve dependencies")?;
@@ -356,7 +440,12 @@ fn ensure_in_store<'r>(
 ) -> Result<(HashMap<String, ContentHash>, usize)> {
     let mut hashes = HashMap::new();
     let mut missing = Vec::new();
-    let mut wanted: Vec<&str> = plan.nodes.iter().map(|n| n.package_key.as_str()).collect();
+    let mut wanted: Vec<&str> = plan
+        .nodes
+        .iter()
+        .chain(plan.workspaces.iter().flat_map(|ws| &ws.nodes))
+        .map(|n| n.package_key.as_str())
+        .collect();
     wanted.sort_unstable();
     wanted.dedup();
     for key in wanted {
@@ -415,7 +504,7 @@ fn compile_dxl(
     lock_text: &str,
     options: &LayoutOptions,
     resolution: &Lockfile,
-    plan: &LayoutPlan,
+    plan: &Tree<'_>,
     hashes: &HashMap<String, ContentHash>,
 ) -> Result<Vec<u8>> {
     let digest: [u8; 16] = blake3::hash(lock_text.as_bytes()).as_bytes()[..16]
@@ -423,7 +512,7 @@ fn compile_dxl(
         .expect("16 bytes");
     let mut builder = DxlBuilder::new(digest, &platform_tag(options));
     let mut ids = BTreeMap::new();
-    for node in &plan.nodes {
+    for node in plan.nodes {
         let key = node.package_key.as_str();
         let id = match ids.get(key) {
             Some(id) => *id,
@@ -444,10 +533,16 @@ fn compile_dxl(
             .place(&node.install_path, id)
             .with_context(|| format!("cannot place {key} at node_modules/{}", node.install_path))?;
     }
-    for link in &plan.bin_links {
+    for link in plan.bin_links {
         builder
             .add_bin_link(&link.link_path, &link.target)
             .with_context(|| format!("cannot link node_modules/{}", link.link_path))?;
+    }
+    // Workspace members and `file:`/`link:` directories: symlinks, as npm makes them.
+    for link in plan.links {
+        builder
+            .add_bin_link(&link.install_path, &link.target)
+            .with_context(|| format!("cannot link node_modules/{}", link.install_path))?;
     }
     Ok(builder.finish())
 }

@@ -9,13 +9,37 @@ use dx_resolve::PackageJson;
 /// The name of dx's committed lockfile.
 pub const LOCKFILE_NAME: &str = "dx.lock";
 
-/// A project directory with a package.json.
+/// A project directory with a package.json: a single package, or the root of a workspace
+/// with its members.
 pub struct Project {
-    /// The directory holding package.json.
+    /// The directory holding package.json (a workspace's root).
     pub dir: PathBuf,
     /// The parsed package.json.
     pub manifest: PackageJson,
     /// package.json as read, for fingerprints.
+    pub manifest_text: String,
+    /// The workspace members, sorted by path (empty for a single package).
+    pub members: Vec<Member>,
+    /// The member a command acts on (`dx add` in a member's directory, `-w`), by path; `None`
+    /// for the root.
+    pub focus: Option<String>,
+    /// pnpm-workspace.yaml as read (empty without one), for fingerprints: its catalogs decide
+    /// what `catalog:` specifiers mean.
+    pub workspace_config: String,
+    /// The workspace's catalogs (pnpm's and Bun's `catalog:` specifiers).
+    pub catalogs: crate::workspace::Catalogs,
+}
+
+/// A workspace member as the install sees it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Root-relative, `/`-separated (`packages/a`).
+    pub path: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its parsed package.json.
+    pub manifest: PackageJson,
+    /// Its package.json as read.
     pub manifest_text: String,
 }
 
@@ -25,8 +49,66 @@ impl Project {
         Self::open(&std::env::current_dir().context("cannot read the current directory")?)
     }
 
-    /// Opens the project in `dir` (the current directory, after `--cwd`).
+    /// Opens the project `dir` belongs to: the workspace whose root or member `dir` is (as npm
+    /// and pnpm find it, walking up), focused on that member; else the package in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
+        match crate::workspace::find_workspace_root(dir)? {
+            Some((root, focus)) => {
+                let mut project = Self::open_package(&root)?;
+                project.load_workspace()?;
+                project.focus = focus;
+                Ok(project)
+            }
+            None => Self::open_package(dir),
+        }
+    }
+
+    /// The same project acting on the member at `path` (`None`: the root).
+    pub fn focused(mut self, path: Option<String>) -> Result<Self> {
+        if let Some(p) = &path {
+            if !self.members.iter().any(|m| &m.path == p) {
+                return Err(Error::Message(format!(
+                    "{p} is not a member of the workspace at {}",
+                    self.dir.display()
+                )));
+            }
+        }
+        self.focus = path;
+        Ok(self)
+    }
+
+    /// Reads the members of the workspace rooted at `self.dir`.
+    fn load_workspace(&mut self) -> Result<()> {
+        let Some(set) = crate::workspace::WorkspaceSet::discover(&self.dir)? else {
+            return Ok(());
+        };
+        let mut members = Vec::with_capacity(set.members.len());
+        for m in set.members {
+            let path = m.dir.join("package.json");
+            let mut manifest = PackageJson::parse(&m.manifest_text)
+                .with_context(|| format!("{} is not valid", path.display()))?;
+            apply_catalogs(&mut manifest, &set.catalogs, &path)?;
+            members.push(Member {
+                path: m.path,
+                dir: m.dir,
+                manifest,
+                manifest_text: m.manifest_text,
+            });
+        }
+        apply_catalogs(
+            &mut self.manifest,
+            &set.catalogs,
+            &self.dir.join("package.json"),
+        )?;
+        self.workspace_config =
+            std::fs::read_to_string(self.dir.join("pnpm-workspace.yaml")).unwrap_or_default();
+        self.catalogs = set.catalogs;
+        self.members = members;
+        Ok(())
+    }
+
+    /// The package in `dir` alone (no workspace lookup).
+    pub fn open_package(dir: &Path) -> Result<Self> {
         let path = dir.join("package.json");
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -43,17 +125,95 @@ impl Project {
             dir: dir.to_path_buf(),
             manifest,
             manifest_text: text,
+            members: Vec::new(),
+            focus: None,
+            workspace_config: String::new(),
+            catalogs: Default::default(),
         })
     }
 
-    /// The same project with package.json replaced (in memory only) by `text`.
+    /// The focused member, if any.
+    pub fn focused_member(&self) -> Option<&Member> {
+        let path = self.focus.as_deref()?;
+        self.members.iter().find(|m| m.path == path)
+    }
+
+    /// The directory whose package.json an edit changes: the focused member's, or the root's.
+    pub fn edited_dir(&self) -> &Path {
+        self.focused_member().map_or(&self.dir, |m| &m.dir)
+    }
+
+    /// The package.json an edit changes, as read.
+    pub fn edited_manifest_text(&self) -> &str {
+        self.focused_member()
+            .map_or(&self.manifest_text, |m| &m.manifest_text)
+    }
+
+    /// The package.json an edit changes, parsed.
+    pub fn edited_manifest(&self) -> &PackageJson {
+        self.focused_member()
+            .map_or(&self.manifest, |m| &m.manifest)
+    }
+
+    /// The same project with the edited package.json (the focused member's, or the root's)
+    /// replaced, in memory only, by `text`.
     pub fn with_manifest_text(&self, text: String) -> Result<Self> {
-        let manifest = PackageJson::parse(&text).context("the edited package.json is not valid")?;
+        let mut manifest =
+            PackageJson::parse(&text).context("the edited package.json is not valid")?;
+        apply_catalogs(
+            &mut manifest,
+            &self.catalogs,
+            &self.edited_dir().join("package.json"),
+        )?;
+        let mut members = self.members.clone();
+        let (root_manifest, root_text) = match self.focus.as_deref() {
+            Some(path) => {
+                let member = members
+                    .iter_mut()
+                    .find(|m| m.path == path)
+                    .context("the focused member is gone")?;
+                member.manifest = manifest;
+                member.manifest_text = text;
+                (self.manifest.clone(), self.manifest_text.clone())
+            }
+            None => (manifest, text),
+        };
         Ok(Self {
             dir: self.dir.clone(),
-            manifest,
-            manifest_text: text,
+            manifest: root_manifest,
+            manifest_text: root_text,
+            members,
+            focus: self.focus.clone(),
+            workspace_config: self.workspace_config.clone(),
+            catalogs: self.catalogs.clone(),
         })
+    }
+
+    /// The members as the resolver takes them.
+    pub fn resolver_members(&self) -> Vec<dx_resolve::WorkspaceMember> {
+        self.members
+            .iter()
+            .map(|m| dx_resolve::WorkspaceMember {
+                path: m.path.clone(),
+                manifest: m.manifest.clone(),
+            })
+            .collect()
+    }
+
+    /// Each member as its package.json describes it now, by path (to tell a stale lock).
+    pub fn member_workspaces(&self) -> std::collections::BTreeMap<String, dx_resolve::Workspace> {
+        self.members
+            .iter()
+            .map(|m| {
+                let ws = dx_resolve::Workspace {
+                    name: m.manifest.name.clone().unwrap_or_default(),
+                    version: m.manifest.version.clone().unwrap_or_default(),
+                    importer: dx_resolve::member_importer(&m.manifest),
+                    bin: m.manifest.bins(),
+                };
+                (m.path.clone(), ws)
+            })
+            .collect()
     }
 
     /// Where dx.lock lives.
@@ -66,6 +226,14 @@ impl Project {
     pub fn fingerprint(&self, options: &str) -> String {
         let mut hasher = blake3::Hasher::new();
         hasher.update(self.manifest_text.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(self.workspace_config.as_bytes());
+        for m in &self.members {
+            hasher.update(b"\0");
+            hasher.update(m.path.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(m.manifest_text.as_bytes());
+        }
         hasher.update(b"\0");
         // Streamed through a small buffer: no allocation the size of dx.lock on the no-op path.
         if let Ok(file) = std::fs::File::open(self.lockfile_path()) {
@@ -97,4 +265,27 @@ impl Project {
             dir: self.dir.clone(),
         })
     }
+}
+
+/// Replaces every `catalog:` specifier of `pj` by its catalog's entry (what it resolves as;
+/// dx.lock records the entry, so a changed catalog makes the lock stale). `manifest` is named in
+/// the error for an entry no catalog has.
+fn apply_catalogs(
+    pj: &mut PackageJson,
+    catalogs: &crate::workspace::Catalogs,
+    manifest: &Path,
+) -> Result<()> {
+    for section in [
+        &mut pj.dependencies,
+        &mut pj.dev_dependencies,
+        &mut pj.optional_dependencies,
+        &mut pj.peer_dependencies,
+    ] {
+        for (name, spec) in section.iter_mut() {
+            if let Some(entry) = catalogs.resolve_in(manifest, name, spec)? {
+                *spec = entry;
+            }
+        }
+    }
+    Ok(())
 }

@@ -203,9 +203,8 @@ fn link_target(member: Option<&str>, install_path: &str, dir: &str) -> String {
 fn plan_from_tree(tree: &Tree, options: &LayoutOptions) -> LayoutPlan {
     let order = tree.ordered_nodes();
     let mut excluded: Vec<Option<SkipReason>> = vec![None; tree.nodes.len()];
-    let optional_only = tree.reach(|n, kind| {
-        !kind.is_optional() && (tree.is_importer(n) || kind != EdgeKind::Dev)
-    });
+    let optional_only =
+        tree.reach(|n, kind| !kind.is_optional() && (tree.is_importer(n) || kind != EdgeKind::Dev));
     for &n in &order {
         let info = &tree.pkgs.list[tree.nodes[n].pkg];
         if tree.is_member(n) {
@@ -294,7 +293,8 @@ fn plan_from_tree(tree: &Tree, options: &LayoutOptions) -> LayoutPlan {
             None => plan.bin_links.push(link),
         }
     }
-    plan.links.sort_by(|a, b| a.install_path.cmp(&b.install_path));
+    plan.links
+        .sort_by(|a, b| a.install_path.cmp(&b.install_path));
     plan.workspaces = members.into_values().collect();
     plan
 }
@@ -343,7 +343,10 @@ fn bin_links<'t>(
         let (member, bin_dir) = if parent == ROOT {
             (None, ".bin".to_string())
         } else if tree.is_member(parent) {
-            (Some(tree.nodes[parent].location.as_str()), ".bin".to_string())
+            (
+                Some(tree.nodes[parent].location.as_str()),
+                ".bin".to_string(),
+            )
         } else {
             let (member, dir) = split_location(tree, &tree.nodes[parent].location);
             (member, format!("{dir}/node_modules/.bin"))

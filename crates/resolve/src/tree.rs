@@ -510,13 +510,21 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         let candidates: Vec<NodeIdx> = self
             .dependents
             .get(&name)
-            .map(|d| d.iter().copied().filter(|&d| self.tree.is_member(d)).collect())
+            .map(|d| {
+                d.iter()
+                    .copied()
+                    .filter(|&d| self.tree.is_member(d))
+                    .collect()
+            })
             .unwrap_or_default();
         for m in candidates {
             if self.tree.resolve(m, &name) != Some(placed) {
                 continue;
             }
-            if self.dep_of(m, &name).is_some_and(|e| !self.satisfies(pkg, e)) {
+            if self
+                .dep_of(m, &name)
+                .is_some_and(|e| !self.satisfies(pkg, e))
+            {
                 self.enqueue(m);
             }
         }
@@ -528,12 +536,15 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
     fn wake_members_after_root(&mut self) {
         for m in self.tree.members.clone() {
             let invalid = self.pkg(m).deps.iter().any(|d| {
-                self.tree.nodes[ROOT].children.get(&d.name).is_some_and(|&t| {
-                    t != m
-                        && self.tree.resolve(m, &d.name) == Some(t)
-                        && self.dep_of(m, &d.name).is_some()
-                        && !self.satisfies(self.tree.nodes[t].pkg, d)
-                })
+                self.tree.nodes[ROOT]
+                    .children
+                    .get(&d.name)
+                    .is_some_and(|&t| {
+                        t != m
+                            && self.tree.resolve(m, &d.name) == Some(t)
+                            && self.dep_of(m, &d.name).is_some()
+                            && !self.satisfies(self.tree.nodes[t].pkg, d)
+                    })
             });
             if invalid {
                 self.enqueue(m);
@@ -862,9 +873,8 @@ impl Tree {
         };
         let order = self.ordered_nodes();
         let not_dev = self.reach(|n, kind| !self.is_importer(n) || kind != EdgeKind::Dev);
-        let not_optional = self.reach(|n, kind| {
-            !kind.is_optional() && (self.is_importer(n) || kind != EdgeKind::Dev)
-        });
+        let not_optional = self
+            .reach(|n, kind| !kind.is_optional() && (self.is_importer(n) || kind != EdgeKind::Dev));
         let mut packages: BTreeMap<String, LockedPackage> = BTreeMap::new();
         let mut prod_reachable_keys = HashSet::new();
         let mut required_keys = HashSet::new();

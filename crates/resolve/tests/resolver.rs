@@ -429,7 +429,10 @@ fn the_workspace_protocol_always_links_the_member() {
             ),
             // A registry package named like a member: `workspace:` never fetches it.
             ("packages/lib", json!({"name": "lib", "version": "2.1.0"})),
-            ("tools", json!({"name": "tools", "version": "0.1.0", "dependencies": {"lib": "workspace:2.1.0"}})),
+            (
+                "tools",
+                json!({"name": "tools", "version": "0.1.0", "dependencies": {"lib": "workspace:2.1.0"}}),
+            ),
         ]),
         ..ResolveOptions::default()
     };
@@ -441,14 +444,25 @@ fn the_workspace_protocol_always_links_the_member() {
         Some("app@workspace:packages/app")
     );
     let app = &lock.workspaces["packages/app"];
-    assert_eq!(app.importer.edges["lib"].target.as_deref(), Some("lib@workspace:packages/lib"));
-    assert_eq!(app.importer.edges["tools"].target.as_deref(), Some("tools@workspace:tools"));
-    assert_eq!(app.importer.edges["a"].target.as_deref(), Some("a@1.1.0"));
     assert_eq!(
-        lock.workspaces["tools"].importer.edges["lib"].target.as_deref(),
+        app.importer.edges["lib"].target.as_deref(),
         Some("lib@workspace:packages/lib")
     );
-    assert!(!lock.packages.keys().any(|k| k.starts_with("lib@")), "nothing fetched for lib");
+    assert_eq!(
+        app.importer.edges["tools"].target.as_deref(),
+        Some("tools@workspace:tools")
+    );
+    assert_eq!(app.importer.edges["a"].target.as_deref(), Some("a@1.1.0"));
+    assert_eq!(
+        lock.workspaces["tools"].importer.edges["lib"]
+            .target
+            .as_deref(),
+        Some("lib@workspace:packages/lib")
+    );
+    assert!(
+        !lock.packages.keys().any(|k| k.starts_with("lib@")),
+        "nothing fetched for lib"
+    );
     assert_eq!(lock.dangling_edges().count(), 0);
     let plan = plan_layout(lock, &linux()).expect("plans");
     let links: Vec<(&str, &str)> = plan
@@ -472,7 +486,10 @@ fn a_workspace_range_no_member_satisfies_is_an_error() {
     let options = ResolveOptions {
         workspaces: members(&[
             ("packages/lib", json!({"name": "lib", "version": "1.0.0"})),
-            ("packages/app", json!({"name": "app", "version": "1.0.0", "dependencies": {"lib": "workspace:^2.0.0", "nope": "workspace:*"}})),
+            (
+                "packages/app",
+                json!({"name": "app", "version": "1.0.0", "dependencies": {"lib": "workspace:^2.0.0", "nope": "workspace:*"}}),
+            ),
         ]),
         ..ResolveOptions::default()
     };

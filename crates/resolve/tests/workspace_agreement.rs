@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use dx_resolve::semver::Version;
 use dx_resolve::{
-    LayoutOptions, LayoutPlan, Lockfile, PackageJson, ResolveOptions, WorkspaceMember,
-    plan_layout, resolve,
+    LayoutOptions, LayoutPlan, Lockfile, PackageJson, ResolveOptions, WorkspaceMember, plan_layout,
+    resolve,
 };
 use memory_source::MemorySource;
 use npm_tree::{InstalledTree, diff_lines, npm_tree, platform_of};
@@ -47,8 +47,10 @@ fn tree_of(plan: &LayoutPlan) -> InstalledTree {
                 .insert(format!("{prefix}{}", n.install_path), n.package_key.clone());
         }
         for l in &ws.links {
-            tree.installed
-                .insert(format!("{prefix}{}", l.install_path), format!("link:{}", l.target));
+            tree.installed.insert(
+                format!("{prefix}{}", l.install_path),
+                format!("link:{}", l.target),
+            );
         }
         for b in &ws.bin_links {
             tree.bins
@@ -80,7 +82,9 @@ fn compare_case(case_path: &Path, fixture_path: &Path) -> Result<(), String> {
     let source = MemorySource::from_case(&case["packages"]);
     let root = PackageJson::parse(&case["root"].to_string()).map_err(|e| e.to_string())?;
     let options = ResolveOptions {
-        node_version: fixture["node"].as_str().and_then(|v| Version::parse(v).ok()),
+        node_version: fixture["node"]
+            .as_str()
+            .and_then(|v| Version::parse(v).ok()),
         workspaces: members_of(&case)?,
         ..ResolveOptions::default()
     };
@@ -107,8 +111,8 @@ fn compare_case(case_path: &Path, fixture_path: &Path) -> Result<(), String> {
     if replanned != plan {
         return Err("planning from dx.lock gives another tree".into());
     }
-    let again = resolve(&source, &root, Some(&outcome.resolution), &options)
-        .map_err(|e| e.to_string())?;
+    let again =
+        resolve(&source, &root, Some(&outcome.resolution), &options).map_err(|e| e.to_string())?;
     if again.resolution != outcome.resolution {
         return Err("resolving again with the lock as previous moved something".into());
     }
@@ -133,7 +137,11 @@ fn cases() -> Vec<(PathBuf, PathBuf)> {
 #[test]
 fn every_workspace_case_matches_npm() {
     let pairs = cases();
-    assert!(pairs.len() >= 4, "workspace fixtures found: {}", pairs.len());
+    assert!(
+        pairs.len() >= 4,
+        "workspace fixtures found: {}",
+        pairs.len()
+    );
     let mut failures = Vec::new();
     for (case, fixture) in &pairs {
         if let Err(diff) = compare_case(case, fixture) {

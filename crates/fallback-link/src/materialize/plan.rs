@@ -154,8 +154,12 @@ pub(crate) fn is_plain_relative(path: &str) -> bool {
             .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
-/// A link target must be relative and, resolved from the link's directory, stay inside
-/// `node_modules` (`../typescript/bin/tsc` from `.bin/tsc` is fine; `../../etc` is not).
+/// A `.bin` link's target must be relative and, resolved from the link's directory, stay
+/// inside `node_modules` (`../typescript/bin/tsc` from `.bin/tsc` is fine; `../../etc` is not):
+/// command names and paths come from packages. A link in a package's place (`a`, `@s/b`) is a
+/// directory link that dx.lock asked for — a workspace member (`../packages/a`) or a
+/// `file:`/`link:` directory, which npm links wherever the project says — and must only be
+/// relative.
 fn check_link_target(link: &str, target: &str) -> Result<(), LinkError> {
     let unsafe_target = || LinkError::UnsafePath {
         path: format!("{link} -> {target}"),
@@ -163,6 +167,12 @@ fn check_link_target(link: &str, target: &str) -> Result<(), LinkError> {
     };
     if target.is_empty() || target.starts_with('/') || target.contains('\0') {
         return Err(unsafe_target());
+    }
+    let in_bin_dir = link
+        .rsplit_once('/')
+        .is_some_and(|(dir, _)| dir == ".bin" || dir.ends_with("/.bin"));
+    if !in_bin_dir {
+        return Ok(());
     }
     let mut depth = link.split('/').count() - 1;
     for component in target.split('/') {
@@ -186,6 +196,11 @@ mod tests {
         assert!(check_link_target(".bin/x", "../../etc/passwd").is_err());
         assert!(check_link_target(".bin/x", "/etc/passwd").is_err());
         assert!(check_link_target(".bin/x", "").is_err());
+        assert!(check_link_target("a/node_modules/.bin/x", "../../../../x").is_err());
+        // Directory links in a package's place (members, `file:` directories) may leave.
+        assert!(check_link_target("a", "../packages/a").is_ok());
+        assert!(check_link_target("@s/c", "../../../lib").is_ok());
+        assert!(check_link_target("@s/c", "/lib").is_err());
     }
 
     #[test]

@@ -324,7 +324,9 @@ pub(crate) fn accepts(info: &PkgInfo, dep: &Dep, tag: Option<&str>) -> bool {
             info.origin.is_none() && spec.accepts(&dep.name, &info.name, v, tag)
         }
         DependencySpec::Workspace(range) => {
-            info.workspace.is_some() && info.name == dep.name && workspace_range_accepts(range, info)
+            info.workspace.is_some()
+                && info.name == dep.name
+                && workspace_range_accepts(range, info)
         }
         other => info.origin.as_deref() == Some(other.to_string().as_str()),
     }

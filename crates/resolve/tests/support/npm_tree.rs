@@ -81,4 +81,3 @@ pub fn diff_lines(
     }
     lines
 }
-
