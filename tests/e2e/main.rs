@@ -17,3 +17,4 @@ mod lockfile;
 mod migrate;
 mod mount;
 mod scripts;
+mod workspace_run;
