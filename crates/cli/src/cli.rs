@@ -112,13 +112,13 @@ pub enum Command {
     Why(WhyArgs),
     /// Run a package.json script (`dx <script>` works too when no dx command has that name).
     #[command(
-        after_help = "Examples:\n  dx run                       list the scripts\n  dx run build                 run `build` (and `prebuild` / `postbuild` if present)\n  dx run test -- --watch       arguments after the name are appended to the script\n  dx test --watch              the same, when the script's name is not a dx command\n\nScripts run with `sh -c` in the project's directory, with every node_modules/.bin from there\nup on PATH and npm's variables (npm_lifecycle_event, npm_package_name, INIT_CWD…).\nThe script's exit status is dx's."
+        after_help = "Examples:\n  dx run                       list the scripts\n  dx run build                 run `build` (and `prebuild` / `postbuild` if present)\n  dx run test -- --watch       arguments after the name are appended to the script\n  dx test --watch              the same, when the script's name is not a dx command\n  dx run build -r              in every workspace member, dependencies first\n  dx run test --filter ui...   in `ui` and the members it depends on (pnpm's selectors)\n  dx run dev -r --parallel     every member at once, ignoring their order\n  dx run lint -w app -w api    in two members (by name or directory)\n\nScripts run with `sh -c` in the project's directory, with every node_modules/.bin from there\nup on PATH and npm's variables (npm_lifecycle_event, npm_package_name, INIT_CWD…).\nThe script's exit status is dx's."
     )]
     Run(RunArgs),
     /// Run an installed dependency's executable from node_modules/.bin.
     #[command(
         visible_alias = "x",
-        after_help = "Examples:\n  dx exec tsc --noEmit         run node_modules/.bin/tsc with arguments\n  dx x eslint .                the same, shorter\n\nNothing is downloaded: a command that is not installed is an error (add its package first\nwith `dx add -D <package>`)."
+        after_help = "Examples:\n  dx exec tsc --noEmit         run node_modules/.bin/tsc with arguments\n  dx x eslint .                the same, shorter\n  dx exec -r tsc --noEmit      in every workspace member, dependencies first\n\nIn a workspace member, its node_modules/.bin comes first on PATH, then the root's.\nNothing is downloaded: a command that is not installed is an error (add its package first\nwith `dx add -D <package>`)."
     )]
     Exec(ExecArgs),
     /// Create a package.json, as `npm init -y` writes it.
@@ -274,7 +274,7 @@ pub struct RunArgs {
     /// Skip the pre<script> and post<script> scripts.
     #[arg(long)]
     pub ignore_scripts: bool,
-    /// Every workspace member (`--workspaces`, as npm spells it).
+    /// Every workspace member (npm: `--workspaces`).
     #[arg(
         short = 'r',
         long = "recursive",
@@ -289,7 +289,7 @@ pub struct RunArgs {
     /// `--parallel`, for watchers and dev servers).
     #[arg(long)]
     pub parallel: bool,
-    /// How many members run at once when their dependencies allow (default 4, as pnpm).
+    /// How many members run at once when their dependencies allow (pnpm's default).
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub workspace_concurrency: u16,
 }
@@ -297,7 +297,7 @@ pub struct RunArgs {
 /// `dx exec` flags.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// In every workspace member (`--workspaces`, as npm spells it).
+    /// In every workspace member (npm: `--workspaces`).
     #[arg(
         short = 'r',
         long = "recursive",
