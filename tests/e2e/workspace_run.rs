@@ -29,7 +29,13 @@ fn workspace() -> TestContext {
         "packages/utils",
         json!({
             "name": "@demo/utils", "version": "1.0.0",
-            "scripts": { "build": build, "test": "echo \"$npm_package_name\" >> \"$INIT_CWD/tested.txt\"" }
+            "scripts": {
+                "build": build,
+                "test": "echo \"$npm_package_name\" >> \"$INIT_CWD/tested.txt\"",
+                // Waits (up to 5 s) for ui's `dev`, which depends on it: only --parallel
+                // runs both at once.
+                "dev": "i=0; while [ ! -f \"$INIT_CWD/ui-started\" ]; do i=$((i+1)); [ $i -gt 100 ] && exit 9; sleep 0.05; done; echo saw ui"
+            }
         }),
     );
     member(
@@ -41,6 +47,7 @@ fn workspace() -> TestContext {
                 "prebuild": "echo \"prebuild of $npm_package_name\"",
                 "build": build,
                 "lint": "echo linted ui",
+                "dev": "touch \"$INIT_CWD/ui-started\"",
                 "test": "echo ui fails >&2; exit 3"
             }
         }),
@@ -202,5 +209,47 @@ fn exec_in_a_member_finds_its_bins_then_the_roots() {
     assert_eq!(
         out.stdout_text(),
         "@demo/utils: root-hello utils\n@demo/ui: root-hello ui\napp: root-hello app\n"
+    );
+}
+
+#[test]
+fn parallel_starts_every_member_at_once() {
+    let ctx = workspace();
+    let out = ctx.dx(&["run", "dev", "-r", "--parallel", "--if-present"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout_text().contains("@demo/utils: saw ui\n"),
+        "{}",
+        out.render()
+    );
+}
+
+#[test]
+fn a_selection_that_matches_nothing_edits_nothing() {
+    let ctx = workspace();
+    let before = ctx.read("packages/ui/package.json");
+    let out = ctx.dx(&["add", "-w", "missing", "left-pad"]);
+    out.assert_code(1);
+    assert_dx_snapshot!("add_to_a_missing_member", out);
+    let out = ctx.dx(&["remove", "--filter", "./nowhere", "@demo/utils"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr_text()
+            .contains("--filter `./nowhere`: matches no workspace member"),
+        "{}",
+        out.render()
+    );
+    assert_eq!(ctx.read("packages/ui/package.json"), before);
+
+    // Outside a workspace, the flags are an error saying so.
+    let solo = TestContext::new();
+    solo.package_json(json!({"name": "solo", "scripts": {"build": "echo hi"}}));
+    let out = solo.dx(&["run", "build", "-r"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr_text()
+            .contains("-r/--workspaces needs a workspace"),
+        "{}",
+        out.render()
     );
 }
