@@ -103,8 +103,7 @@ fn exec_in_members(
                 not_installed(&args.command, Some(&project), &runner.bin_dirs()[0])
             );
         };
-        let mut command = runner.program_command(&program, program_args);
-        command.current_dir(&dir);
+        let command = runner.program_command(&program, program_args);
         let shown = std::iter::once(args.command.clone())
             .chain(program_args.iter().map(|a| scripts::shell_quote(a)))
             .collect::<Vec<_>>()
