@@ -14,7 +14,10 @@ mod pattern;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use catalog::{CatalogFile, Catalogs, rewrite_catalog_entry, write_catalog_entry};
+pub use catalog::{
+    CatalogFile, Catalogs, DEFAULT_CATALOG, catalog_name, rewrite_catalog_entry,
+    write_catalog_entry,
+};
 pub use config::PNPM_WORKSPACE_FILE;
 
 use crate::error::{Error, Result};
