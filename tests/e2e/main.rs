@@ -19,3 +19,4 @@ mod migrate;
 mod mount;
 mod scripts;
 mod workspaces;
+mod workspace_run;

@@ -49,7 +49,14 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Install dependencies: mount node_modules (or materialize it without FUSE).
     #[command(visible_alias = "i")]
-    Install(InstallArgs),
+    Install {
+        /// How to install.
+        #[command(flatten)]
+        install: InstallArgs,
+        /// Workspace members (accepted as pnpm does; a workspace is always installed whole).
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+    },
     /// Add packages to package.json and install.
     #[command(
         after_help = "Examples:\n  dx add react                 newest version, saved as ^X.Y.Z\n  dx add -D typescript@~5.6    a devDependency with the given range\n  dx add -E lodash@latest      saved as the exact version\n  dx add alias@npm:real@^2     an alias"
@@ -64,6 +71,9 @@ pub enum Command {
         /// How to install afterwards.
         #[command(flatten)]
         install: InstallArgs,
+        /// The workspace members whose package.json to edit.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
     },
     /// Move dependencies to the newest versions their specifiers allow.
     #[command(
@@ -80,6 +90,9 @@ pub enum Command {
         /// How to install afterwards.
         #[command(flatten)]
         install: InstallArgs,
+        /// The workspace members whose package.json to edit.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
     },
     /// Mount node_modules as a virtual filesystem served from the store.
     Mount(MountArgs),
@@ -99,13 +112,13 @@ pub enum Command {
     Why(WhyArgs),
     /// Run a package.json script (`dx <script>` works too when no dx command has that name).
     #[command(
-        after_help = "Examples:\n  dx run                       list the scripts\n  dx run build                 run `build` (and `prebuild` / `postbuild` if present)\n  dx run test -- --watch       arguments after the name are appended to the script\n  dx test --watch              the same, when the script's name is not a dx command\n\nScripts run with `sh -c` in the project's directory, with every node_modules/.bin from there\nup on PATH and npm's variables (npm_lifecycle_event, npm_package_name, INIT_CWD…).\nThe script's exit status is dx's."
+        after_help = "Examples:\n  dx run                       list the scripts\n  dx run build                 run `build` (and `prebuild` / `postbuild` if present)\n  dx run test -- --watch       arguments after the name are appended to the script\n  dx test --watch              the same, when the script's name is not a dx command\n  dx run build -r              in every workspace member, dependencies first\n  dx run test --filter ui...   in `ui` and the members it depends on (pnpm's selectors)\n  dx run dev -r --parallel     every member at once, ignoring their order\n  dx run lint -w app -w api    in two members (by name or directory)\n\nScripts run with `sh -c` in the project's directory, with every node_modules/.bin from there\nup on PATH and npm's variables (npm_lifecycle_event, npm_package_name, INIT_CWD…).\nThe script's exit status is dx's."
     )]
     Run(RunArgs),
     /// Run an installed dependency's executable from node_modules/.bin.
     #[command(
         visible_alias = "x",
-        after_help = "Examples:\n  dx exec tsc --noEmit         run node_modules/.bin/tsc with arguments\n  dx x eslint .                the same, shorter\n\nNothing is downloaded: a command that is not installed is an error (add its package first\nwith `dx add -D <package>`)."
+        after_help = "Examples:\n  dx exec tsc --noEmit         run node_modules/.bin/tsc with arguments\n  dx x eslint .                the same, shorter\n  dx exec -r tsc --noEmit      in every workspace member, dependencies first\n\nIn a workspace member, its node_modules/.bin comes first on PATH, then the root's.\nNothing is downloaded: a command that is not installed is an error (add its package first\nwith `dx add -D <package>`)."
     )]
     Exec(ExecArgs),
     /// Create a package.json, as `npm init -y` writes it.
@@ -220,6 +233,27 @@ pub struct AddArgs {
     /// How to install afterwards.
     #[command(flatten)]
     pub install: InstallArgs,
+    /// The workspace members whose package.json to edit.
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+}
+
+/// The workspace members a command acts on (`add`, `remove`, `update`, `install`): npm's
+/// `-w`, pnpm's `--filter`, and `-W` for the workspace root. Without them, the package whose
+/// directory dx runs in.
+#[derive(Debug, Args, Default, Clone)]
+pub struct WorkspaceArgs {
+    /// A workspace member, by name or directory (a directory holding members selects them
+    /// all); repeatable.
+    #[arg(short = 'w', long = "workspace", value_name = "NAME|PATH")]
+    pub workspace: Vec<String>,
+    /// pnpm's selectors: `name`, `@scope/*`, `./dir`, `{dir}`, `name...` (with its
+    /// dependencies), `...name` (with its dependents), `^` (without itself), `!sel`; repeatable.
+    #[arg(short = 'F', long = "filter", value_name = "SELECTOR")]
+    pub filter: Vec<String>,
+    /// The workspace root's own package.json.
+    #[arg(short = 'W', long = "workspace-root")]
+    pub workspace_root: bool,
 }
 
 /// `dx run` flags.
@@ -240,11 +274,40 @@ pub struct RunArgs {
     /// Skip the pre<script> and post<script> scripts.
     #[arg(long)]
     pub ignore_scripts: bool,
+    /// Every workspace member (npm: `--workspaces`).
+    #[arg(
+        short = 'r',
+        long = "recursive",
+        visible_alias = "workspaces",
+        alias = "ws"
+    )]
+    pub recursive: bool,
+    /// Which members: by name, directory or pnpm selector; and `-W` for the root.
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    /// Run every selected member at once, ignoring the order of their dependencies (pnpm's
+    /// `--parallel`, for watchers and dev servers).
+    #[arg(long)]
+    pub parallel: bool,
+    /// How many members run at once when their dependencies allow (pnpm's default).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workspace_concurrency: u16,
 }
 
 /// `dx exec` flags.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    /// In every workspace member (npm: `--workspaces`).
+    #[arg(
+        short = 'r',
+        long = "recursive",
+        visible_alias = "workspaces",
+        alias = "ws"
+    )]
+    pub recursive: bool,
+    /// Which members: by name, directory or pnpm selector; and `-W` for the root.
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
     /// The command, a name in node_modules/.bin.
     pub command: String,
     /// Its arguments.

@@ -16,7 +16,7 @@ mod why;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, WorkspaceArgs};
 use crate::printer::Printer;
 
 /// Runs the parsed command.
@@ -27,28 +27,62 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Cache { action } => cache::run(action, printer),
-        Command::Install(args) => install::install(&args, &cli.global, printer),
+        // pnpm installs the whole workspace whatever the filter; so does dx.
+        Command::Install {
+            install,
+            workspace: _,
+        } => install::install(&install, &cli.global, printer),
         Command::Registry { action } => registry::run(action, printer),
         Command::Mount(args) => mount::mount(args, &cli.global, printer),
         Command::Unmount => mount::unmount(printer),
-        Command::Add(args) => install::add(&args, &cli.global, printer),
+        Command::Add(args) => in_each_member(&args.workspace, || {
+            install::add(&args, &cli.global, printer)
+        }),
         Command::Migrate(args) => migrate::run(args, &cli.global, printer),
         Command::Audit(args) => audit::run(args, &cli.global, printer),
         Command::Outdated { packages } => outdated::run(&packages, &cli.global, printer),
-        Command::Remove { packages, install } => {
+        Command::Remove {
+            packages,
+            install,
+            workspace,
+        } => in_each_member(&workspace, || {
             install::remove(&packages, &install, &cli.global, printer)
-        }
+        }),
         Command::Update {
             packages,
             latest,
             install,
-        } => install::update(&packages, latest, &install, &cli.global, printer),
+            workspace,
+        } => in_each_member(&workspace, || {
+            install::update(&packages, latest, &install, &cli.global, printer)
+        }),
         Command::Run(args) => run::run(args, &cli.global, printer),
         Command::External(args) => run::run_external(args, &cli.global, printer),
-        Command::Exec(args) => exec::run(args, printer),
+        Command::Exec(args) => exec::run(args, &cli.global, printer),
         Command::Init(args) => init::run(&args, printer),
         Command::List(args) => list::run(&args, printer),
         Command::Why(args) => why::run(&args, printer),
         Command::Trust(args) => trust::run(&args, printer),
     }
+}
+
+/// Runs `command` (an `add`, `remove` or `update`) in each directory the workspace flags select
+/// (as the current directory, which the command opens as its project), stopping at the first
+/// failure; without workspace flags, once where dx runs.
+fn in_each_member(
+    flags: &WorkspaceArgs,
+    mut command: impl FnMut() -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    let Some(dirs) = run::workspace::edit_dirs(flags)? else {
+        return command();
+    };
+    for dir in dirs {
+        std::env::set_current_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot change to directory {}: {e}", dir.display()))?;
+        let code = command()?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

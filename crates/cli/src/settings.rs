@@ -72,7 +72,7 @@ mod tests {
 
     fn settings(flags: &[&str]) -> InstallSettings {
         let cli = crate::cli::Cli::parse_from(["dx", "install"].iter().chain(flags));
-        let crate::cli::Command::Install(args) = cli.command else {
+        let crate::cli::Command::Install { install: args, .. } = cli.command else {
             panic!("not install")
         };
         install_settings(&args, &cli.global, Intent::Edit)

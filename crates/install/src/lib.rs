@@ -49,7 +49,8 @@ pub use workspace::{Catalogs, Member, WorkspaceSet, find_workspace_root};
 /// Script running and lookup helpers the CLI's `run`, `exec` and `init` use.
 pub mod util {
     pub use crate::scripts::{
-        bin_dirs, exit_code, find_on_path, is_executable, nearest_package_dir, shell_quote,
+        InterruptShield, bin_dirs, exit_code, find_on_path, is_executable, nearest_package_dir,
+        shell_quote,
     };
     pub use crate::suggest::{closest, did_you_mean, edit_distance};
 }

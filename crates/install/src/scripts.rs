@@ -118,6 +118,14 @@ impl ScriptRunner {
     /// Runs `script` (the text of package.json's `scripts[event]`) with `args` appended
     /// shell-quoted, through `sh -c` in the package's directory, and waits for it.
     pub fn run_script(&self, event: &str, script: &str, args: &[String]) -> Result<ExitStatus> {
+        self.wait(self.script_command(event, script, args))
+            .with_context(|| format!("cannot start `sh` to run script `{event}`"))
+    }
+
+    /// The command [`Self::run_script`] runs (`sh -c`, the package's directory, npm's
+    /// environment), not started: for callers that capture its output (`dx run -r` prefixes
+    /// each line with the member's name). Raise an [`InterruptShield`] while waiting for it.
+    pub fn script_command(&self, event: &str, script: &str, args: &[String]) -> Command {
         let mut command_line = script.to_owned();
         for arg in args {
             command_line.push(' ');
@@ -128,9 +136,10 @@ impl ScriptRunner {
             .arg("-c")
             .arg(&command_line)
             .env("npm_lifecycle_event", event)
-            .env("npm_lifecycle_script", script);
-        self.wait(command)
-            .with_context(|| format!("cannot start `sh` to run script `{event}`"))
+            .env("npm_lifecycle_script", script)
+            .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
     }
 
     /// Runs the executable at `program` with `args`, in the package's directory, and waits.
@@ -139,6 +148,16 @@ impl ScriptRunner {
         command.args(args);
         self.wait(command)
             .with_context(|| format!("cannot run {}", program.display()))
+    }
+
+    /// The command [`Self::run_program`] runs, not started (see [`Self::script_command`]).
+    pub fn program_command(&self, program: &Path, args: &[String]) -> Command {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
     }
 
     fn wait(&self, mut command: Command) -> std::io::Result<ExitStatus> {
@@ -212,14 +231,16 @@ pub fn is_executable(path: &Path) -> bool {
 /// While alive, SIGINT and SIGQUIT do nothing to dx (a handler that returns, not SIG_IGN: an
 /// ignored disposition would be inherited by the children spawned afterwards, a handler is
 /// reset by exec). The previous dispositions come back on drop.
-struct InterruptShield {
+pub struct InterruptShield {
     previous: Vec<(libc::c_int, libc::sigaction)>,
 }
 
 extern "C" fn ignore_signal(_: libc::c_int) {}
 
 impl InterruptShield {
-    fn raise() -> Self {
+    /// Makes SIGINT and SIGQUIT do nothing to dx until the shield is dropped (the children,
+    /// in the same process group, still get them).
+    pub fn raise() -> Self {
         let mut previous = Vec::new();
         for signal in [libc::SIGINT, libc::SIGQUIT] {
             // SAFETY: sigaction with a zeroed struct, an empty mask and a handler that touches

@@ -14,7 +14,10 @@ mod pattern;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use catalog::{CatalogFile, Catalogs, rewrite_catalog_entry, write_catalog_entry};
+pub use catalog::{
+    CatalogFile, Catalogs, DEFAULT_CATALOG, catalog_name, rewrite_catalog_entry,
+    write_catalog_entry,
+};
 pub use config::PNPM_WORKSPACE_FILE;
 
 use crate::error::{Error, Result};
@@ -162,8 +165,20 @@ pub fn find_workspace_root(start: &Path) -> Result<Option<(PathBuf, Option<Strin
             .join(start)
     };
     for ancestor in start.ancestors() {
-        let Some(config) = WorkspaceConfig::read(ancestor)? else {
-            continue;
+        let config = match WorkspaceConfig::read(ancestor) {
+            Ok(Some(config)) => config,
+            Ok(None) => continue,
+            // An unrelated broken package.json above the project (one that does not even
+            // mention `workspaces`) does not stop the search; a broken workspace config does.
+            Err(Error::WorkspaceConfig { file, .. })
+                if ancestor != start
+                    && file.ends_with("package.json")
+                    && !std::fs::read_to_string(&file)
+                        .is_ok_and(|text| text.contains("\"workspaces\"")) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         let Ok(rel) = start.strip_prefix(ancestor) else {
             continue;

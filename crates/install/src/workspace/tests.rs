@@ -268,3 +268,23 @@ fn write_catalog_entry_keeps_the_rest_of_each_file() {
         package.replace("^5", "^6.0.0")
     );
 }
+
+#[test]
+fn find_workspace_root_passes_a_broken_unrelated_package_json_but_not_a_broken_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "package.json", "{ not json");
+    member(root, "project", "p");
+    assert_eq!(find_workspace_root(&root.join("project")).unwrap(), None);
+    write(root, "package.json", r#"{"workspaces": ["project"],"#);
+    let err = find_workspace_root(&root.join("project")).unwrap_err();
+    assert!(err.to_string().contains("invalid JSON"), "{err}");
+    write(root, PNPM_WORKSPACE_FILE, "packages: [");
+    write(root, "package.json", "{}");
+    let err = find_workspace_root(&root.join("project")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("pnpm-workspace.yaml: invalid YAML"),
+        "{err}"
+    );
+}
