@@ -18,5 +18,5 @@ mod lockfile;
 mod migrate;
 mod mount;
 mod scripts;
-mod workspaces;
 mod workspace_run;
+mod workspaces;

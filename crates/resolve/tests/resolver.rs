@@ -534,3 +534,35 @@ fn members_dev_dependencies_are_dev_and_production_leaves_them_out() {
     assert_eq!(installed, ["a", "c"]);
     assert!(plan.bin_links.is_empty(), "t is not installed, nor its bin");
 }
+
+#[test]
+fn a_members_file_dependency_is_relative_to_the_member() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("packages/shared")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("packages/shared/package.json"),
+        r#"{"name": "shared", "version": "0.1.0"}"#,
+    )
+    .expect("write");
+    let options = ResolveOptions {
+        project_dir: Some(dir.path().to_path_buf()),
+        workspaces: members(&[(
+            "packages/app",
+            json!({"name": "app", "version": "1.0.0", "dependencies": {"shared": "file:../shared"}}),
+        )]),
+        ..ResolveOptions::default()
+    };
+    let out = resolve(&source(), &pj(json!({})), None, &options).expect("resolves");
+    let edge = &out.resolution.workspaces["packages/app"].importer.edges["shared"];
+    assert_eq!(edge.specifier, "file:../shared", "the specifier as written");
+    assert_eq!(edge.target.as_deref(), Some("shared@file:packages/shared"));
+    let plan = plan_layout(&out.resolution, &linux()).expect("plans");
+    let shared = plan
+        .links
+        .iter()
+        .find(|l| l.install_path == "shared")
+        .expect("linked");
+    assert_eq!(shared.target, "../packages/shared");
+    let again = resolve(&source(), &pj(json!({})), Some(&out.resolution), &options).expect("again");
+    assert_eq!(again.resolution, out.resolution);
+}

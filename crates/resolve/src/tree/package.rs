@@ -105,7 +105,10 @@ impl PkgInfo {
         let semver = Version::parse(&version).ok();
         PkgInfo {
             key: dx_formats::lockfile::workspace_key(&name, path),
-            deps: build_deps(&sources, Some((&name, semver.as_ref(), overrides))),
+            deps: rebase_local_specs(
+                build_deps(&sources, Some((&name, semver.as_ref(), overrides))),
+                path,
+            ),
             bin: pj.bins(),
             semver,
             name,
@@ -124,9 +127,12 @@ impl PkgInfo {
         let semver = Version::parse(&ws.version).ok();
         PkgInfo {
             key: dx_formats::lockfile::workspace_key(&ws.name, path),
-            deps: deps_from_edges(
-                &ws.importer.edges,
-                Some((&ws.name, semver.as_ref(), overrides)),
+            deps: rebase_local_specs(
+                deps_from_edges(
+                    &ws.importer.edges,
+                    Some((&ws.name, semver.as_ref(), overrides)),
+                ),
+                path,
             ),
             bin: ws.bin.clone(),
             semver,
@@ -219,6 +225,46 @@ impl PkgInfo {
             origin,
             workspace: None,
         }
+    }
+}
+
+/// A member's `file:`/`link:` paths are relative to the member; the tree (and dx.lock's keys)
+/// take them relative to the root, so `file:../lib` in `packages/a` is the root's
+/// `file:packages/lib`. The specifier as written stays the edge's `raw`.
+fn rebase_local_specs(mut deps: Vec<Dep>, member: &str) -> Vec<Dep> {
+    for dep in &mut deps {
+        let rebased = match &dep.spec {
+            Some(DependencySpec::File(p)) if !p.starts_with('/') => {
+                DependencySpec::File(join_relative(member, p))
+            }
+            Some(DependencySpec::Link(p)) if !p.starts_with('/') => {
+                DependencySpec::Link(join_relative(member, p))
+            }
+            _ => continue,
+        };
+        dep.effective = rebased.to_string();
+        dep.spec = Some(rebased);
+    }
+    deps
+}
+
+/// `base/rel`, with `.` and `..` components folded (a path that climbs above the root keeps
+/// its leading `..`s).
+fn join_relative(base: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in base.split('/').chain(rel.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
     }
 }
 
