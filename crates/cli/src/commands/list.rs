@@ -26,7 +26,7 @@
 //! as far as it goes, with each missing package on stderr, and `dx list` exits 1, as `npm ls`
 //! does for a missing dependency.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -120,8 +120,11 @@ pub fn run(args: &ListArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Which edges `--prod`, `--dev` and `--omit` keep.
+/// Which edges `--prod`, `--dev` and `--omit` keep, and which members are shown.
 struct EdgeFilter {
+    /// Only these workspace members (by path) under the project, and none of the project's
+    /// own dependencies, as `npm ls -w <member>` shows; `None`: everything.
+    members: Option<BTreeSet<String>>,
     importer_dev: bool,
     importer_non_dev: bool,
     optional: bool,
@@ -132,6 +135,7 @@ impl EdgeFilter {
     fn from_args(args: &ListArgs) -> Self {
         let omitted = |kind| args.omit.contains(&kind);
         Self {
+            members: None,
             importer_dev: !args.prod && !omitted(OmitKind::Dev),
             importer_non_dev: !args.dev,
             optional: !omitted(OmitKind::Optional),
@@ -205,8 +209,9 @@ fn children_of<'t>(
     // A bundled package's edges have no targets: Node finds them from where it sits.
     let in_bundle = tree.bundled.contains_key(&bundled_key(path));
     let mut children: Vec<Child> = Vec::new();
+    let only_members = path.is_empty() && filter.members.is_some();
     for (name, edge) in edges {
-        if !filter.keeps(edge, importer) {
+        if only_members || !filter.keeps(edge, importer) {
             continue;
         }
         // An importer bundles nothing: a required edge of its own without a target is
@@ -244,7 +249,14 @@ fn children_of<'t>(
     // member is that same child once).
     if path.is_empty() {
         for member in tree.members.values() {
-            if edges.contains_key(&member.package.name) {
+            let shown_already = children
+                .iter()
+                .any(|c| c.found.is_some_and(|f| f.key == member.key));
+            let selected = filter
+                .members
+                .as_ref()
+                .is_none_or(|only| only.contains(&member.path));
+            if shown_already || !selected {
                 continue;
             }
             let link = tree.find("", &member.package.name);

@@ -276,3 +276,33 @@ fn npm_workspace_fixture_scoped_member_without_a_version_is_npms() {
         "the link's own target, from node_modules/@s"
     );
 }
+
+#[test]
+fn npm_workspace_fixture_one_member_is_npms_ls_w() {
+    // What `dx ls -w b` is to show once the flag exists: only the member, and y expanded
+    // under x@2.0.0 since nothing else shows it.
+    let tree = tree_of(LOCK);
+    let mut filter = EdgeFilter::from_args(&args(true));
+    filter.members = Some(["packages/b".to_owned()].into());
+    let shown = build(&tree, &filter, usize::MAX);
+    let out = render(&shown, &format!("{} {PROJECT_DIR}", tree.root_label()));
+    assert_eq!(out, npm("ls -w b --all"));
+}
+
+#[test]
+fn a_root_dependency_on_a_member_is_the_member_once() {
+    let lock = LOCK.replace(
+        "root\n  dependency x ^1.0.0 x@1.0.0\n",
+        "root\n  dev-dependency a workspace:* a@workspace:packages/a\n  dependency x ^1.0.0 x@1.0.0\n",
+    );
+    let tree = tree_of(&lock);
+    let out = text(&tree, &args(false));
+    assert_eq!(out.matches("a@1.0.0 -> ./packages/a").count(), 1, "{out}");
+    // --prod leaves the dev edge out, not the member.
+    let prod = ListArgs {
+        prod: true,
+        ..args(false)
+    };
+    let out = text(&tree, &prod);
+    assert!(out.contains("├─┬ a@1.0.0 -> ./packages/a\n"), "{out}");
+}
