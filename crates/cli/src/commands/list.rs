@@ -2,12 +2,19 @@
 //! planned from it, so it works before node_modules exists (or while it is not mounted).
 //!
 //! Each dependency is found where Node would find it: in the dependent's own node_modules,
-//! then in each enclosing one up to the top. As in npm, a package met again after the
-//! (breadth-first) first time it is shown is marked `deduped` and not expanded, and children
-//! are sorted as npm sorts them.
+//! then in each enclosing one up to the top ([`InstalledTree::find`]). As in npm, a package met
+//! again after the (breadth-first) first time it is shown is marked `deduped` and not expanded,
+//! and children are sorted as npm sorts them.
+//!
+//! In a workspace, each member is a child of the project beside the project's own
+//! dependencies, shown as npm shows a link: `b@1.0.0 -> ./packages/b`, its own dependencies
+//! (dev ones included) under it at the depth of the project's, and the packages it could not
+//! share with the root found in its own `node_modules` first. A member met again under another
+//! member is `b@1.0.0 deduped -> ./packages/b`.
 //!
 //! `--json` prints npm's shape: `{version, name, dependencies: {<name>: {version, resolved,
-//! dependencies}}}`, a deduped package without `dependencies`, and a dependency that is not
+//! dependencies}}}` (a member's `resolved` is `file:` and its link's target,
+//! `file:../packages/b`), a deduped package as `{version}` only, and a dependency that is not
 //! installed as `{required: <specifier>, missing: true}` (plus `optional: true` when it may be
 //! missing, such as a package for another platform).
 //!
@@ -19,13 +26,13 @@
 //! as far as it goes, with each missing package on stderr, and `dx list` exits 1, as `npm ls`
 //! does for a missing dependency.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use dx_resolve::collate::locale_compare;
 use dx_resolve::semver::{Range, Version};
-use dx_resolve::{EdgeKind, LayoutOptions, LayoutPlan, LockedEdge, LockedPackage, Lockfile};
+use dx_resolve::{EdgeKind, LayoutOptions, LayoutPlan, LockedEdge};
 use serde_json::{Map, Value, json};
 
 use crate::cli::{ListArgs, OmitKind};
@@ -33,210 +40,73 @@ use crate::printer::Printer;
 use dx_install::Project;
 
 mod bundled;
+mod tree;
+#[cfg(test)]
+pub(crate) mod workspace_tests;
 
-pub use bundled::Bundled;
+pub use tree::{BUNDLED_KEY_PREFIX, Found, InstalledTree, bundled_key, package_label};
 
-/// The prefix of the key [`InstalledTree`] gives a bundled package: `bundled:<install path>`
-/// (no dx.lock key contains `:` before its `@`, so the two never meet).
-const BUNDLED_KEY_PREFIX: &str = "bundled:";
-
-/// The key of the bundled package at install path `path`.
-pub fn bundled_key(path: &str) -> String {
-    format!("{BUNDLED_KEY_PREFIX}{path}")
-}
-
-/// A package Node finds: where, its key and what it is.
-#[derive(Clone, Copy, Debug)]
-pub struct Found<'t> {
-    /// Its install path (relative to node_modules).
-    pub path: &'t str,
-    /// Its key: a dx.lock key, or [`bundled_key`] for a bundled package.
-    pub key: &'t str,
-    /// The package.
-    pub package: &'t LockedPackage,
-    /// Whether it comes from another package's tarball rather than from dx.lock.
-    pub bundled: bool,
-}
-
-/// dx.lock read and laid out: what is installed, where.
-pub struct InstalledTree {
-    /// The project.
-    pub project: Project,
-    /// The lock's graph.
-    pub resolution: Lockfile,
-    /// Install path (relative to node_modules: `a`, `a/node_modules/b`) → package key, for
-    /// every package installed on this platform.
-    pub placed: BTreeMap<String, String>,
-    /// Bundled packages by [`bundled_key`]: read from the archives of placed packages that
-    /// ship some (see [`bundled`]).
-    pub bundled: BTreeMap<String, Bundled>,
-    /// Whether dx.lock has edges to packages it does not hold (each was warned about).
-    pub incomplete: bool,
-}
-
-impl InstalledTree {
-    /// Reads dx.lock of the project in the current directory and plans its layout. Fails when
-    /// there is no dx.lock; warns when package.json changed since it was written, and for each
-    /// edge to a package dx.lock does not hold.
-    pub fn load(printer: &Printer) -> anyhow::Result<Self> {
-        let started = std::time::Instant::now();
-        let project = Project::open_current()?;
-        let (_, lock) = project.require_lockfile()?;
-        if let Some(difference) =
-            lock.is_stale_for(&dx_resolve::manifest_importer(&project.manifest))
-        {
-            printer.warn(format!("dx.lock does not match package.json ({difference}); showing dx.lock (run `dx install`)"));
-        }
-        let mut incomplete = false;
-        for dangling in lock.dangling_edges() {
-            printer.warn(format!(
-                "dx.lock is incomplete: {dangling} (run `dx install` to repair it)"
-            ));
-            incomplete = true;
-        }
-        let resolution = lock;
-        let read = started.elapsed();
-        let plan: LayoutPlan = dx_resolve::plan_layout(&resolution, &LayoutOptions::default())
-            .context("cannot plan node_modules from dx.lock")?;
-        printer.verbose(format!(
-            "read dx.lock ({} packages) in {} ms, planned node_modules in {} ms",
-            resolution.packages.len(),
-            read.as_millis(),
-            (started.elapsed() - read).as_millis()
+/// Reads dx.lock of the project in the current directory and plans its layout. Fails when
+/// there is no dx.lock; warns when package.json changed since it was written, and for each
+/// edge to a package dx.lock does not hold.
+pub fn load(printer: &Printer) -> anyhow::Result<InstalledTree> {
+    let started = std::time::Instant::now();
+    let project = Project::open_current()?;
+    let (_, lock) = project.require_lockfile()?;
+    if let Some(difference) = lock.is_stale_for(&dx_resolve::manifest_importer(&project.manifest)) {
+        printer.warn(format!(
+            "dx.lock does not match package.json ({difference}); showing dx.lock (run `dx install`)"
         ));
-        let placed: BTreeMap<String, String> = plan
-            .nodes
-            .into_iter()
-            .map(|n| (n.install_path, n.package_key))
-            .collect();
-        let bundled = if bundled::any_may_bundle(&resolution, &placed) {
-            let started = std::time::Instant::now();
-            let (found, problems) = match dx_install::open_store() {
-                Ok(store) => bundled::read_bundled(&store, &resolution, &placed),
-                Err(e) => (BTreeMap::new(), vec![format!("{e:#}")]),
-            };
-            for problem in problems {
-                printer.verbose(format!("bundled dependencies not shown: {problem}"));
-            }
-            printer.verbose(format!(
-                "read {} bundled packages from the store in {} ms",
-                found.len(),
-                started.elapsed().as_millis()
-            ));
-            found
-                .into_iter()
-                .map(|(path, b)| (bundled_key(&path), b))
-                .collect()
-        } else {
-            BTreeMap::new()
+    }
+    let mut incomplete = false;
+    for dangling in lock.dangling_edges() {
+        printer.warn(format!(
+            "dx.lock is incomplete: {dangling} (run `dx install` to repair it)"
+        ));
+        incomplete = true;
+    }
+    let read = started.elapsed();
+    let plan: LayoutPlan = dx_resolve::plan_layout(&lock, &LayoutOptions::default())
+        .context("cannot plan node_modules from dx.lock")?;
+    printer.verbose(format!(
+        "read dx.lock ({} packages, {} workspace members) in {} ms, planned node_modules in {} ms",
+        lock.packages.len(),
+        lock.workspaces.len(),
+        read.as_millis(),
+        (started.elapsed() - read).as_millis()
+    ));
+    let mut tree = InstalledTree::new(project, lock, plan);
+    tree.incomplete = incomplete;
+    if bundled::any_may_bundle(&tree.resolution, &tree.placed) {
+        let started = std::time::Instant::now();
+        let (found, problems) = match dx_install::open_store() {
+            Ok(store) => bundled::read_bundled(&store, &tree.resolution, &tree.placed),
+            Err(e) => (BTreeMap::new(), vec![format!("{e:#}")]),
         };
-        Ok(Self {
-            project,
-            resolution,
-            placed,
-            bundled,
-            incomplete,
-        })
-    }
-
-    /// Where Node finds `name` when required from the package at `from` (`""`: the project):
-    /// in `from`'s own node_modules, then each enclosing one, a placed package before a
-    /// bundled one at the same place.
-    pub fn find(&self, from: &str, name: &str) -> Option<Found<'_>> {
-        let mut dir = from;
-        loop {
-            let candidate = if dir.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{dir}/node_modules/{name}")
-            };
-            if let Some((path, key)) = self.placed.get_key_value(&candidate) {
-                if let Some(package) = self.package(key) {
-                    return Some(Found {
-                        path,
-                        key,
-                        package,
-                        bundled: false,
-                    });
-                }
-            }
-            if let Some((key, b)) = self.bundled.get_key_value(&bundled_key(&candidate)) {
-                return Some(Found {
-                    path: &key[BUNDLED_KEY_PREFIX.len()..],
-                    key,
-                    package: &b.package,
-                    bundled: true,
-                });
-            }
-            if dir.is_empty() {
-                return None;
-            }
-            dir = dir.rfind("/node_modules/").map_or("", |i| &dir[..i]);
+        for problem in problems {
+            printer.verbose(format!("bundled dependencies not shown: {problem}"));
         }
+        printer.verbose(format!(
+            "read {} bundled packages from the store in {} ms",
+            found.len(),
+            started.elapsed().as_millis()
+        ));
+        tree.bundled = found
+            .into_iter()
+            .map(|(path, b)| (bundled_key(&path), b))
+            .collect();
     }
-
-    /// The package with key `key`: a dx.lock package, or a bundled one ([`bundled_key`]).
-    pub fn package(&self, key: &str) -> Option<&LockedPackage> {
-        match key.strip_prefix(BUNDLED_KEY_PREFIX) {
-            Some(_) => self.bundled.get(key).map(|b| &b.package),
-            None => self.resolution.packages.get(key),
-        }
-    }
-
-    /// The package installed at `path`, placed or bundled.
-    pub fn package_at(&self, path: &str) -> Option<&LockedPackage> {
-        match self.placed.get(path) {
-            Some(key) => self.package(key),
-            None => self.bundled.get(&bundled_key(path)).map(|b| &b.package),
-        }
-    }
-
-    /// The project's name and version as npm shows them: `name@version`.
-    pub fn root_label(&self) -> String {
-        let manifest = &self.project.manifest;
-        let name = manifest.name.clone().unwrap_or_else(|| {
-            self.project
-                .dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        });
-        match &manifest.version {
-            Some(version) => format!("{name}@{version}"),
-            None => name,
-        }
-    }
-}
-
-/// `name@version` as npm shows a package installed under `installed_as` (an alias shows
-/// `alias@npm:real@version`).
-pub fn package_label(installed_as: &str, package: &LockedPackage) -> String {
-    if installed_as == package.name {
-        format!("{}@{}", package.name, package.version)
-    } else {
-        format!("{installed_as}@npm:{}@{}", package.name, package.version)
-    }
+    Ok(tree)
 }
 
 /// Runs `dx list`.
 pub fn run(args: &ListArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let tree = InstalledTree::load(printer)?;
+    let tree = load(printer)?;
     let filter = EdgeFilter::from_args(args);
     let max_depth = if args.all { usize::MAX } else { args.depth };
     let shown = build(&tree, &filter, max_depth);
     if printer.json() {
-        let mut root = Map::new();
-        if let Some(version) = &tree.project.manifest.version {
-            root.insert("version".into(), json!(version));
-        }
-        root.insert(
-            "name".into(),
-            json!(tree.project.manifest.name.clone().unwrap_or_default()),
-        );
-        if let Some(deps) = json_children(&shown, 0) {
-            root.insert("dependencies".into(), deps);
-        }
-        printer.json_value(&Value::Object(root));
+        printer.json_value(&json_tree(&tree, &shown));
     } else {
         printer.answer(render(
             &shown,
@@ -250,10 +120,13 @@ pub fn run(args: &ListArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Which edges `--prod`, `--dev` and `--omit` keep.
+/// Which edges `--prod`, `--dev` and `--omit` keep, and which members are shown.
 struct EdgeFilter {
-    root_dev: bool,
-    root_non_dev: bool,
+    /// Only these workspace members (by path) under the project, and none of the project's
+    /// own dependencies, as `npm ls -w <member>` shows; `None`: everything.
+    members: Option<BTreeSet<String>>,
+    importer_dev: bool,
+    importer_non_dev: bool,
     optional: bool,
     peer: bool,
 }
@@ -262,19 +135,22 @@ impl EdgeFilter {
     fn from_args(args: &ListArgs) -> Self {
         let omitted = |kind| args.omit.contains(&kind);
         Self {
-            root_dev: !args.prod && !omitted(OmitKind::Dev),
-            root_non_dev: !args.dev,
+            members: None,
+            importer_dev: !args.prod && !omitted(OmitKind::Dev),
+            importer_non_dev: !args.dev,
             optional: !omitted(OmitKind::Optional),
             peer: !omitted(OmitKind::Peer),
         }
     }
 
-    fn keeps(&self, edge: &LockedEdge, at_root: bool) -> bool {
-        if at_root
+    /// Whether to show `edge` of a package, or of an importer (the project or a member, whose
+    /// dev and non-dev edges `--prod` and `--dev` choose between).
+    fn keeps(&self, edge: &LockedEdge, of_importer: bool) -> bool {
+        if of_importer
             && !(if edge.kind == EdgeKind::Dev {
-                self.root_dev
+                self.importer_dev
             } else {
-                self.root_non_dev
+                self.importer_non_dev
             })
         {
             return false;
@@ -292,7 +168,8 @@ impl EdgeFilter {
 struct Shown {
     /// The name the dependent requires (the folder name).
     name: String,
-    /// What is printed: `a@1.0.0`, `a@1.0.0 deduped`, `UNMET OPTIONAL DEPENDENCY a@^1`.
+    /// What is printed: `a@1.0.0`, `a@1.0.0 deduped`, `UNMET OPTIONAL DEPENDENCY a@^1`,
+    /// `b@1.0.0 -> ./packages/b`.
     label: String,
     version: Option<String>,
     resolved: Option<String>,
@@ -300,6 +177,8 @@ struct Shown {
     missing: Option<(String, bool)>,
     /// Shipped inside its dependent's tarball.
     in_bundle: bool,
+    /// Shown expanded elsewhere (npm's `--json` then gives only its version).
+    deduped: bool,
     children: Vec<usize>,
 }
 
@@ -307,14 +186,104 @@ struct Shown {
 struct Child<'t> {
     /// `name@version` (`name@specifier` when missing): what npm sorts by.
     id: String,
-    name: &'t String,
+    name: &'t str,
     edge: &'t LockedEdge,
     /// Where it is installed, when it is.
     found: Option<Found<'t>>,
 }
 
+/// The dependencies shown under the package (or member, or the project: `""`) at `path`, in
+/// npm's order (`name@version` in English collation); `None` when nothing is installed there.
+fn children_of<'t>(
+    tree: &'t InstalledTree,
+    filter: &EdgeFilter,
+    path: &str,
+) -> Option<Vec<Child<'t>>> {
+    let member = tree.member_at(path);
+    let importer = path.is_empty() || member.is_some();
+    let edges = if path.is_empty() {
+        &tree.resolution.root.edges
+    } else {
+        &tree.package_at(path)?.dependencies
+    };
+    // A bundled package's edges have no targets: Node finds them from where it sits.
+    let in_bundle = tree.bundled.contains_key(&bundled_key(path));
+    let mut children: Vec<Child> = Vec::new();
+    let only_members = path.is_empty() && filter.members.is_some();
+    for (name, edge) in edges {
+        if only_members || !filter.keeps(edge, importer) {
+            continue;
+        }
+        // An importer bundles nothing: a required edge of its own without a target is
+        // missing (a lost `package` block), not bundled.
+        let required_of_importer =
+            importer && matches!(edge.kind, EdgeKind::Normal | EdgeKind::Dev);
+        match (edge.target.as_ref(), tree.find(path, name)) {
+            (Some(_), Some(found)) => children.push(Child {
+                id: package_label(name, found.package),
+                name,
+                edge,
+                found: Some(found),
+            }),
+            // A dependency the dependent ships (or, inside a bundle, one Node finds).
+            (None, Some(found)) if found.bundled || in_bundle => children.push(Child {
+                id: package_label(name, found.package),
+                name,
+                edge,
+                found: Some(found),
+            }),
+            // A required edge the lock leaves unresolved is bundled inside its dependent
+            // (whose archive is not in the store, when it is not found).
+            (None, _) if !edge.kind.is_optional() && !required_of_importer => {}
+            // npm shows what is missing: an optional dependency that failed or does not fit
+            // this platform, an optional peer nobody brings.
+            _ => children.push(Child {
+                id: format!("{name}@{}", edge.specifier),
+                name,
+                edge,
+                found: None,
+            }),
+        }
+    }
+    // The project's workspace members, each where its link leads (a root dependency on a
+    // member is that same child once).
+    if path.is_empty() {
+        for member in tree.members.values() {
+            let shown_already = children
+                .iter()
+                .any(|c| c.found.is_some_and(|f| f.key == member.key));
+            let selected = filter
+                .members
+                .as_ref()
+                .is_none_or(|only| only.contains(&member.path));
+            if shown_already || !selected {
+                continue;
+            }
+            let link = tree.find("", &member.package.name);
+            let found = link.filter(|f| f.key == member.key).or_else(|| {
+                Some(Found {
+                    path: &member.path,
+                    key: &member.key,
+                    package: &member.package,
+                    bundled: false,
+                    linked: Some(&member.path),
+                })
+            });
+            children.push(Child {
+                id: package_label(&member.package.name, &member.package),
+                name: &member.package.name,
+                edge: &member.edge,
+                found,
+            });
+        }
+    }
+    children.sort_by(|a, b| locale_compare(&a.id, &b.id));
+    Some(children)
+}
+
 /// The tree to print, breadth first so the shallowest occurrence of a package is the one
-/// expanded; entry 0 is the project.
+/// expanded; entry 0 is the project. A member's children are at the depth of the project's
+/// (npm counts depth from each workspace).
 fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Shown> {
     let mut shown = vec![Shown {
         name: String::new(),
@@ -323,60 +292,16 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
         resolved: None,
         missing: None,
         in_bundle: false,
+        deduped: false,
         children: Vec::new(),
     }];
     let mut expanded: HashSet<String> = HashSet::new();
-    // (index in `shown`, install path, depth of its children)
+    // (index in `shown`, location, depth of its children)
     let mut queue = VecDeque::from([(0usize, String::new(), 0usize)]);
     while let Some((index, path, depth)) = queue.pop_front() {
-        let edges = if path.is_empty() {
-            &tree.resolution.root.edges
-        } else {
-            match tree.package_at(&path) {
-                Some(package) => &package.dependencies,
-                None => continue,
-            }
+        let Some(children) = children_of(tree, filter, &path) else {
+            continue;
         };
-        // A bundled package's edges have no targets: Node finds them from where it sits.
-        let in_bundle = tree.bundled.contains_key(&bundled_key(&path));
-        // npm orders each package's children by `name@version` in English collation.
-        let mut children: Vec<Child> = Vec::new();
-        for (name, edge) in edges {
-            if !filter.keeps(edge, path.is_empty()) {
-                continue;
-            }
-            // The project bundles nothing: a required edge of its own without a target is
-            // missing (a lost `package` block), not bundled.
-            let required_at_root =
-                path.is_empty() && matches!(edge.kind, EdgeKind::Normal | EdgeKind::Dev);
-            match (edge.target.as_ref(), tree.find(&path, name)) {
-                (Some(_), Some(found)) => children.push(Child {
-                    id: package_label(name, found.package),
-                    name,
-                    edge,
-                    found: Some(found),
-                }),
-                // A dependency the dependent ships (or, inside a bundle, one Node finds).
-                (None, Some(found)) if found.bundled || in_bundle => children.push(Child {
-                    id: package_label(name, found.package),
-                    name,
-                    edge,
-                    found: Some(found),
-                }),
-                // A required edge the lock leaves unresolved is bundled inside its dependent
-                // (whose archive is not in the store, when it is not found).
-                (None, _) if !edge.kind.is_optional() && !required_at_root => {}
-                // npm shows what is missing: an optional dependency that failed or does not fit
-                // this platform, an optional peer nobody brings.
-                _ => children.push(Child {
-                    id: format!("{name}@{}", edge.specifier),
-                    name,
-                    edge,
-                    found: None,
-                }),
-            }
-        }
-        children.sort_by(|a, b| locale_compare(&a.id, &b.id));
         for Child {
             id: label,
             name,
@@ -385,41 +310,42 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
         } in children
         {
             let child = match found {
-                Some(Found {
-                    path: child_path,
-                    package,
-                    bundled,
-                    ..
-                }) => {
-                    let first = expanded.insert(child_path.to_owned());
-                    if first && depth < max_depth {
-                        queue.push_back((shown.len(), child_path.to_owned(), depth + 1));
+                Some(found) => {
+                    let is_member = tree.members.contains_key(found.key);
+                    let first = expanded.insert(found.path.to_owned());
+                    if first && (is_member || depth < max_depth) {
+                        let below = if is_member { depth } else { depth + 1 };
+                        queue.push_back((shown.len(), found.path.to_owned(), below));
                     }
                     let mut label = if first {
                         label
                     } else {
                         format!("{label} deduped")
                     };
-                    if !satisfied(&edge.specifier, &package.version) {
+                    if !satisfied(&edge.specifier, &found.package.version) {
                         let from = if path.is_empty() {
-                            "the root project".to_owned()
+                            "the root project"
                         } else {
-                            format!("node_modules/{path}")
+                            &path
                         };
                         label.push_str(&format!(" invalid: {:?} from {from}", edge.specifier));
                     }
+                    if let Some(member) = found.linked {
+                        label.push_str(&format!(" -> ./{member}"));
+                    }
                     Shown {
-                        name: name.clone(),
+                        name: name.to_owned(),
                         label,
-                        version: Some(package.version.clone()),
-                        resolved: package.resolved.clone(),
+                        version: Some(found.package.version.clone()),
+                        resolved: found.package.resolved.clone(),
                         missing: None,
-                        in_bundle: bundled,
+                        in_bundle: found.bundled,
+                        deduped: !first,
                         children: Vec::new(),
                     }
                 }
                 None => Shown {
-                    name: name.clone(),
+                    name: name.to_owned(),
                     label: format!(
                         "UNMET {}DEPENDENCY {label}",
                         if edge.kind.is_optional() {
@@ -432,6 +358,7 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
                     resolved: None,
                     missing: Some((edge.specifier.clone(), edge.kind.is_optional())),
                     in_bundle: false,
+                    deduped: false,
                     children: Vec::new(),
                 },
             };
@@ -444,7 +371,7 @@ fn build(tree: &InstalledTree, filter: &EdgeFilter, max_depth: usize) -> Vec<Sho
 }
 
 /// Whether `version` meets `specifier` (an `npm:` alias's range included); a specifier that is
-/// not a range (a tag, a URL, a path) counts as met, as dx.lock chose for it.
+/// not a range (a tag, a URL, a path, `workspace:`) counts as met, as dx.lock chose for it.
 fn satisfied(specifier: &str, version: &str) -> bool {
     let range = match specifier.strip_prefix("npm:") {
         Some(aliased) => dx_resolve::spec::split_name_spec(aliased).1,
@@ -482,6 +409,22 @@ fn draw(shown: &[Shown], index: usize, prefix: &str, out: &mut String) {
     }
 }
 
+/// The whole `npm ls --json` document.
+fn json_tree(tree: &InstalledTree, shown: &[Shown]) -> Value {
+    let mut root = Map::new();
+    if let Some(version) = &tree.project.manifest.version {
+        root.insert("version".into(), json!(version));
+    }
+    root.insert(
+        "name".into(),
+        json!(tree.project.manifest.name.clone().unwrap_or_default()),
+    );
+    if let Some(deps) = json_children(shown, 0) {
+        root.insert("dependencies".into(), deps);
+    }
+    Value::Object(root)
+}
+
 /// `dependencies` of `npm ls --json` for entry `index`; `None` when it has none.
 fn json_children(shown: &[Shown], index: usize) -> Option<Value> {
     let children = &shown[index].children;
@@ -494,8 +437,11 @@ fn json_children(shown: &[Shown], index: usize) -> Option<Value> {
         let mut object = Map::new();
         match &entry.version {
             Some(version) => {
-                object.insert("version".into(), json!(version));
-                if let Some(resolved) = &entry.resolved {
+                // A member without a version has none in npm's output either.
+                if !version.is_empty() {
+                    object.insert("version".into(), json!(version));
+                }
+                if let Some(resolved) = entry.resolved.as_ref().filter(|_| !entry.deduped) {
                     object.insert("resolved".into(), json!(resolved));
                 }
                 if entry.in_bundle {
@@ -532,6 +478,7 @@ mod tests {
             resolved: None,
             missing: None,
             in_bundle: false,
+            deduped: false,
             children,
         }
     }

@@ -5,6 +5,12 @@
 //! A dependent whose own chain was already printed for this version is marked `deduped`
 //! instead of printed again (every path stays readable, and a cycle cannot loop).
 //!
+//! In a workspace, a chain through a member ends at the member's link from the project, as
+//! `npm explain` ends it: `workspace packages/b from the root project`; `--json` gives the
+//! member's `location` and `isWorkspace: true` (npm nests the link's dependents under the
+//! member's `linksIn`; dx has one entry per member and gives them as its `dependents`), and a
+//! package in a member's own node_modules is at `packages/b/node_modules/x`.
+//!
 //! A package another ships in its tarball (npm's `bundleDependencies`, read from that
 //! package's archive) is its own entry per place, marked `bundled` as `npm explain` marks it,
 //! and so is the edge from the package that bundles it (`bundled x@"^1" from xo@0.54.2`).
@@ -18,7 +24,7 @@ use dx_resolve::semver::{Version, satisfies};
 use dx_resolve::spec::split_name_spec;
 use serde_json::{Value, json};
 
-use super::list::{InstalledTree, bundled_key};
+use super::list::{BUNDLED_KEY_PREFIX, InstalledTree, bundled_key};
 use crate::cli::WhyArgs;
 use crate::printer::Printer;
 use dx_install::util as suggest;
@@ -33,29 +39,49 @@ struct Dependent<'t> {
     kind: EdgeKind,
     /// The dependent ships the package in its own tarball.
     bundled: bool,
+    /// The edge is the project's link to the workspace member at this path.
+    workspace: Option<&'t str>,
 }
 
 /// Runs `dx why`.
 pub fn run(args: &WhyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let tree = InstalledTree::load(printer)?;
-    let (name, range) = split_name_spec(&args.package);
+    let tree = super::list::load(printer)?;
+    match answer(&tree, &args.package, printer.json())? {
+        Answer::Text(text) => printer.answer(text),
+        Answer::Json(value) => printer.json_value(&value),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `dx why <package>` prints: the text blocks, or the `--json` array.
+enum Answer {
+    Text(String),
+    Json(Value),
+}
+
+/// `dx why <package>`'s answer for `tree`; fails (one line) when nothing installed matches.
+fn answer(tree: &InstalledTree, package: &str, json: bool) -> anyhow::Result<Answer> {
+    let (name, range) = split_name_spec(package);
     let installed: BTreeSet<&str> = tree
         .placed
         .values()
         .chain(tree.bundled.keys())
         .map(String::as_str)
         .collect();
-    // Install path -> key, bundled packages included.
-    let locations: Vec<(&str, &str)> = tree
-        .placed
-        .iter()
-        .map(|(path, key)| (path.as_str(), key.as_str()))
-        .chain(
-            tree.bundled
-                .iter()
-                .map(|(key, b)| (b.path.as_str(), key.as_str())),
-        )
-        .collect();
+    // Location -> key: placed and bundled packages, members and the links to them.
+    let locations: Vec<(&str, &str)> =
+        tree.placed
+            .iter()
+            .map(|(path, key)| (path.as_str(), key.as_str()))
+            .chain(
+                tree.bundled
+                    .iter()
+                    .map(|(key, b)| (b.path.as_str(), key.as_str())),
+            )
+            .chain(tree.links.iter().filter_map(|(link, member)| {
+                Some((link.as_str(), tree.placed.get(member)?.as_str()))
+            }))
+            .collect();
     // A package matches by its own name or by the name it is installed under (an alias).
     let mut named: Vec<&str> = installed
         .iter()
@@ -64,13 +90,13 @@ pub fn run(args: &WhyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
             tree.package(key).is_some_and(|p| p.name == name)
                 || locations
                     .iter()
-                    .any(|&(path, k)| k == *key && folder_name(path) == name)
+                    .any(|&(path, k)| k == *key && folder_name(path) == Some(name))
         })
         .collect();
     if named.is_empty() {
         let mut names: Vec<&str> = locations
             .iter()
-            .map(|&(path, _)| folder_name(path))
+            .filter_map(|&(path, _)| folder_name(path))
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -97,33 +123,33 @@ pub fn run(args: &WhyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
             versions.join(", ")
         );
     }
-    let dependents = dependents_index(&tree, &installed);
-    if printer.json() {
+    let dependents = dependents_index(tree, &installed);
+    Ok(if json {
         let nodes: Vec<Value> = matching
             .iter()
-            .map(|key| json_node(&tree, &locations, &dependents, key))
+            .map(|key| json_node(tree, &locations, &dependents, key))
             .collect();
-        printer.json_value(&Value::Array(nodes));
+        Answer::Json(Value::Array(nodes))
     } else {
         let blocks: Vec<String> = matching
             .iter()
-            .map(|key| explain(&tree, &dependents, key))
+            .map(|key| explain(tree, &dependents, key))
             .collect();
-        printer.answer(blocks.join("\n\n"));
-    }
-    Ok(ExitCode::SUCCESS)
+        Answer::Text(blocks.join("\n\n"))
+    })
 }
 
-/// The last component of an install path: the name the package is installed under.
-fn folder_name(path: &str) -> &str {
-    path.rfind("/node_modules/")
-        .map_or(path, |i| &path[i + "/node_modules/".len()..])
+/// The name a package at `location` is installed under: what follows the last `node_modules/`
+/// (`None` for a workspace member's own directory).
+fn folder_name(location: &str) -> Option<&str> {
+    let at = location.rfind("node_modules/")?;
+    (at == 0 || location[..at].ends_with('/')).then(|| &location[at + "node_modules/".len()..])
 }
 
 /// Target package key → the edges into it, from the project first, then by dependent key.
 fn dependents_index<'t>(
     tree: &'t InstalledTree,
-    installed: &BTreeSet<&str>,
+    installed: &BTreeSet<&'t str>,
 ) -> BTreeMap<&'t str, Vec<Dependent<'t>>> {
     let mut index: BTreeMap<&str, Vec<Dependent>> = BTreeMap::new();
     let root = tree
@@ -132,15 +158,15 @@ fn dependents_index<'t>(
         .edges
         .iter()
         .map(|(name, edge)| (None, name, edge));
-    let packages = tree
-        .resolution
-        .packages
+    // Every installed package's and member's edges (bundled packages' have no targets).
+    let packages = installed
         .iter()
-        .filter(|(key, _)| installed.contains(key.as_str()))
+        .filter(|key| !key.starts_with(BUNDLED_KEY_PREFIX))
+        .filter_map(|&key| Some((key, tree.package(key)?)))
         .flat_map(|(key, p)| {
             p.dependencies
                 .iter()
-                .map(move |(name, edge)| (Some(key.as_str()), name, edge))
+                .map(move |(name, edge)| (Some(key), name, edge))
         });
     for (from, name, edge) in root.chain(packages) {
         if let Some(target) = edge.target.as_deref().filter(|t| installed.contains(t)) {
@@ -150,6 +176,7 @@ fn dependents_index<'t>(
                 specifier: &edge.specifier,
                 kind: edge.kind,
                 bundled: false,
+                workspace: None,
             });
         }
     }
@@ -182,9 +209,21 @@ fn dependents_index<'t>(
                     specifier: &edge.specifier,
                     kind: edge.kind,
                     bundled: found.bundled && !in_bundle,
+                    workspace: None,
                 });
             }
         }
+    }
+    // Last, as npm lists it: the project's link to each member.
+    for member in tree.members.values() {
+        index.entry(&member.key).or_default().push(Dependent {
+            from: None,
+            name: &member.package.name,
+            specifier: &member.edge.specifier,
+            kind: EdgeKind::Normal,
+            bundled: false,
+            workspace: Some(&member.path),
+        });
     }
     index
 }
@@ -200,9 +239,14 @@ fn kind_word(kind: EdgeKind) -> &'static str {
     }
 }
 
+/// `name@version`; a member without a version by its name alone (npm explain prints
+/// `name@undefined`).
 fn key_label(tree: &InstalledTree, key: &str) -> String {
-    tree.package(key)
-        .map_or_else(|| key.to_owned(), |p| format!("{}@{}", p.name, p.version))
+    match tree.package(key) {
+        Some(p) if p.version.is_empty() => p.name.clone(),
+        Some(p) => format!("{}@{}", p.name, p.version),
+        None => key.to_owned(),
+    }
 }
 
 /// The human block for one installed package.
@@ -234,6 +278,10 @@ fn explain_dependents(
 ) {
     let indent = "  ".repeat(depth);
     for dependent in dependents.get(key).map(Vec::as_slice).unwrap_or_default() {
+        if let Some(path) = dependent.workspace {
+            out.push_str(&format!("\n{indent}workspace {path} from the root project"));
+            continue;
+        }
         let kind = match dependent.kind {
             EdgeKind::Normal => String::new(),
             other => format!("{} ", kind_word(other)),
@@ -268,13 +316,14 @@ fn json_node(
     let locations: Vec<String> = locations
         .iter()
         .filter(|&&(_, k)| k == key)
-        .map(|(path, _)| format!("node_modules/{path}"))
+        .map(|(path, _)| (*path).to_owned())
         .collect();
     let mut seen = HashSet::from([key.to_owned()]);
     let mut node = json!({
         "name": package.map(|p| p.name.as_str()),
         "version": package.map(|p| p.version.as_str()),
         "locations": locations,
+        "isWorkspace": tree.members.contains_key(key),
         "dev": package.is_some_and(|p| p.dev),
         "optional": package.is_some_and(|p| p.optional),
         "dependents": json_dependents(tree, dependents, key, &mut seen),
@@ -292,20 +341,36 @@ fn json_dependents(
     seen: &mut HashSet<String>,
 ) -> Vec<Value> {
     let mut list = Vec::new();
+    let root = tree.project.dir.display().to_string();
     for dependent in dependents.get(key).map(Vec::as_slice).unwrap_or_default() {
+        if let Some(path) = dependent.workspace {
+            // npm's spec for the link: `file:` and the member's absolute directory.
+            list.push(json!({
+                "type": "workspace",
+                "name": dependent.name,
+                "spec": format!("file:{}", tree.project.dir.join(path).display()),
+                "from": { "location": root },
+            }));
+            continue;
+        }
         let from = match dependent.from {
-            None => json!({ "location": tree.project.dir.display().to_string() }),
+            None => json!({ "location": root }),
             Some(from) => {
                 let package = tree.package(from);
-                let (name, version) = (
-                    package.map(|p| p.name.as_str()),
-                    package.map(|p| p.version.as_str()),
-                );
-                if seen.insert(from.to_owned()) {
-                    json!({ "name": name, "version": version, "dependents": json_dependents(tree, dependents, from, seen) })
-                } else {
-                    json!({ "name": name, "version": version, "deduped": true })
+                let mut node = json!({
+                    "name": package.map(|p| p.name.as_str()),
+                    "version": package.map(|p| p.version.as_str()),
+                });
+                if let Some(member) = tree.members.get(from) {
+                    node["location"] = json!(member.path);
+                    node["isWorkspace"] = json!(true);
                 }
+                if seen.insert(from.to_owned()) {
+                    node["dependents"] = json!(json_dependents(tree, dependents, from, seen));
+                } else {
+                    node["deduped"] = json!(true);
+                }
+                node
             }
         };
         let mut edge = json!({
@@ -328,9 +393,113 @@ mod tests {
 
     #[test]
     fn folder_names_are_the_last_install_path_component() {
-        assert_eq!(folder_name("a"), "a");
-        assert_eq!(folder_name("@s/a"), "@s/a");
-        assert_eq!(folder_name("b/node_modules/c"), "c");
-        assert_eq!(folder_name("@s/b/node_modules/@t/c"), "@t/c");
+        assert_eq!(folder_name("node_modules/a"), Some("a"));
+        assert_eq!(folder_name("node_modules/@s/a"), Some("@s/a"));
+        assert_eq!(folder_name("node_modules/b/node_modules/c"), Some("c"));
+        assert_eq!(
+            folder_name("node_modules/@s/b/node_modules/@t/c"),
+            Some("@t/c")
+        );
+        assert_eq!(folder_name("packages/b/node_modules/x"), Some("x"));
+        assert_eq!(folder_name("packages/b"), None);
+        assert_eq!(folder_name("my_node_modules/b"), None);
+    }
+
+    use crate::commands::list::workspace_tests::{LOCK, PROJECT_DIR, npm, tree_of};
+
+    fn text(package: &str) -> String {
+        match answer(&tree_of(LOCK), package, false).unwrap() {
+            Answer::Text(text) => text,
+            Answer::Json(_) => unreachable!(),
+        }
+    }
+
+    fn json(package: &str) -> Value {
+        match answer(&tree_of(LOCK), package, true).unwrap() {
+            Answer::Json(value) => value,
+            Answer::Text(_) => unreachable!(),
+        }
+    }
+
+    // npm's text for the same workspace is in list/npm-workspace.txt (`npm explain x`, ...):
+    // dx prints the same lines without npm's location lines and without the link node npm
+    // puts between a member and its dependents (`b@1.0.0` / `node_modules/b`).
+    #[test]
+    fn why_names_the_member_that_needs_a_package() {
+        assert_eq!(
+            text("x"),
+            r#"x@1.0.0
+  x@"^1.0.0" from the root project
+
+x@2.0.0
+  x@"^2.0.0" from b@1.0.0
+    b@"^1.0.0" from a@1.0.0
+      workspace packages/a from the root project
+    workspace packages/b from the root project"#
+        );
+        assert_eq!(
+            text("z"),
+            r#"z@1.0.0 dev
+  dev z@"^1.0.0" from b@1.0.0
+    b@"^1.0.0" from a@1.0.0
+      workspace packages/a from the root project
+    workspace packages/b from the root project"#
+        );
+        assert_eq!(
+            text("y"),
+            r#"y@1.0.0
+  y@"^1.0.0" from a@1.0.0
+    workspace packages/a from the root project
+  y@"^1.0.0" from x@2.0.0
+    x@"^2.0.0" from b@1.0.0
+      b@"^1.0.0" from a@1.0.0 deduped
+      workspace packages/b from the root project"#
+        );
+        // The lines dx prints are npm's, in npm's nesting order.
+        let npm_x = npm("explain x");
+        for line in text("x").lines().map(str::trim) {
+            assert!(
+                npm_x.lines().any(|l| l.trim() == line),
+                "{line:?} not in npm's output"
+            );
+        }
+    }
+
+    #[test]
+    fn why_a_member_shows_who_links_it() {
+        assert_eq!(
+            text("b"),
+            r#"b@1.0.0
+  b@"^1.0.0" from a@1.0.0
+    workspace packages/a from the root project
+  workspace packages/b from the root project"#
+        );
+        let b = &json("b")[0];
+        assert_eq!(b["isWorkspace"], true);
+        assert_eq!(b["locations"], json!(["packages/b", "node_modules/b"]));
+    }
+
+    #[test]
+    fn why_json_gives_member_locations_and_npms_workspace_edges() {
+        let x = json("x");
+        let npm: Value = serde_json::from_str(npm("explain --json x")).unwrap();
+        assert_eq!(x[1]["locations"], json!(["packages/b/node_modules/x"]));
+        assert_eq!(npm[1]["location"], "packages/b/node_modules/x");
+        let from_b = &x[1]["dependents"][0]["from"];
+        let npm_b = &npm[1]["dependents"][0]["from"];
+        for field in ["name", "version", "location", "isWorkspace"] {
+            assert_eq!(from_b[field], npm_b[field], "{field}");
+        }
+        // npm gives the member's dependents under its link (`linksIn`); dx gives them directly.
+        let dx_edges = from_b["dependents"].as_array().unwrap();
+        let npm_edges = npm_b["linksIn"][0]["dependents"].as_array().unwrap();
+        assert_eq!(dx_edges.len(), npm_edges.len());
+        assert_eq!(dx_edges[1], npm_edges[1], "the project's workspace edge");
+        assert_eq!(
+            dx_edges[1]["spec"],
+            format!("file:{PROJECT_DIR}/packages/b")
+        );
+        assert_eq!(dx_edges[0]["from"]["location"], "packages/a");
+        assert_eq!(dx_edges[0]["spec"], npm_edges[0]["spec"]);
     }
 }

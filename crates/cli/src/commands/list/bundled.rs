@@ -18,9 +18,9 @@ pub struct Bundled {
     /// from where the package sits, inside the bundle first). `dev` and `optional` are those
     /// of the package that ships it.
     pub package: LockedPackage,
-    /// Where it sits, relative to node_modules (`xo/node_modules/a`).
+    /// Where it sits: its location (`node_modules/xo/node_modules/a`).
     pub path: String,
-    /// The install path of the placed package whose tarball ships it (`xo`).
+    /// The location of the placed package whose tarball ships it (`node_modules/xo`).
     pub bundled_by: String,
 }
 
@@ -40,10 +40,11 @@ pub fn any_may_bundle(lock: &Lockfile, placed: &BTreeMap<String, String>) -> boo
         .any(|key| lock.packages.get(key).is_some_and(may_bundle))
 }
 
-/// The bundled packages of every placed package that may have some, by install path
-/// (`xo/node_modules/eslint-config-xo-typescript`). A path the layout places a package at is
-/// left to the placed package (npm never places one where a bundled one is). Packages whose
-/// archive the store cannot give are reported in the returned messages and skipped.
+/// The bundled packages of every placed package that may have some (`placed`: location ->
+/// key), by location (`node_modules/xo/node_modules/eslint-config-xo-typescript`). A location
+/// the layout places a package at is left to the placed package (npm never places one where a
+/// bundled one is). Packages whose archive the store cannot give are reported in the returned
+/// messages and skipped.
 pub fn read_bundled(
     store: &Store,
     lock: &Lockfile,
