@@ -53,7 +53,10 @@ pub fn load(printer: &Printer) -> anyhow::Result<InstalledTree> {
     let started = std::time::Instant::now();
     let project = Project::open_current()?;
     let (_, lock) = project.require_lockfile()?;
-    if let Some(difference) = lock.is_stale_for(&dx_resolve::manifest_importer(&project.manifest)) {
+    let stale = lock
+        .is_stale_for(&dx_resolve::manifest_importer(&project.manifest))
+        .or_else(|| lock.stale_members(&project.member_workspaces()));
+    if let Some(difference) = stale {
         printer.warn(format!(
             "dx.lock does not match package.json ({difference}); showing dx.lock (run `dx install`)"
         ));
