@@ -295,7 +295,8 @@ fn catalogs_give_members_their_versions_and_a_changed_catalog_is_stale() {
     );
     ctx.write(
         "packages/b/package.json",
-        &json!({"name": "b", "version": "1.0.0", "dependencies": {"pad": "catalog:next"}}).to_string(),
+        &json!({"name": "b", "version": "1.0.0", "dependencies": {"pad": "catalog:next"}})
+            .to_string(),
     );
     ctx.dx_ok(&["install", "--materialize"]);
     let version = |rel: &str| -> String {
@@ -303,7 +304,10 @@ fn catalogs_give_members_their_versions_and_a_changed_catalog_is_stale() {
         pj["version"].as_str().unwrap().to_owned()
     };
     assert_eq!(version("node_modules/pad/package.json"), "1.1.0");
-    assert_eq!(version("packages/b/node_modules/pad/package.json"), "2.0.0-beta.1");
+    assert_eq!(
+        version("packages/b/node_modules/pad/package.json"),
+        "2.0.0-beta.1"
+    );
     // The catalog changed: the lock no longer fits.
     ctx.write("pnpm-workspace.yaml", "packages:\n  - 'packages/*'\ncatalog:\n  pad: 1.0.0\ncatalogs:\n  next:\n    pad: 2.0.0-beta.1\n");
     let frozen = ctx.dx(&["install", "--frozen-lockfile"]);
@@ -316,8 +320,14 @@ fn catalogs_give_members_their_versions_and_a_changed_catalog_is_stale() {
 fn add_with_workspace_flag_edits_the_named_member_from_the_root() {
     let ctx = TestContext::with_fixtures();
     ctx.package_json(json!({"name": "mono", "workspaces": ["packages/*"]}));
-    ctx.write("packages/a/package.json", &json!({"name": "a", "version": "1.0.0"}).to_string());
-    ctx.write("packages/b/package.json", &json!({"name": "b", "version": "1.0.0"}).to_string());
+    ctx.write(
+        "packages/a/package.json",
+        &json!({"name": "a", "version": "1.0.0"}).to_string(),
+    );
+    ctx.write(
+        "packages/b/package.json",
+        &json!({"name": "b", "version": "1.0.0"}).to_string(),
+    );
     let out = ctx.dx(&["add", "util", "-w", "b", "--materialize"]);
     assert!(out.success(), "{}", out.render());
     let b: Value = serde_json::from_str(&ctx.read("packages/b/package.json")).unwrap();
@@ -327,16 +337,40 @@ fn add_with_workspace_flag_edits_the_named_member_from_the_root() {
     assert!(ctx.path("node_modules/.bin/util").exists() || ctx.path("node_modules/util").is_dir());
     // dx ls names the members.
     let ls = ctx.dx_ok(&["ls"]);
-    assert!(ls.contains("a@1.0.0 -> ./packages/a") && ls.contains("b@1.0.0 -> ./packages/b"), "{ls}");
+    assert!(
+        ls.contains("a@1.0.0 -> ./packages/a") && ls.contains("b@1.0.0 -> ./packages/b"),
+        "{ls}"
+    );
 }
 
 /// One bad input each: a one-line error naming what is wrong, and nothing written.
 #[test]
 fn bad_workspaces_are_one_line_errors_that_change_nothing() {
     let cases: [(&str, Value, &[(&str, Value)]); 3] = [
-        ("a pattern that matches nothing", json!({"name": "m", "workspaces": ["packages/*", "tools/*"]}), &[("packages/a", json!({"name": "a", "version": "1.0.0"}))]),
-        ("two members with one name", json!({"name": "m", "workspaces": ["packages/*"]}), &[("packages/a", json!({"name": "same", "version": "1.0.0"})), ("packages/b", json!({"name": "same", "version": "1.0.0"}))]),
-        ("a workspace: range no member satisfies", json!({"name": "m", "workspaces": ["packages/*"]}), &[("packages/a", json!({"name": "a", "version": "1.0.0"})), ("packages/b", json!({"name": "b", "version": "1.0.0", "dependencies": {"a": "workspace:^2.0.0"}}))]),
+        (
+            "a pattern that matches nothing",
+            json!({"name": "m", "workspaces": ["packages/*", "tools/*"]}),
+            &[("packages/a", json!({"name": "a", "version": "1.0.0"}))],
+        ),
+        (
+            "two members with one name",
+            json!({"name": "m", "workspaces": ["packages/*"]}),
+            &[
+                ("packages/a", json!({"name": "same", "version": "1.0.0"})),
+                ("packages/b", json!({"name": "same", "version": "1.0.0"})),
+            ],
+        ),
+        (
+            "a workspace: range no member satisfies",
+            json!({"name": "m", "workspaces": ["packages/*"]}),
+            &[
+                ("packages/a", json!({"name": "a", "version": "1.0.0"})),
+                (
+                    "packages/b",
+                    json!({"name": "b", "version": "1.0.0", "dependencies": {"a": "workspace:^2.0.0"}}),
+                ),
+            ],
+        ),
     ];
     for (what, root, members) in cases {
         let ctx = TestContext::with_fixtures();
@@ -349,8 +383,42 @@ fn bad_workspaces_are_one_line_errors_that_change_nothing() {
         let err = out.stderr_text();
         assert_eq!(err.trim().lines().count(), 1, "{what}: {err}");
         assert!(!ctx.path("dx.lock").exists(), "{what}: no dx.lock written");
-        assert!(!ctx.path("node_modules").exists(), "{what}: no node_modules");
+        assert!(
+            !ctx.path("node_modules").exists(),
+            "{what}: no node_modules"
+        );
         let name = what.replace(' ', "_").replace(':', "");
         crate::snapshot::assert_dx_snapshot!(format!("workspace_error_{name}"), out);
     }
+}
+
+#[test]
+fn update_latest_moves_a_catalog_entry_for_every_member() {
+    let ctx = TestContext::with_fixtures();
+    ctx.package_json(json!({"name": "mono", "private": true}));
+    ctx.write(
+        "pnpm-workspace.yaml",
+        "packages:\n  - 'packages/*'\ncatalog:\n  pad: 1.0.0 # pinned for now\n",
+    );
+    for m in ["a", "b"] {
+        ctx.write(
+            &format!("packages/{m}/package.json"),
+            &json!({"name": m, "version": "1.0.0", "dependencies": {"pad": "catalog:"}})
+                .to_string(),
+        );
+    }
+    ctx.dx_ok(&["install", "--materialize"]);
+    let out = ctx.dx(&["update", "--latest", "pad"]);
+    assert!(out.success(), "{}", out.render());
+    assert_eq!(
+        ctx.read("pnpm-workspace.yaml"),
+        "packages:\n  - 'packages/*'\ncatalog:\n  pad: 1.1.0 # pinned for now\n"
+    );
+    let a: Value = serde_json::from_str(&ctx.read("packages/a/package.json")).unwrap();
+    assert_eq!(
+        a["dependencies"]["pad"], "catalog:",
+        "members keep their catalog: specifier"
+    );
+    let pad: Value = serde_json::from_str(&ctx.read("node_modules/pad/package.json")).unwrap();
+    assert_eq!(pad["version"], "1.1.0");
 }

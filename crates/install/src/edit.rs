@@ -88,6 +88,7 @@ pub fn add(
     Ok(Edit {
         manifest_text: Some(editor.render()),
         update: UpdateSelection::Nothing,
+        catalog_file: None,
     })
 }
 
@@ -106,6 +107,7 @@ pub fn remove(project: &Project, names: &[String]) -> Result<Edit> {
     Ok(Edit {
         manifest_text: Some(editor.render()),
         update: UpdateSelection::Nothing,
+        catalog_file: None,
     })
 }
 
@@ -136,6 +138,7 @@ pub fn update(
         }
     }
     let mut manifest_text = None;
+    let mut catalog_file = None;
     if latest {
         let lookup = Lookup::new(
             &project.dir,
@@ -144,6 +147,7 @@ pub fn update(
             settings.network.cache_mode(),
         )?;
         let mut changed = false;
+        let mut catalogs: Vec<(String, String)> = Vec::new();
         for section in [
             DependencySection::Dependencies,
             DependencySection::DevDependencies,
@@ -166,6 +170,12 @@ pub fn update(
                     .dependency(section, &name)
                     .unwrap_or_default()
                     .to_owned();
+                // A `catalog:` specifier stays; its catalog entry is what moves, for every
+                // member that uses it.
+                if let Some(catalog) = crate::workspace::catalog_name(&spec) {
+                    catalogs.push((catalog.to_owned(), name.clone()));
+                    continue;
+                }
                 let Some(new_spec) = latest_spec(&lookup, &name, &spec)? else {
                     continue;
                 };
@@ -178,6 +188,33 @@ pub fn update(
         if changed {
             manifest_text = Some(editor.render());
         }
+        // Every member's `catalog:` dependencies of these names: the entry is shared.
+        for text in project.members.iter().map(|m| m.manifest_text.as_str()) {
+            let Ok(member) = ManifestEditor::parse(text) else {
+                continue;
+            };
+            for section in DependencySection::ALL {
+                let Some(map) = member
+                    .value()
+                    .get(section.key())
+                    .and_then(|v| v.as_object())
+                else {
+                    continue;
+                };
+                for (name, spec) in map {
+                    let wanted = names.is_empty() || names.contains(name);
+                    if let (true, Some(catalog)) = (
+                        wanted,
+                        spec.as_str().and_then(crate::workspace::catalog_name),
+                    ) {
+                        catalogs.push((catalog.to_owned(), name.clone()));
+                    }
+                }
+            }
+        }
+        catalogs.sort();
+        catalogs.dedup();
+        catalog_file = updated_catalogs(project, &lookup, &catalogs)?;
     }
     let update = if names.is_empty() {
         UpdateSelection::Everything
@@ -187,7 +224,49 @@ pub fn update(
     Ok(Edit {
         manifest_text,
         update,
+        catalog_file,
     })
+}
+
+/// The catalog file (pnpm-workspace.yaml, else the root package.json) with each named entry
+/// moved to its `latest` version, or `None` when nothing moves. Writing it is the install's,
+/// with the other edits (and undone with them).
+fn updated_catalogs(
+    project: &Project,
+    lookup: &Lookup,
+    entries: &[(String, String)],
+) -> Result<Option<(std::path::PathBuf, String)>> {
+    use crate::workspace::{CatalogFile, PNPM_WORKSPACE_FILE, rewrite_catalog_entry};
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let yaml = project.dir.join(PNPM_WORKSPACE_FILE);
+    let (path, kind) = if yaml.is_file() {
+        (yaml, CatalogFile::PnpmWorkspaceYaml)
+    } else {
+        (project.dir.join("package.json"), CatalogFile::PackageJson)
+    };
+    let mut text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let original = text.clone();
+    for (catalog, name) in entries {
+        let Some(current) = project
+            .catalogs
+            .resolve(name, &format!("catalog:{catalog}"))?
+        else {
+            continue;
+        };
+        let Some(new_spec) = latest_spec(lookup, name, &current)? else {
+            continue;
+        };
+        if new_spec == current {
+            continue;
+        }
+        if let Some(rewritten) = rewrite_catalog_entry(&text, kind, catalog, name, &new_spec)? {
+            text = rewritten;
+        }
+    }
+    Ok((text != original).then_some((path, text)))
 }
 
 /// The registry name (`None`: the package's own) and dist-tag to look up when the saved

@@ -38,11 +38,17 @@ pub struct Edit {
     pub manifest_text: Option<String>,
     /// Packages to re-resolve although dx.lock matches (`dx update`, `dx audit fix`).
     pub update: UpdateSelection,
+    /// A workspace catalog file (pnpm-workspace.yaml or the root package.json) with entries
+    /// moved (`dx update --latest` of a `catalog:` dependency): written before resolving, so
+    /// every member using the entry moves, and put back if the install fails.
+    pub catalog_file: Option<(std::path::PathBuf, String)>,
 }
 
 impl Edit {
     fn is_edit(&self) -> bool {
-        self.manifest_text.is_some() || self.update != UpdateSelection::Nothing
+        self.manifest_text.is_some()
+            || self.update != UpdateSelection::Nothing
+            || self.catalog_file.is_some()
     }
 }
 
@@ -122,6 +128,8 @@ pub struct Install {
     store: Arc<Store>,
     settings: InstallSettings,
     edit: Edit,
+    /// The catalog file as it was before the edit wrote it, to put back on failure.
+    catalog_saved: Option<(std::path::PathBuf, Vec<u8>)>,
 }
 
 impl Install {
@@ -132,11 +140,31 @@ impl Install {
             store,
             settings,
             edit: Edit::default(),
+            catalog_saved: None,
         }
     }
 
     /// The same install for an edited package.json or with packages to update.
     pub fn with_edit(mut self, edit: Edit) -> Result<Self> {
+        if let Some((path, text)) = &edit.catalog_file {
+            // The catalog is read with the project: write it, then read the project again.
+            let saved =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            dx_store::write_atomic(path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let reopened = Project::open_package(&self.project.dir).and_then(|mut p| {
+                p.load_workspace()?;
+                p.focused(self.project.focus.clone())
+            });
+            match reopened {
+                Ok(p) => self.project = p,
+                Err(e) => {
+                    let _ = dx_store::write_atomic(path, &saved);
+                    return Err(e);
+                }
+            }
+            self.catalog_saved = Some((path.clone(), saved));
+        }
         if let Some(text) = &edit.manifest_text {
             self.project = self.project.with_manifest_text(text.clone())?;
         }
@@ -164,6 +192,11 @@ impl Install {
             }
             Err(e) => {
                 saved.restore(reporter);
+                if let Some((path, bytes)) = &self.catalog_saved {
+                    if dx_store::write_atomic_if_changed(path, bytes).is_err() {
+                        reporter.warn(&format!("could not put back {}", path.display()));
+                    }
+                }
                 Err(e)
             }
         }

@@ -78,7 +78,7 @@ impl Project {
     }
 
     /// Reads the members of the workspace rooted at `self.dir`.
-    fn load_workspace(&mut self) -> Result<()> {
+    pub(crate) fn load_workspace(&mut self) -> Result<()> {
         let Some(set) = crate::workspace::WorkspaceSet::discover(&self.dir)? else {
             return Ok(());
         };
@@ -121,7 +121,17 @@ impl Project {
         };
         let manifest = PackageJson::parse(&text)
             .with_context(|| format!("{} is not valid", path.display()))?;
-        Ok(Self {
+        Ok(Self::from_parsed(dir, manifest, text))
+    }
+
+    /// The package in `dir` whose package.json is `text` (nothing is read from disk).
+    pub fn from_text(dir: &Path, text: String) -> Result<Self> {
+        let manifest = PackageJson::parse(&text).context("package.json is not valid")?;
+        Ok(Self::from_parsed(dir, manifest, text))
+    }
+
+    fn from_parsed(dir: &Path, manifest: PackageJson, text: String) -> Self {
+        Self {
             dir: dir.to_path_buf(),
             manifest,
             manifest_text: text,
@@ -129,7 +139,7 @@ impl Project {
             focus: None,
             workspace_config: String::new(),
             catalogs: Default::default(),
-        })
+        }
     }
 
     /// The focused member, if any.

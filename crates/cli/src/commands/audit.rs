@@ -61,6 +61,7 @@ pub fn run(args: AuditArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
         let edit = Edit {
             manifest_text: None,
             update: UpdateSelection::Names(names.into_iter().collect()),
+            ..Edit::default()
         };
         let store = Arc::new(dx_install::open_store()?);
         let engine = Install::new(Project::open(&project.dir)?, store, settings).with_edit(edit)?;

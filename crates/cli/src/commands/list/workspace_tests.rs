@@ -82,11 +82,8 @@ fn tree_in(lock: &str, dir: &str) -> InstalledTree {
     let plan =
         dx_resolve::plan_layout(&lock, &LayoutOptions::default()).expect("the test lock lays out");
     let manifest_text = r#"{"name":"ws-root","version":"1.0.0","workspaces":["packages/*"]}"#;
-    let project = Project {
-        dir: PathBuf::from(dir),
-        manifest: serde_json::from_str::<PackageJson>(manifest_text).unwrap(),
-        manifest_text: manifest_text.to_owned(),
-    };
+    let project = Project::from_text(&PathBuf::from(dir), manifest_text.to_owned())
+        .expect("the test manifest parses");
     InstalledTree::new(project, lock, plan)
 }
 
