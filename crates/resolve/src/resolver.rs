@@ -10,6 +10,7 @@
 //! without fetching anything; only changed or new edges reach the registry.
 
 mod pick;
+mod remote;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -573,7 +574,12 @@ impl RegistryChooser<'_> {
         info.key = package_key(&info.name, &origin);
         info.version = origin.clone();
         info.semver = None;
-        info.resolved = Some(url.to_string());
+        // The source may give the form dx.lock records (a `file:` tarball relative to the project).
+        info.resolved = manifest
+            .dist
+            .tarball
+            .clone()
+            .or_else(|| Some(url.to_string()));
         info.origin = Some(origin);
         if let Some(&i) = pkgs.by_key.get(&info.key) {
             return Ok(Choice::Known(i));
@@ -618,7 +624,7 @@ impl Chooser for RegistryChooser<'_> {
             DependencySpec::Tarball(url) => self.choose_tarball(pkgs, from, dep, &spec, url),
             DependencySpec::File(path) => self.choose_local(pkgs, from, dep, &spec, path, false),
             DependencySpec::Link(path) => self.choose_local(pkgs, from, dep, &spec, path, true),
-            DependencySpec::Git(_) => self.fail_or_skip(pkgs, from, dep, unsupported("git")),
+            DependencySpec::Git(git) => self.choose_git(pkgs, from, dep, git),
             DependencySpec::Workspace(_) => {
                 self.fail_or_skip(pkgs, from, dep, unsupported("workspace:"))
             }

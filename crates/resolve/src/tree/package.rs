@@ -271,6 +271,9 @@ pub(crate) fn accepts(info: &PkgInfo, dep: &Dep, tag: Option<&str>) -> bool {
             let Some(v) = &info.semver else { return false };
             info.origin.is_none() && spec.accepts(&dep.name, &info.name, v, tag)
         }
-        other => info.origin.as_deref() == Some(other.to_string().as_str()),
+        other => info
+            .origin
+            .as_deref()
+            .is_some_and(|o| other.accepts_source(o)),
     }
 }
