@@ -16,4 +16,5 @@ mod install;
 mod lockfile;
 mod migrate;
 mod mount;
+mod remote_deps;
 mod scripts;

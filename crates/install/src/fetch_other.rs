@@ -272,7 +272,10 @@ pub fn name_of(
         Store::open(store.root())
             .with_context(|| format!("cannot open the store at {}", store.root().display()))?,
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Multi-threaded: the source drives requests through `Handle::block_on`, which a
+    // current-thread runtime would never poll.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -480,18 +480,39 @@ fn git(
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let message = stderr
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or("git failed without a message")
-        .to_owned();
     Err(GitError::Command {
         action,
         url: url.to_owned(),
-        message,
+        message: error_line(&String::from_utf8_lossy(&out.stderr)),
     })
+}
+
+/// The line of git's stderr that says what went wrong: its first `fatal:` / `error:` line
+/// (without the prefix), or for "Could not read from remote repository" the line before it
+/// (ssh's own reason), else the last line; git's advice paragraphs after it add nothing.
+fn error_line(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let first_error = lines
+        .iter()
+        .position(|l| l.starts_with("fatal:") || l.starts_with("error:"));
+    let line = match first_error {
+        Some(i) if lines[i].contains("Could not read from remote repository") && i > 0 => {
+            lines[i - 1]
+        }
+        Some(i) => lines[i],
+        None => lines
+            .last()
+            .copied()
+            .unwrap_or("git failed without a message"),
+    };
+    line.trim_start_matches("fatal:")
+        .trim_start_matches("error:")
+        .trim()
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -515,6 +536,19 @@ mod tests {
 
     fn pick(committish: Committish) -> Result<Option<String>, GitError> {
         pick_commit("file:///r", &committish, &refs())
+    }
+
+    #[test]
+    fn the_telling_line_of_gits_stderr_is_shown() {
+        let missing = "fatal: '/r.git' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct access rights\nand the repository exists.\n";
+        assert_eq!(
+            error_line(missing),
+            "'/r.git' does not appear to be a git repository"
+        );
+        let ssh = "git@host: Permission denied (publickey).\r\nfatal: Could not read from remote repository.\n\nPlease make sure\n";
+        assert_eq!(error_line(ssh), "git@host: Permission denied (publickey).");
+        assert_eq!(error_line("warning: x\nlast words\n"), "last words");
+        assert_eq!(error_line(""), "git failed without a message");
     }
 
     #[test]

@@ -561,7 +561,7 @@ impl RegistryChooser<'_> {
                     ResolveError::Source {
                         dependent: dependent_name(pkgs, from),
                         name: dep.name.clone(),
-                        source,
+                        source: remote::naming(dep, source),
                     },
                 );
             }

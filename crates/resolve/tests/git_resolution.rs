@@ -124,6 +124,6 @@ fn a_missing_ref_names_the_dependency() {
     let err = resolve(&src, &pj, None, &ResolveOptions::default()).expect_err("no such ref");
     assert_eq!(
         err.to_string(),
-        "cannot resolve lib (required by the root project): fetching git+file:///r.git#gone: no ref gone"
+        "cannot resolve lib (required by the root project): fetching lib@git+file:///r.git#gone: no ref gone"
     );
 }

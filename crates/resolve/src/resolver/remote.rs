@@ -8,6 +8,7 @@
 use dx_formats::lockfile::package_key;
 
 use super::{RegistryChooser, ResolveError, dependent_name};
+use crate::source::SourceError;
 use crate::tree::Choice;
 use crate::tree::package::{Dep, Packages, PkgIdx, PkgInfo};
 
@@ -30,7 +31,7 @@ impl RegistryChooser<'_> {
                     ResolveError::Source {
                         dependent: dependent_name(pkgs, from),
                         name: dep.name.clone(),
-                        source,
+                        source: naming(dep, source),
                     },
                 );
             }
@@ -50,5 +51,17 @@ impl RegistryChooser<'_> {
         // version, so a fresh and a reused resolution compare alike.
         info.origin = Some(resolution.resolved);
         Ok(Choice::New(Box::new(info)))
+    }
+}
+
+/// The source's error naming the dependency as the user wrote it (`fetching lib@<spec>: …`):
+/// the one line users see ends with the root cause, which must say which package it is.
+pub(super) fn naming(dep: &Dep, error: SourceError) -> SourceError {
+    match error {
+        SourceError::Failed { message, .. } => SourceError::Failed {
+            name: format!("{}@{}", dep.name, dep.effective),
+            message,
+        },
+        other => other,
     }
 }
