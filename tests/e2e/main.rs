@@ -17,6 +17,7 @@ mod install;
 mod lockfile;
 mod migrate;
 mod mount;
+mod remote_deps;
 mod scripts;
 mod workspace_run;
 mod workspaces;

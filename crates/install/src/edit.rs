@@ -48,12 +48,21 @@ pub fn add(
     let mut editor = ManifestEditor::parse(project.edited_manifest_text())
         .context("package.json is not valid")?;
     for request in requests {
-        let (name, spec) = split_name_spec(request);
+        // A git, tarball URL or tarball path request names no package: its package.json does.
+        let nameless = remote_request(request);
+        let learned;
+        let (name, spec) = match &nameless {
+            Some(remote) => {
+                learned = crate::fetch_other::name_of(project, store, settings, remote)?;
+                (learned.as_str(), request.as_str())
+            }
+            None => split_name_spec(request),
+        };
         validate_name(name)?;
         let parsed = DependencySpec::parse(name, spec)
             .with_context(|| format!("invalid specifier in `{request}`"))?;
         let saved = match needed_tag(&parsed, spec) {
-            None => spec.to_owned(),
+            None => parsed.saved_form(spec),
             Some((alias_of, tag)) => {
                 let registry_name = alias_of.unwrap_or_else(|| name.to_owned());
                 if lookup.is_none() {
@@ -267,6 +276,18 @@ fn updated_catalogs(
         }
     }
     Ok((text != original).then_some((path, text)))
+}
+
+/// The spec of a `dx add` request that is a git reference, a tarball URL or a tarball path as
+/// a whole (`github:user/repo`, `git+ssh://git@host/r.git`, `https://…/x.tgz`, `./x.tgz`).
+fn remote_request(request: &str) -> Option<DependencySpec> {
+    match DependencySpec::parse("", request).ok()? {
+        spec @ (DependencySpec::Git(_) | DependencySpec::Tarball(_)) => Some(spec),
+        DependencySpec::File(path) if dx_formats::lockfile::is_tarball_path(&path) => {
+            Some(DependencySpec::File(path))
+        }
+        _ => None,
+    }
 }
 
 /// The registry name (`None`: the package's own) and dist-tag to look up when the saved

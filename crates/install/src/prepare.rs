@@ -16,6 +16,7 @@ use dx_resolve::{LayoutOptions, LayoutPlan, Lockfile, Platform, ResolveOptions, 
 use dx_store::Store;
 
 use crate::error::{Context as _, Error, Result};
+use crate::fetch_other::Remote;
 use crate::project::Project;
 use crate::reporter::Reporter;
 use crate::settings::NetworkMode;
@@ -166,20 +167,24 @@ pub(crate) fn prepare(
         Ok(c)
     };
 
+    let remote = Remote::of(project, store, options.network, options.registry);
     let (lock_text, lockfile, resolved) = match (existing, stale.or(incomplete)) {
         (Some((text, lock)), None) if options.update == UpdateSelection::Nothing => {
             (text, lock, false)
         }
         (previous, _) => {
-            let source = RegistrySource::new(get_client()?, get_runtime()?.handle().clone());
-            let (text, lock) = resolve_and_write(
+            let source = RegistrySource::new(get_client()?, get_runtime()?.handle().clone())
+                .with_remote(remote.clone());
+            let resolved = resolve_and_write(
                 &source,
                 project,
                 store,
                 previous.as_ref().map(|(_, lock)| lock),
                 options.update.clone(),
                 reporter,
-            )?;
+            );
+            source.take_notes().iter().for_each(|n| reporter.warn(n));
+            let (text, lock) = resolved?;
             (text, lock, true)
         }
     };
@@ -247,6 +252,7 @@ pub(crate) fn prepare(
                 .context("cannot plan node_modules")?;
             let (hashes, downloaded) = ensure_in_store(
                 store,
+                &remote,
                 &get_runtime,
                 &get_client,
                 resolution,
@@ -429,8 +435,10 @@ fn platform_tag(options: &LayoutOptions) -> String {
 
 /// Makes sure every planned package is in the store, downloading what is missing, and returns
 /// each package key's content hash.
+#[allow(clippy::too_many_arguments)]
 fn ensure_in_store<'r>(
     store: &Arc<Store>,
+    remote: &Remote,
     get_runtime: &dyn Fn() -> Result<&'r tokio::runtime::Runtime>,
     get_client: &dyn Fn() -> Result<RegistryClient>,
     resolution: &Lockfile,
@@ -463,6 +471,11 @@ fn ensure_in_store<'r>(
             .with_context(|| format!("cannot look up {key} in the store"))?
         {
             Some(hash) if store.contains(&hash) => {
+                hashes.insert(key.to_owned(), hash);
+            }
+            // Git and `file:` tarballs: packed or read again, checked against dx.lock.
+            _ if crate::fetch_other::handles(package) => {
+                let hash = crate::fetch_other::ensure(remote, key, package, &integrity, reporter)?;
                 hashes.insert(key.to_owned(), hash);
             }
             _ => {

@@ -1,21 +1,32 @@
 //! The resolver's [`PackageSource`] served by the registry client: blocking calls from the
 //! resolver thread into the async client, with every packument request put in flight as soon
-//! as a name is known.
+//! as a name is known. With a [`Remote`] it also serves tarball URLs, `file:` tarballs and git
+//! dependencies (crate::fetch_other, crate::git), each fetched once per process.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use dx_net::{NetError, RegistryClient};
-use dx_resolve::source::{PackageSource, SourceError};
-use dx_resolve::{BundleDependencies, Dist, Packument, RawBin};
+use dx_resolve::source::{GitResolution, PackageSource, SourceError};
+use dx_resolve::{BundleDependencies, Dist, Packument, RawBin, VersionManifest};
 use tokio::runtime::Handle;
+
+use crate::fetch_other::{self, Remote};
 
 /// Packuments from a registry (through the store's metadata cache).
 pub struct RegistrySource {
     client: RegistryClient,
     runtime: Handle,
     converted: Mutex<HashMap<String, Arc<Packument>>>,
+    remote: Option<Remote>,
+    notes: Mutex<Vec<String>>,
 }
+
+/// Tarball manifests and git resolutions already fetched by this process (`dx add` learns a
+/// package's name from them, then installs), keyed by store root and URL or specifier.
+type Fetched<T> = Mutex<HashMap<(std::path::PathBuf, String), T>>;
+static TARBALLS: OnceLock<Fetched<VersionManifest>> = OnceLock::new();
+static GIT: OnceLock<Fetched<GitResolution>> = OnceLock::new();
 
 impl RegistrySource {
     /// A source over `client`, running its requests on `runtime`.
@@ -24,7 +35,28 @@ impl RegistrySource {
             client,
             runtime,
             converted: Mutex::default(),
+            remote: None,
+            notes: Mutex::default(),
         }
+    }
+
+    /// The same source, also serving tarball URLs, `file:` tarballs and git dependencies of
+    /// the project `remote` describes.
+    pub fn with_remote(mut self, remote: Remote) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// What the user should know from what this source fetched (a git package's `prepare`
+    /// that did not run), once each.
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn remote(&self, what: String) -> Result<&Remote, SourceError> {
+        self.remote
+            .as_ref()
+            .ok_or(SourceError::Unsupported { what })
     }
 
     fn spawn_prefetch(&self, name: String) {
@@ -77,6 +109,54 @@ impl PackageSource for RegistrySource {
         for name in names {
             self.spawn_prefetch((*name).to_owned());
         }
+    }
+
+    fn tarball_manifest(&self, url: &str) -> Result<VersionManifest, SourceError> {
+        let remote = self.remote(format!("tarball dependency {url}"))?;
+        let key = (remote.store.root().to_path_buf(), url.to_owned());
+        let memo = TARBALLS.get_or_init(Mutex::default);
+        if let Some(hit) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(hit.clone());
+        }
+        let download = |url: &str| {
+            self.runtime
+                .block_on(self.client.download(url, url))
+                .map_err(|e| e.to_string())
+        };
+        let manifest = fetch_other::tarball_manifest(remote, url, download).map_err(|message| {
+            SourceError::Failed {
+                name: url.strip_prefix("file:").unwrap_or(url).to_owned(),
+                message,
+            }
+        })?;
+        memo.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, manifest.clone());
+        Ok(manifest)
+    }
+
+    fn git_package(&self, spec: &str) -> Result<GitResolution, SourceError> {
+        let remote = self.remote(format!("git dependency {spec}"))?;
+        let key = (remote.store.root().to_path_buf(), spec.to_owned());
+        let memo = GIT.get_or_init(Mutex::default);
+        if let Some(hit) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(hit.clone());
+        }
+        let mut notes = Vec::new();
+        let resolution = fetch_other::git_package(remote, spec, &mut notes).map_err(|message| {
+            SourceError::Failed {
+                name: spec.to_owned(),
+                message,
+            }
+        })?;
+        self.notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(notes);
+        memo.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, resolution.clone());
+        Ok(resolution)
     }
 }
 

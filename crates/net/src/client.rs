@@ -4,6 +4,7 @@
 
 mod audit;
 mod cache;
+mod download;
 pub mod packument;
 pub(crate) mod retry;
 mod search;

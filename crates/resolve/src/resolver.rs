@@ -10,6 +10,7 @@
 //! without fetching anything; only changed or new edges reach the registry.
 
 mod pick;
+mod remote;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -588,7 +589,7 @@ impl RegistryChooser<'_> {
                     ResolveError::Source {
                         dependent: dependent_name(pkgs, from),
                         name: dep.name.clone(),
-                        source,
+                        source: remote::naming(dep, source),
                     },
                 );
             }
@@ -601,7 +602,12 @@ impl RegistryChooser<'_> {
         info.key = package_key(&info.name, &origin);
         info.version = origin.clone();
         info.semver = None;
-        info.resolved = Some(url.to_string());
+        // The source may give the form dx.lock records (a `file:` tarball relative to the project).
+        info.resolved = manifest
+            .dist
+            .tarball
+            .clone()
+            .or_else(|| Some(url.to_string()));
         info.origin = Some(origin);
         if let Some(&i) = pkgs.by_key.get(&info.key) {
             return Ok(Choice::Known(i));
@@ -664,12 +670,6 @@ impl Chooser for RegistryChooser<'_> {
                 },
             );
         };
-        let unsupported = |what| ResolveError::Unsupported {
-            dependent: dependent_name(pkgs, from),
-            name: dep.name.clone(),
-            specifier: dep.effective.clone(),
-            what,
-        };
         match &spec {
             DependencySpec::Range(_) | DependencySpec::Tag(_) | DependencySpec::Alias { .. } => {
                 self.choose_registry(pkgs, from, dep, &spec, advisory)
@@ -677,7 +677,7 @@ impl Chooser for RegistryChooser<'_> {
             DependencySpec::Tarball(url) => self.choose_tarball(pkgs, from, dep, &spec, url),
             DependencySpec::File(path) => self.choose_local(pkgs, from, dep, &spec, path, false),
             DependencySpec::Link(path) => self.choose_local(pkgs, from, dep, &spec, path, true),
-            DependencySpec::Git(_) => self.fail_or_skip(pkgs, from, dep, unsupported("git")),
+            DependencySpec::Git(git) => self.choose_git(pkgs, from, dep, git),
             DependencySpec::Workspace(range) => choose_workspace(pkgs, from, dep, range),
         }
     }

@@ -38,6 +38,17 @@ pub enum SourceError {
     },
 }
 
+/// A git dependency resolved to one commit by [`PackageSource::git_package`].
+#[derive(Debug, Clone)]
+pub struct GitResolution {
+    /// The package.json at that commit (`dist.integrity`: the integrity of the tarball dx
+    /// packed from it, when the source stored one).
+    pub manifest: VersionManifest,
+    /// The canonical source with the full commit ([`crate::spec::GitSpec::resolved`]):
+    /// the package's version, `resolved` and key source in dx.lock.
+    pub resolved: String,
+}
+
 /// Registry metadata, as the resolver needs it.
 pub trait PackageSource: Send + Sync {
     /// The packument (abbreviated form is enough): all versions with their manifest fields and
@@ -55,6 +66,14 @@ pub trait PackageSource: Send + Sync {
     fn tarball_manifest(&self, url: &str) -> Result<VersionManifest, SourceError> {
         Err(SourceError::Unsupported {
             what: format!("tarball dependency {url}"),
+        })
+    }
+
+    /// Resolves a git specifier (`github:user/repo#v1`, `git+https://…#semver:^1`) to one
+    /// commit and reads its package.json. The default says it is unsupported.
+    fn git_package(&self, spec: &str) -> Result<GitResolution, SourceError> {
+        Err(SourceError::Unsupported {
+            what: format!("git dependency {spec}"),
         })
     }
 }

@@ -2,7 +2,11 @@
 //! npm-package-arg does: a range, a dist-tag, an `npm:` alias, a tarball URL, a `file:` or
 //! `link:` path, a git reference, or a `workspace:` reference.
 
+mod git;
+
 use std::fmt;
+
+pub use git::{Committish, GitSpec, is_full_commit};
 
 use crate::semver::{Range, Version};
 
@@ -39,7 +43,8 @@ pub enum DependencySpec {
     File(String),
     /// `link:path`: a symlink to a directory, never copied.
     Link(String),
-    /// A git reference (`git+https://…`, `github:user/repo`, `user/repo`); not supported yet.
+    /// A git reference (`git+https://…`, `github:user/repo`, `user/repo`, with an optional
+    /// `#commit-ish`); [`GitSpec::parse`] reads it.
     Git(String),
     /// `workspace:…` (pnpm/yarn/bun workspaces protocol).
     Workspace(String),
@@ -85,9 +90,17 @@ impl DependencySpec {
             return Ok(DependencySpec::File(spec.to_string()));
         }
         let lower = spec.to_ascii_lowercase();
-        if ["git+", "git:", "github:", "gitlab:", "bitbucket:", "gist:"]
-            .iter()
-            .any(|p| lower.starts_with(p))
+        if [
+            "git+",
+            "git:",
+            "git@",
+            "github:",
+            "gitlab:",
+            "bitbucket:",
+            "gist:",
+        ]
+        .iter()
+        .any(|p| lower.starts_with(p))
         {
             return Ok(DependencySpec::Git(spec.to_string()));
         }
@@ -100,12 +113,8 @@ impl DependencySpec {
         if let Ok(range) = Range::parse(spec) {
             return Ok(DependencySpec::Range(range));
         }
-        // `user/repo` (optionally `#ref`) is a GitHub shorthand.
-        if let Some((user, repo)) = spec.split_once('/') {
-            if !user.is_empty() && !repo.is_empty() && !user.starts_with('@') && !spec.contains(' ')
-            {
-                return Ok(DependencySpec::Git(spec.to_string()));
-            }
+        if is_github_shorthand(spec) {
+            return Ok(DependencySpec::Git(spec.to_string()));
         }
         if is_valid_tag(spec) {
             return Ok(DependencySpec::Tag(spec.to_string()));
@@ -153,6 +162,36 @@ impl DependencySpec {
     }
 }
 
+impl DependencySpec {
+    /// Whether a non-registry package whose source is `origin` (its locked version: a tarball
+    /// URL, `file:…`, `link:…`, or `git+…#<commit>`) satisfies this non-registry spec. A git
+    /// spec accepts any commit of its repository unless it pins a full commit
+    /// ([`GitSpec::accepts_resolved`]); every other spec wants its own text.
+    pub fn accepts_source(&self, origin: &str) -> bool {
+        match self {
+            DependencySpec::Git(spec) if origin != spec => {
+                GitSpec::parse(spec).is_some_and(|g| g.accepts_resolved(origin))
+            }
+            other => origin == other.to_string(),
+        }
+    }
+
+    /// The specifier `dx add` saves for a request that named this spec, as npm saves it: a
+    /// bare `user/repo` becomes `github:user/repo`, a path becomes `file:<path>`; everything
+    /// else is kept as written.
+    pub fn saved_form(&self, raw: &str) -> String {
+        let raw = raw.trim();
+        match self {
+            DependencySpec::Git(_) if is_github_shorthand(raw) => format!("github:{raw}"),
+            DependencySpec::File(path) => {
+                let path = path.strip_prefix("./").unwrap_or(path);
+                format!("file:{path}")
+            }
+            _ => raw.to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for DependencySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -175,6 +214,22 @@ pub fn split_name_spec(text: &str) -> (&str, &str) {
         Some(i) => (&text[..search_from + i], &text[search_from + i + 1..]),
         None => (text, ""),
     }
+}
+
+/// `user/repo` (optionally `#ref`), as npm-package-arg recognizes a GitHub shorthand:
+/// `^[^@%/\s.-][^:@%/\s]*/[^:@\s/%]+(?:#.*)?$`.
+fn is_github_shorthand(spec: &str) -> bool {
+    let path = spec.split_once('#').map_or(spec, |(p, _)| p);
+    let Some((user, repo)) = path.split_once('/') else {
+        return false;
+    };
+    let plain = |c: char| !matches!(c, ':' | '@' | '%' | '/') && !c.is_whitespace();
+    user.chars()
+        .next()
+        .is_some_and(|c| plain(c) && c != '.' && c != '-')
+        && user.chars().all(plain)
+        && !repo.is_empty()
+        && repo.chars().all(plain)
 }
 
 /// npm accepts a tag when `encodeURIComponent(tag) === tag`.
@@ -230,6 +285,42 @@ mod tests {
         ));
         assert!(matches!(p("workspace:*"), DependencySpec::Workspace(_)));
         assert!(DependencySpec::parse("x", "not valid!?").is_err());
+        assert!(matches!(
+            p("git@example.invalid:u/r.git"),
+            DependencySpec::Git(_)
+        ));
+        // Not shorthands: a name with a spec, a scoped name, a path-like name.
+        assert!(DependencySpec::parse("x", "x@github:u/r").is_err());
+        assert!(DependencySpec::parse("x", "@s/x").is_err());
+        assert!(DependencySpec::parse("x", ".a/b").is_err());
+    }
+
+    #[test]
+    fn saved_forms_follow_npm() {
+        assert_eq!(p("user/repo").saved_form("user/repo"), "github:user/repo");
+        assert_eq!(
+            p("user/repo#v1").saved_form("user/repo#v1"),
+            "github:user/repo#v1"
+        );
+        assert_eq!(
+            p("github:user/repo").saved_form("github:user/repo"),
+            "github:user/repo"
+        );
+        assert_eq!(p("./x.tgz").saved_form("./x.tgz"), "file:x.tgz");
+        assert_eq!(p("../x.tgz").saved_form("../x.tgz"), "file:../x.tgz");
+        assert_eq!(p("file:x.tgz").saved_form("file:x.tgz"), "file:x.tgz");
+        let url = "http://127.0.0.1:1/x.tgz";
+        assert_eq!(p(url).saved_form(url), url);
+    }
+
+    #[test]
+    fn git_specs_accept_commits_of_their_repository() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let origin = format!("git+file:///r.git#{commit}");
+        assert!(p("git+file:///r.git#main").accepts_source(&origin));
+        assert!(!p("git+file:///s.git#main").accepts_source(&origin));
+        assert!(p("file:../x.tgz").accepts_source("file:../x.tgz"));
+        assert!(!p("file:../x.tgz").accepts_source("file:../y.tgz"));
     }
 
     #[test]

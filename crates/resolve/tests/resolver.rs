@@ -112,12 +112,21 @@ fn git_and_workspace_specifiers_are_reported_not_guessed() {
         None,
         &ResolveOptions::default(),
     )
-    .expect_err("git is unsupported");
+    .expect_err("git needs a source that clones");
     assert!(
-        matches!(err, ResolveError::Unsupported { what: "git", .. }),
+        matches!(
+            err,
+            ResolveError::Source {
+                source: dx_resolve::SourceError::Unsupported { .. },
+                ..
+            }
+        ),
         "{err}"
     );
-    assert!(err.to_string().contains("g@github:user/repo"), "{err}");
+    assert!(
+        err.to_string().contains("git dependency github:user/repo"),
+        "{err}"
+    );
     let ok = resolve(
         &src,
         &pj(json!({"optionalDependencies": {"g": "github:user/repo"}})),

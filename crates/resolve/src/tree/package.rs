@@ -374,7 +374,10 @@ pub(crate) fn accepts(info: &PkgInfo, dep: &Dep, tag: Option<&str>) -> bool {
                 && info.name == dep.name
                 && workspace_range_accepts(range, info)
         }
-        other => info.origin.as_deref() == Some(other.to_string().as_str()),
+        other => info
+            .origin
+            .as_deref()
+            .is_some_and(|o| other.accepts_source(o)),
     }
 }
 
