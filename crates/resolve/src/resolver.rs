@@ -154,18 +154,6 @@ pub enum ResolveError {
         #[source]
         source: SourceError,
     },
-    /// A kind of specifier dx does not install yet.
-    #[error("{dependent} depends on {name}@{specifier}: {what} dependencies are not supported yet")]
-    Unsupported {
-        /// Who depends on it.
-        dependent: String,
-        /// Dependency name.
-        name: String,
-        /// The specifier.
-        specifier: String,
-        /// The kind (git, workspace).
-        what: &'static str,
-    },
     /// The registry gave an integrity (or legacy `shasum`) that does not parse.
     #[error("package {package} has an unreadable integrity {value:?}: {source}")]
     Integrity {
