@@ -422,3 +422,41 @@ fn update_latest_moves_a_catalog_entry_for_every_member() {
     let pad: Value = serde_json::from_str(&ctx.read("node_modules/pad/package.json")).unwrap();
     assert_eq!(pad["version"], "1.1.0");
 }
+
+#[test]
+fn file_directories_inside_the_project_get_their_dependencies_installed() {
+    let ctx = TestContext::with_fixtures();
+    ctx.package_json(json!({"name": "app", "dependencies": {"lib": "file:./libs/lib", "outside": "file:../outside"}}));
+    ctx.write(
+        "libs/lib/package.json",
+        &json!({"name": "lib", "version": "0.1.0", "dependencies": {"pad": "^1.0.0"}}).to_string(),
+    );
+    ctx.write(
+        "../outside/package.json",
+        &json!({"name": "outside", "version": "1.0.0", "dependencies": {"util": "^3.0.0"}})
+            .to_string(),
+    );
+    ctx.dx_ok(&["install", "--materialize"]);
+    assert_eq!(
+        std::fs::read_link(ctx.path("node_modules/lib")).unwrap(),
+        Path::new("../libs/lib")
+    );
+    assert!(
+        ctx.path("node_modules/pad/package.json").is_file(),
+        "lib's dependency, hoisted"
+    );
+    // Outside the project: only linked, as npm does (its dependencies are its own business).
+    assert_eq!(
+        std::fs::read_link(ctx.path("node_modules/outside")).unwrap(),
+        Path::new("../../outside")
+    );
+    assert!(!ctx.path("node_modules/util").exists());
+    // lib's manifest changed: the lock is stale, as for a member.
+    ctx.write(
+        "libs/lib/package.json",
+        &json!({"name": "lib", "version": "0.1.0", "dependencies": {"pad": "^1.0.0", "util": "^3.0.0"}}).to_string(),
+    );
+    assert!(!ctx.dx(&["install", "--frozen-lockfile"]).success());
+    ctx.dx_ok(&["install"]);
+    assert!(ctx.path("node_modules/util/package.json").is_file());
+}

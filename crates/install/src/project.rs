@@ -52,15 +52,79 @@ impl Project {
     /// Opens the project `dir` belongs to: the workspace whose root or member `dir` is (as npm
     /// and pnpm find it, walking up), focused on that member; else the package in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        match crate::workspace::find_workspace_root(dir)? {
+        let mut project = match crate::workspace::find_workspace_root(dir)? {
             Some((root, focus)) => {
                 let mut project = Self::open_package(&root)?;
                 project.load_workspace()?;
                 project.focus = focus;
-                Ok(project)
+                project
             }
-            None => Self::open_package(dir),
+            None => Self::open_package(dir)?,
+        };
+        project.add_local_directories()?;
+        Ok(project)
+    }
+
+    /// `file:` directories inside the project (named by the root, a member or another such
+    /// directory) are built like members, as npm builds them (its `fsChildren`): linked from
+    /// the root node_modules, their own dependencies installed, hoisted to the root where they
+    /// fit. `link:` directories and directories outside the project are only linked.
+    fn add_local_directories(&mut self) -> Result<()> {
+        let mut queue: Vec<(String, PackageJson)> =
+            std::iter::once((String::new(), self.manifest.clone()))
+                .chain(
+                    self.members
+                        .iter()
+                        .map(|m| (m.path.clone(), m.manifest.clone())),
+                )
+                .collect();
+        while let Some((base, manifest)) = queue.pop() {
+            let specs = manifest
+                .dependencies
+                .values()
+                .chain(manifest.dev_dependencies.values())
+                .chain(manifest.optional_dependencies.values());
+            let mut found = Vec::new();
+            for spec in specs {
+                let Some(rel) = spec.strip_prefix("file:") else {
+                    continue;
+                };
+                if rel.starts_with('/') || dx_formats::lockfile::is_tarball_path(rel) {
+                    continue;
+                }
+                let Some(path) = join_inside(&base, rel) else {
+                    continue;
+                };
+                if self.members.iter().any(|m| m.path == path) || found.contains(&path) {
+                    continue;
+                }
+                found.push(path);
+            }
+            for path in found {
+                let dir = self.dir.join(&path);
+                let file = dir.join("package.json");
+                // A missing or broken one is the resolver's to report, naming the dependent.
+                let Ok(text) = std::fs::read_to_string(&file) else {
+                    continue;
+                };
+                let Ok(mut parsed) = PackageJson::parse(&text) else {
+                    continue;
+                };
+                if parsed.name.is_none() {
+                    continue;
+                }
+                apply_catalogs(&mut parsed, &self.catalogs, &file)?;
+                queue.push((path.clone(), parsed.clone()));
+                self.members.push(Member {
+                    path,
+                    dir,
+                    manifest: parsed,
+                    manifest_text: text,
+                });
+            }
         }
+        self.members.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(())
     }
 
     /// The same project acting on the member at `path` (`None`: the root).
@@ -298,4 +362,20 @@ fn apply_catalogs(
         }
     }
     Ok(())
+}
+
+/// `base/rel` folded (`packages/a` + `../lib` = `packages/lib`), `None` when it leaves the
+/// project or names the project itself.
+fn join_inside(base: &str, rel: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in base.split('/').chain(rel.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
 }

@@ -514,6 +514,17 @@ impl RegistryChooser<'_> {
         path: &str,
         link: bool,
     ) -> Result<Choice, ResolveError> {
+        // A `file:` directory of the project that is built like a member (npm's fsChild).
+        if !link {
+            let normalized = crate::tree::package::normalize_relative(path);
+            if let Some(i) = pkgs
+                .list
+                .iter()
+                .position(|p| p.workspace.as_deref() == Some(normalized.as_str()))
+            {
+                return Ok(Choice::Known(i));
+            }
+        }
         let base = self.options.project_dir.clone().unwrap_or_default();
         let full = base.join(path);
         if !link && is_tarball_path(path) {

@@ -62,7 +62,14 @@ fn tree_of(plan: &LayoutPlan) -> InstalledTree {
 
 fn members_of(case: &Value) -> Result<Vec<WorkspaceMember>, String> {
     let mut members = Vec::new();
-    for (path, manifest) in case["workspaces"].as_object().into_iter().flatten() {
+    // `directories` (what `file:` dependencies name inside the project) are built like
+    // members, as dx-install hands them to the resolver.
+    let dirs = case["workspaces"]
+        .as_object()
+        .into_iter()
+        .chain(case["directories"].as_object())
+        .flatten();
+    for (path, manifest) in dirs {
         members.push(WorkspaceMember {
             path: path.clone(),
             manifest: PackageJson::parse(&manifest.to_string()).map_err(|e| e.to_string())?,

@@ -248,6 +248,11 @@ fn rebase_local_specs(mut deps: Vec<Dep>, member: &str) -> Vec<Dep> {
     deps
 }
 
+/// A root-relative path as member paths are written (`./lib/x/` → `lib/x`).
+pub(crate) fn normalize_relative(path: &str) -> String {
+    join_relative("", path)
+}
+
 /// `base/rel`, with `.` and `..` components folded (a path that climbs above the root keeps
 /// its leading `..`s).
 fn join_relative(base: &str, rel: &str) -> String {
@@ -373,6 +378,10 @@ pub(crate) fn accepts(info: &PkgInfo, dep: &Dep, tag: Option<&str>) -> bool {
             info.workspace.is_some()
                 && info.name == dep.name
                 && workspace_range_accepts(range, info)
+        }
+        // A `file:` directory of the project is built like a member, at its path.
+        DependencySpec::File(path) if info.workspace.is_some() => {
+            info.workspace.as_deref() == Some(normalize_relative(path).as_str())
         }
         other => info
             .origin

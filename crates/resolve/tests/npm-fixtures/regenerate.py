@@ -192,7 +192,9 @@ def regenerate(dx, case_path, keep):
             if members:
                 root.setdefault("workspaces", sorted(members))
             (project / "package.json").write_text(json.dumps(root, indent=2))
-            for member, manifest in members.items():
+            # `directories`: package directories of the project that are not workspace
+            # members (what `file:` dependencies name).
+            for member, manifest in {**members, **case.get("directories", {})}.items():
                 (project / member).mkdir(parents=True)
                 (project / member / "package.json").write_text(json.dumps(manifest, indent=2))
                 for rel in sorted(set(bin_targets(manifest))):
@@ -208,7 +210,9 @@ def regenerate(dx, case_path, keep):
                 result = run_npm(project, url, work, platform, flags)
             if result.returncode != 0:
                 sys.exit(f"{case_path.name}: npm failed\n{result.stdout}\n{result.stderr}")
-            installed, skipped, bins = record_layout(project, sorted(members))
+            installed, skipped, bins = record_layout(
+                project, sorted({**members, **case.get("directories", {})})
+            )
         finally:
             proc.kill()
             proc.wait()
