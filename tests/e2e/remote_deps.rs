@@ -29,7 +29,7 @@ impl Repo {
         std::fs::create_dir_all(&repo.work).expect("mkdir");
         repo.git(&["init", "--quiet", "--initial-branch=main"]);
         let bare = repo.bare.to_string_lossy().into_owned();
-        repo.git(&["init", "--quiet", "--bare", &bare]);
+        repo.git(&["init", "--quiet", "--bare", "--initial-branch=main", &bare]);
         repo.git(&["remote", "add", "origin", &bare]);
         repo
     }
@@ -80,6 +80,22 @@ impl Repo {
             self.git(&["tag", "-a", &name, "-m", &name]);
         }
         self.git(&["push", "--quiet", "--follow-tags", "origin", "main"]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Commits `manifest` as package.json plus `files` on main and pushes; returns the commit.
+    fn commit_manifest(&self, manifest: serde_json::Value, files: &[(&str, &str)]) -> String {
+        std::fs::write(
+            self.work.join("package.json"),
+            serde_json::to_string_pretty(&manifest).expect("json"),
+        )
+        .expect("write");
+        for (path, text) in files {
+            std::fs::write(self.work.join(path), text).expect("write");
+        }
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "--quiet", "-m", "manifest"]);
+        self.git(&["push", "--quiet", "origin", "main"]);
         self.git(&["rev-parse", "HEAD"])
     }
 
@@ -186,6 +202,13 @@ fn a_moved_branch_keeps_the_installed_commit_until_dx_update() {
     assert_eq!(read(&index), "module.exports = 'lib 1.0.1';\n");
     let lock = ctx.read("dx.lock");
     assert!(lock.contains(&second) && !lock.contains(&first), "{lock}");
+
+    // Offline, a locked git package missing from the store cannot be cloned.
+    std::fs::remove_dir_all(&ctx.store).expect("remove store");
+    crate::support::make_writable_and_remove(&ctx.path("node_modules"));
+    let out = ctx.dx(&["install", "--offline", "--materialize"]);
+    out.assert_code(1);
+    assert_dx_snapshot!("git_offline_missing", out);
 }
 
 #[test]
@@ -423,4 +446,49 @@ fn remote_dependencies_mount_the_same_tree_as_materialized() {
         .output()
         .expect("diff");
     assert!(diff.status.success(), "trees differ:\n{}", describe(&diff));
+}
+
+/// A git package whose `prepare` builds `built.txt` with a devDependency's command.
+fn prepared_repo(ctx: &TestContext) -> Repo {
+    let repo = Repo::new(ctx, "gen");
+    repo.commit_manifest(
+        json!({
+            "name": "gen",
+            "version": "1.0.0",
+            "scripts": {"prepare": "hello-tool built > built.txt"},
+            "devDependencies": {"hello": "^1.0.0"}
+        }),
+        &[("index.js", "module.exports = 'gen';\n")],
+    );
+    repo
+}
+
+#[test]
+fn a_git_package_with_prepare_is_built_only_when_trusted() {
+    let untrusted = TestContext::with_fixtures();
+    let repo = prepared_repo(&untrusted);
+    untrusted.package_json(json!({"name": "app", "dependencies": {"gen": repo.url()}}));
+    let out = untrusted.dx(&["install", "--materialize"]);
+    assert!(out.success(), "{}", out.render());
+    assert_dx_snapshot!("git_prepare_untrusted", out);
+    assert!(untrusted.path("node_modules/gen/index.js").is_file());
+    assert!(!untrusted.path("node_modules/gen/built.txt").exists());
+
+    let trusted = TestContext::new().with_registry(untrusted.registry_url());
+    trusted.package_json(json!({
+        "name": "app",
+        "dependencies": {"gen": repo.url()},
+        "trustedDependencies": ["gen"]
+    }));
+    let out = trusted.dx(&["install", "--materialize"]);
+    assert!(out.success(), "{}", out.render());
+    assert_eq!(
+        read(&trusted.path("node_modules/gen/built.txt")),
+        "hello-tool says: built\n"
+    );
+    // The scratch install's node_modules and dx.lock are not packed; the devDependency is
+    // not installed for the project.
+    assert!(!trusted.path("node_modules/gen/node_modules").exists());
+    assert!(!trusted.path("node_modules/gen/dx.lock").exists());
+    assert!(!trusted.path("node_modules/hello").exists());
 }

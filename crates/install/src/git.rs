@@ -171,7 +171,7 @@ fn pack_commit(
             manifest = read_manifest()?;
         } else {
             notes.push(format!(
-                "{shown} (git dependency) has a prepare script that was not run: it is not in trustedDependencies; installing its files as they are in the repository (run `dx trust {shown}` to prepare it)"
+                "{shown} (git dependency) has a prepare script that was not run: it is not in trustedDependencies; installing its files as they are in the repository (to build it, add it to trustedDependencies and run `dx update {shown}`)"
             ));
         }
     }

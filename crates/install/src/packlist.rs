@@ -236,7 +236,7 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 /// directory's `.npmignore` taking its `.gitignore`'s place).
 fn git_ignored(dir: &Path, paths: &[String]) -> io::Result<std::collections::HashSet<String>> {
     let mut ignore_dirs = Vec::new();
-    collect_npmignore(dir, dir, &mut ignore_dirs)?;
+    collect_npmignore(dir, &mut ignore_dirs)?;
     for d in &ignore_dirs {
         std::fs::copy(d.join(".npmignore"), d.join(".gitignore"))?;
     }
@@ -283,7 +283,7 @@ fn git_ignored(dir: &Path, paths: &[String]) -> io::Result<std::collections::Has
         .collect())
 }
 
-fn collect_npmignore(root: &Path, dir: &Path, out: &mut Vec<std::path::PathBuf>) -> io::Result<()> {
+fn collect_npmignore(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> io::Result<()> {
     if dir.join(".npmignore").is_file() {
         out.push(dir.to_path_buf());
     }
@@ -291,7 +291,7 @@ fn collect_npmignore(root: &Path, dir: &Path, out: &mut Vec<std::path::PathBuf>)
         let entry = entry?;
         let name = entry.file_name();
         if entry.file_type()?.is_dir() && name != ".git" && name != "node_modules" {
-            collect_npmignore(root, &entry.path(), out)?;
+            collect_npmignore(&entry.path(), out)?;
         }
     }
     Ok(())
