@@ -208,10 +208,10 @@ impl TestContext {
         let output = cmd.output().expect("run dx");
         let root = self.project.parent().unwrap_or(&self.project).to_path_buf();
         let mut masked = Vec::new();
-        if let Ok(canonical) = std::fs::canonicalize(&root) {
-            if canonical != root {
-                masked.push(canonical);
-            }
+        if let Ok(canonical) = std::fs::canonicalize(&root)
+            && canonical != root
+        {
+            masked.push(canonical);
         }
         masked.push(root);
         DxOutput::new(&prefix, args, output, masked)

@@ -112,10 +112,10 @@ fn tree_on_disk(ctx: &TestContext, npm: &BTreeMap<String, String>) -> BTreeMap<S
                 continue;
             }
             let rel = format!("{dir}{name}");
-            if !found.contains_key(&rel) {
-                if let Some(v) = read(&rel) {
-                    found.insert(rel, v);
-                }
+            if !found.contains_key(&rel)
+                && let Some(v) = read(&rel)
+            {
+                found.insert(rel, v);
             }
         }
     }
@@ -346,7 +346,9 @@ fn add_with_workspace_flag_edits_the_named_member_from_the_root() {
 /// One bad input each: a one-line error naming what is wrong, and nothing written.
 #[test]
 fn bad_workspaces_are_one_line_errors_that_change_nothing() {
-    let cases: [(&str, Value, &[(&str, Value)]); 3] = [
+    /// What goes wrong, the root package.json, the members (path, package.json).
+    type Case<'a> = (&'a str, Value, &'a [(&'a str, Value)]);
+    let cases: [Case; 3] = [
         (
             "a pattern that matches nothing",
             json!({"name": "m", "workspaces": ["packages/*", "tools/*"]}),

@@ -192,10 +192,10 @@ impl Install {
             }
             Err(e) => {
                 saved.restore(reporter);
-                if let Some((path, bytes)) = &self.catalog_saved {
-                    if dx_store::write_atomic_if_changed(path, bytes).is_err() {
-                        reporter.warn(&format!("could not put back {}", path.display()));
-                    }
+                if let Some((path, bytes)) = &self.catalog_saved
+                    && dx_store::write_atomic_if_changed(path, bytes).is_err()
+                {
+                    reporter.warn(&format!("could not put back {}", path.display()));
                 }
                 Err(e)
             }
@@ -287,10 +287,10 @@ impl Install {
             (Some(record), false) => record.key_for(&fingerprint),
             _ => None,
         };
-        if let Some(key) = recorded_key {
-            if let Some(outcome) = self.up_to_date(&state, key, materialize)? {
-                return finish(outcome);
-            }
+        if let Some(key) = recorded_key
+            && let Some(outcome) = self.up_to_date(&state, key, materialize)?
+        {
+            return finish(outcome);
         }
         // The warm install: same package.json and dx.lock as the last install, node_modules gone.
         let recorded = match (recorded_key, materialize) {

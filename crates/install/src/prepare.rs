@@ -386,12 +386,11 @@ pub fn installed_node_version(store: &Store) -> Option<dx_resolve::semver::Versi
         meta.mtime(),
         meta.mtime_nsec()
     );
-    if let Ok(Some(cached)) = store.cached_value("node-version") {
-        if let Some((recorded, version)) = cached.split_once('\n') {
-            if recorded == identity {
-                return dx_resolve::semver::Version::parse(version.trim()).ok();
-            }
-        }
+    if let Ok(Some(cached)) = store.cached_value("node-version")
+        && let Some((recorded, version)) = cached.split_once('\n')
+        && recorded == identity
+    {
+        return dx_resolve::semver::Version::parse(version.trim()).ok();
     }
     let out = std::process::Command::new(&real)
         .arg("--version")

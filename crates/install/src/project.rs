@@ -129,13 +129,13 @@ impl Project {
 
     /// The same project acting on the member at `path` (`None`: the root).
     pub fn focused(mut self, path: Option<String>) -> Result<Self> {
-        if let Some(p) = &path {
-            if !self.members.iter().any(|m| &m.path == p) {
-                return Err(Error::Message(format!(
-                    "{p} is not a member of the workspace at {}",
-                    self.dir.display()
-                )));
-            }
+        if let Some(p) = &path
+            && !self.members.iter().any(|m| &m.path == p)
+        {
+            return Err(Error::Message(format!(
+                "{p} is not a member of the workspace at {}",
+                self.dir.display()
+            )));
         }
         self.focus = path;
         Ok(self)

@@ -385,10 +385,10 @@ impl RegistryConfig {
 
     /// The registry serving `package` (its scope's, else the default), without trailing slash.
     pub fn registry_for(&self, package: &str) -> Option<&str> {
-        if let Some((scope, _)) = package.split_once('/').filter(|(s, _)| s.starts_with('@')) {
-            if let Some(url) = self.scoped.get(scope) {
-                return Some(url);
-            }
+        if let Some((scope, _)) = package.split_once('/').filter(|(s, _)| s.starts_with('@'))
+            && let Some(url) = self.scoped.get(scope)
+        {
+            return Some(url);
         }
         self.registry.as_deref()
     }

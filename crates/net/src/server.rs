@@ -426,12 +426,11 @@ async fn packument(
         content_type,
     )
     .await;
-    if let Some(age) = state.config.packument_max_age {
-        if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
-            if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={age}")) {
-                response.headers_mut().insert(header::CACHE_CONTROL, value);
-            }
-        }
+    if let Some(age) = state.config.packument_max_age
+        && (response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED)
+        && let Ok(value) = HeaderValue::from_str(&format!("public, max-age={age}"))
+    {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
     }
     response
 }

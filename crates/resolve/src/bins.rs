@@ -37,11 +37,11 @@ pub fn expand_directories_bin<'a>(
     let prefix = format!("{dir}/");
     for file in files {
         let file = normalize_inside(file);
-        if let Some(rest) = file.strip_prefix(&prefix) {
-            if !rest.is_empty() {
-                let command = rest.rsplit('/').next().unwrap_or(rest);
-                insert(&mut out, command, &file);
-            }
+        if let Some(rest) = file.strip_prefix(&prefix)
+            && !rest.is_empty()
+        {
+            let command = rest.rsplit('/').next().unwrap_or(rest);
+            insert(&mut out, command, &file);
         }
     }
     out

@@ -312,11 +312,13 @@ fn reach_excluding(tree: &Tree, excluded: &[Option<SkipReason>], omit_dev: bool)
             if d.bundled || (tree.is_importer(n) && omit_dev && d.kind == EdgeKind::Dev) {
                 continue;
             }
-            if let Some(t) = tree.resolve(n, &d.name) {
-                if tree.nodes[t].alive && excluded[t].is_none() && !reached[t] {
-                    reached[t] = true;
-                    stack.push(t);
-                }
+            if let Some(t) = tree.resolve(n, &d.name)
+                && tree.nodes[t].alive
+                && excluded[t].is_none()
+                && !reached[t]
+            {
+                reached[t] = true;
+                stack.push(t);
             }
         }
     }

@@ -44,12 +44,12 @@ pub enum Identifier {
 
 impl Identifier {
     fn parse(text: &str) -> Self {
-        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(n) = text.parse::<u64>() {
-                if n <= MAX_SAFE_INTEGER {
-                    return Identifier::Numeric(n);
-                }
-            }
+        if !text.is_empty()
+            && text.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(n) = text.parse::<u64>()
+            && n <= MAX_SAFE_INTEGER
+        {
+            return Identifier::Numeric(n);
         }
         Identifier::Text(text.to_string())
     }

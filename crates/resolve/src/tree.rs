@@ -326,12 +326,11 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             }
             if dep.kind == EdgeKind::Peer && n != ROOT {
                 // A peer is the parent's business: resolve it as seen from the parent.
-                if let Some(p) = self.tree.nodes[n].parent {
-                    if let Some(t) = self.tree.resolve(p, &dep.name) {
-                        if !self.satisfies(self.tree.nodes[t].pkg, &dep) {
-                            continue; // a peer conflict, reported by check_peers
-                        }
-                    }
+                if let Some(p) = self.tree.nodes[n].parent
+                    && let Some(t) = self.tree.resolve(p, &dep.name)
+                    && !self.satisfies(self.tree.nodes[t].pkg, &dep)
+                {
+                    continue; // a peer conflict, reported by check_peers
                 }
             }
             let Some(pkg) = self.choose(from_pkg, &dep, None)? else {
@@ -660,29 +659,28 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                 Place::Conflict
             }
             None => {
-                if target != entry_from {
-                    if let Some(above) = self.tree.resolve(target, &dep.name) {
-                        let above_pkg = self.tree.nodes[above].pkg;
-                        for &d in self
-                            .dependents
-                            .get(&dep.name)
-                            .map(Vec::as_slice)
-                            .unwrap_or(&[])
+                if target != entry_from
+                    && let Some(above) = self.tree.resolve(target, &dep.name)
+                {
+                    let above_pkg = self.tree.nodes[above].pkg;
+                    for &d in self
+                        .dependents
+                        .get(&dep.name)
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[])
+                    {
+                        if !self.tree.nodes[d].alive || !self.tree.is_descendant_or_self(d, target)
                         {
-                            if !self.tree.nodes[d].alive
-                                || !self.tree.is_descendant_or_self(d, target)
-                            {
-                                continue;
-                            }
-                            if self.tree.resolve(d, &dep.name) != Some(above) {
-                                continue;
-                            }
-                            let Some(e) = self.dep_of(d, &dep.name) else {
-                                continue;
-                            };
-                            if self.satisfies(above_pkg, e) && !self.satisfies(pkg, e) {
-                                return Place::Conflict;
-                            }
+                            continue;
+                        }
+                        if self.tree.resolve(d, &dep.name) != Some(above) {
+                            continue;
+                        }
+                        let Some(e) = self.dep_of(d, &dep.name) else {
+                            continue;
+                        };
+                        if self.satisfies(above_pkg, e) && !self.satisfies(pkg, e) {
+                            return Place::Conflict;
                         }
                     }
                 }
@@ -698,10 +696,10 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             if !self.tree.nodes[d].alive || self.tree.resolve(d, name) != Some(cur) {
                 continue;
             }
-            if let Some(e) = self.dep_of(d, name) {
-                if !self.satisfies(pkg, e) {
-                    return false;
-                }
+            if let Some(e) = self.dep_of(d, name)
+                && !self.satisfies(pkg, e)
+            {
+                return false;
             }
         }
         true
@@ -764,11 +762,11 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         while let Some(n) = stack.pop() {
             let names: Vec<String> = self.pkg(n).deps.iter().map(|d| d.name.clone()).collect();
             for name in names {
-                if let Some(t) = self.tree.resolve(n, &name) {
-                    if !reached[t] {
-                        reached[t] = true;
-                        stack.push(t);
-                    }
+                if let Some(t) = self.tree.resolve(n, &name)
+                    && !reached[t]
+                {
+                    reached[t] = true;
+                    stack.push(t);
                 }
             }
         }
@@ -952,11 +950,12 @@ impl Tree {
                 if d.bundled || !follow(n, d.kind) {
                     continue;
                 }
-                if let Some(t) = self.resolve(n, &d.name) {
-                    if self.nodes[t].alive && !reached[t] {
-                        reached[t] = true;
-                        stack.push(t);
-                    }
+                if let Some(t) = self.resolve(n, &d.name)
+                    && self.nodes[t].alive
+                    && !reached[t]
+                {
+                    reached[t] = true;
+                    stack.push(t);
                 }
             }
         }

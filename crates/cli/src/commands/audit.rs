@@ -167,11 +167,11 @@ fn shortest_paths(resolution: &Lockfile) -> BTreeMap<String, Vec<String>> {
     let mut paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut queue = VecDeque::new();
     for (name, edge) in &resolution.root.edges {
-        if let Some(target) = &edge.target {
-            if !paths.contains_key(target) {
-                paths.insert(target.clone(), vec![name.clone()]);
-                queue.push_back(target.clone());
-            }
+        if let Some(target) = &edge.target
+            && !paths.contains_key(target)
+        {
+            paths.insert(target.clone(), vec![name.clone()]);
+            queue.push_back(target.clone());
         }
     }
     while let Some(key) = queue.pop_front() {
@@ -180,13 +180,13 @@ fn shortest_paths(resolution: &Lockfile) -> BTreeMap<String, Vec<String>> {
         };
         let here = paths[&key].clone();
         for (name, edge) in &package.dependencies {
-            if let Some(target) = &edge.target {
-                if !paths.contains_key(target) {
-                    let mut path = here.clone();
-                    path.push(name.clone());
-                    paths.insert(target.clone(), path);
-                    queue.push_back(target.clone());
-                }
+            if let Some(target) = &edge.target
+                && !paths.contains_key(target)
+            {
+                let mut path = here.clone();
+                path.push(name.clone());
+                paths.insert(target.clone(), path);
+                queue.push_back(target.clone());
             }
         }
     }

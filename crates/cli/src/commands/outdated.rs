@@ -155,10 +155,10 @@ pub fn run(
 /// What the range would install now: the `latest` tag when it satisfies, else the highest
 /// satisfying non-prerelease-excluded version.
 fn wanted_version(packument: &Packument, range: &Range) -> Option<String> {
-    if let Some(latest) = packument.dist_tags.get("latest") {
-        if Version::parse(latest).is_ok_and(|v| range.satisfies(&v)) {
-            return Some(latest.clone());
-        }
+    if let Some(latest) = packument.dist_tags.get("latest")
+        && Version::parse(latest).is_ok_and(|v| range.satisfies(&v))
+    {
+        return Some(latest.clone());
     }
     packument
         .versions

@@ -352,10 +352,10 @@ mod yaml {
         let lines: Vec<&str> = text.split('\n').collect();
         let whole = (0, lines.len());
         let mut blocks = Vec::new();
-        if catalog == DEFAULT_CATALOG {
-            if let Some(at) = find_top(&lines, whole, "catalog") {
-                blocks.push(block(&lines, at));
-            }
+        if catalog == DEFAULT_CATALOG
+            && let Some(at) = find_top(&lines, whole, "catalog")
+        {
+            blocks.push(block(&lines, at));
         }
         if let Some(at) = find_top(&lines, whole, "catalogs") {
             let named = block(&lines, at);

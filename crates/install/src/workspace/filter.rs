@@ -63,10 +63,10 @@ impl Graph {
                     continue;
                 };
                 for name in entries.keys() {
-                    if let Some(&j) = by_name.get(name.as_str()) {
-                        if j != i {
-                            deps.insert(j);
-                        }
+                    if let Some(&j) = by_name.get(name.as_str())
+                        && j != i
+                    {
+                        deps.insert(j);
                     }
                 }
             }
@@ -487,12 +487,12 @@ pub fn topological_order(graph: &Graph, selected: &[usize]) -> Vec<usize> {
         placed[next] = true;
         order.push(selected[next]);
         for dependent in graph.dependents(selected[next]) {
-            if let Some(&p) = position.get(dependent) {
-                if !placed[p] {
-                    waiting[p] -= 1;
-                    if waiting[p] == 0 {
-                        ready.insert(p);
-                    }
+            if let Some(&p) = position.get(dependent)
+                && !placed[p]
+            {
+                waiting[p] -= 1;
+                if waiting[p] == 0 {
+                    ready.insert(p);
                 }
             }
         }

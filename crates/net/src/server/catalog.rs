@@ -116,10 +116,10 @@ impl Catalog {
     /// The dist-tags of `name`: `latest` computed, then overrides applied.
     pub(crate) fn dist_tags(&self, name: &str) -> BTreeMap<String, String> {
         let mut tags = BTreeMap::new();
-        if let Some(versions) = self.packages.get(name) {
-            if let Some(latest) = default_latest(versions.keys().map(String::as_str)) {
-                tags.insert("latest".to_owned(), latest.to_owned());
-            }
+        if let Some(versions) = self.packages.get(name)
+            && let Some(latest) = default_latest(versions.keys().map(String::as_str))
+        {
+            tags.insert("latest".to_owned(), latest.to_owned());
         }
         if let Some(overrides) = self.dist_tag_overrides.get(name) {
             tags.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -37,16 +37,14 @@ pub(crate) fn pick_version(
     };
     let star = range.is_any();
     let also_ok = |v: &Version| also.is_none_or(|a| a.satisfies(v));
-    if let Some(latest) = packument.dist_tags.get("latest") {
-        if let (Ok(v), Some(m)) = (Version::parse(latest), packument.versions.get(latest)) {
-            if (star || range.satisfies(&v))
-                && also_ok(&v)
-                && m.deprecated.is_none()
-                && engine_ok(m, node)
-            {
-                return Some(latest.clone());
-            }
-        }
+    if let Some(latest) = packument.dist_tags.get("latest")
+        && let (Ok(v), Some(m)) = (Version::parse(latest), packument.versions.get(latest))
+        && (star || range.satisfies(&v))
+        && also_ok(&v)
+        && m.deprecated.is_none()
+        && engine_ok(m, node)
+    {
+        return Some(latest.clone());
     }
     let mut best: Option<((bool, bool, bool), Version, &String)> = None;
     for (raw, manifest) in &packument.versions {

@@ -179,16 +179,17 @@ impl Range {
                     Operator::Eq | Operator::Ge => Some(bound.clone()),
                     Operator::Lt | Operator::Le => None,
                 };
-                if let Some(candidate) = candidate {
-                    if set_min.as_ref().is_none_or(|m| candidate > *m) {
-                        set_min = Some(candidate);
-                    }
+                if let Some(candidate) = candidate
+                    && set_min.as_ref().is_none_or(|m| candidate > *m)
+                {
+                    set_min = Some(candidate);
                 }
             }
-            if let Some(m) = set_min {
-                if test_set(set, &m, false) && best.as_ref().is_none_or(|b| m < *b) {
-                    best = Some(m);
-                }
+            if let Some(m) = set_min
+                && test_set(set, &m, false)
+                && best.as_ref().is_none_or(|b| m < *b)
+            {
+                best = Some(m);
             }
         }
         best
@@ -331,10 +332,11 @@ fn zero_pre() -> Vec<Identifier> {
 /// Parses one `||` alternative into its comparators; `None` when nothing in it parses.
 fn parse_set(text: &str) -> Option<Vec<Comparator>> {
     let tokens: Vec<&str> = text.split_whitespace().collect();
-    if tokens.len() == 3 && tokens[1] == "-" {
-        if let (Some(from), Some(to)) = (Partial::parse(tokens[0]), Partial::parse(tokens[2])) {
-            return Some(hyphen(&from, &to));
-        }
+    if tokens.len() == 3
+        && tokens[1] == "-"
+        && let (Some(from), Some(to)) = (Partial::parse(tokens[0]), Partial::parse(tokens[2]))
+    {
+        return Some(hyphen(&from, &to));
     }
     // Join an operator written apart from its version (`>= 1.2.3`, `~ 1.2`, `^ 1`).
     let mut joined: Vec<String> = Vec::new();

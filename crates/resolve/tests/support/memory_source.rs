@@ -49,10 +49,11 @@ impl MemorySource {
                     })
                 });
                 versions.insert(version.clone(), Value::Object(m));
-                if let Ok(v) = Version::parse(version) {
-                    if !v.is_prerelease() && highest.as_ref().is_none_or(|h| v > *h) {
-                        highest = Some(v);
-                    }
+                if let Ok(v) = Version::parse(version)
+                    && !v.is_prerelease()
+                    && highest.as_ref().is_none_or(|h| v > *h)
+                {
+                    highest = Some(v);
                 }
             }
         }
@@ -61,10 +62,10 @@ impl MemorySource {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        if !tags.contains_key("latest") {
-            if let Some(h) = highest {
-                tags.insert("latest".into(), Value::String(h.to_string()));
-            }
+        if !tags.contains_key("latest")
+            && let Some(h) = highest
+        {
+            tags.insert("latest".into(), Value::String(h.to_string()));
         }
         let packument = serde_json::json!({"name": name, "dist-tags": tags, "versions": versions});
         let parsed: Packument = serde_json::from_value(packument).expect("test packument parses");

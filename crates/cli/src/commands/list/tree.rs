@@ -174,10 +174,10 @@ impl InstalledTree {
         loop {
             let parent = dir.rfind('/').map_or("", |i| &dir[..i]);
             let base = &dir[dir.rfind('/').map_or(0, |i| i + 1)..];
-            if base != "node_modules" {
-                if let Some(found) = self.found_at(&under_node_modules(dir, name)) {
-                    return Some(found);
-                }
+            if base != "node_modules"
+                && let Some(found) = self.found_at(&under_node_modules(dir, name))
+            {
+                return Some(found);
             }
             if dir.is_empty() {
                 return None;
@@ -188,16 +188,16 @@ impl InstalledTree {
 
     /// What sits at `location`, if anything.
     fn found_at(&self, location: &str) -> Option<Found<'_>> {
-        if let Some((path, key)) = self.placed.get_key_value(location) {
-            if let Some(package) = self.package(key) {
-                return Some(Found {
-                    path,
-                    key,
-                    package,
-                    bundled: false,
-                    linked: None,
-                });
-            }
+        if let Some((path, key)) = self.placed.get_key_value(location)
+            && let Some(package) = self.package(key)
+        {
+            return Some(Found {
+                path,
+                key,
+                package,
+                bundled: false,
+                linked: None,
+            });
         }
         if let Some(member) = self.links.get(location) {
             let (path, key) = self.placed.get_key_value(member.as_str())?;

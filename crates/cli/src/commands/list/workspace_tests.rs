@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use dx_install::Project;
-use dx_resolve::{LayoutOptions, Lockfile, PackageJson};
+use dx_resolve::{LayoutOptions, Lockfile};
 use serde_json::Value;
 
 use super::*;

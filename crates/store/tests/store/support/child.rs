@@ -76,7 +76,7 @@ fn work(mode: &str, root: &std::ffi::OsStr, seed: u64) {
                 n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
                 let which = (n >> 8) % PACKAGE_COUNT;
                 let hash = insert(&store, which);
-                if which % 3 == 0 {
+                if which.is_multiple_of(3) {
                     store.unpacked(&hash).unwrap();
                 }
             }
