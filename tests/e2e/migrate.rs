@@ -141,3 +141,71 @@ fn migrate_refuses_what_it_cannot_read() {
     assert_dx_snapshot!("migrate_broken_package_lock", out);
     assert!(!ctx.path("dx.lock").exists(), "nothing written");
 }
+
+/// The package-lock.json of [`context`]'s project, pinning the older versions.
+fn pinned_package_lock(ctx: &TestContext) -> String {
+    let (a, b) = (
+        ctx.published("pinned", "1.0.0"),
+        ctx.published("pinned-dep", "1.0.0"),
+    );
+    let lock = json!({
+        "name": "app", "lockfileVersion": 3, "requires": true,
+        "packages": {
+            "": { "name": "app", "dependencies": { "pinned": "^1.0.0" } },
+            "node_modules/pinned": { "version": "1.0.0", "resolved": a.url, "integrity": a.integrity, "dependencies": { "pinned-dep": "^1.0.0" }, "bin": { "pinned": "pinned.js" } },
+            "node_modules/pinned-dep": { "version": "1.0.0", "resolved": b.url, "integrity": b.integrity }
+        }
+    });
+    serde_json::to_string_pretty(&lock).unwrap()
+}
+
+/// `dx install` in a project with package-lock.json and no dx.lock imports it first, keeping
+/// its versions (as Bun does), and says so in one line; frozen too, when it fits package.json.
+#[test]
+fn install_imports_a_foreign_lockfile_keeping_its_versions() {
+    for frozen in [false, true] {
+        let ctx = context();
+        ctx.write("package-lock.json", &pinned_package_lock(&ctx));
+        let mut args = vec!["install", "--materialize"];
+        if frozen {
+            args.push("--frozen-lockfile");
+        }
+        let out = ctx.dx(&args);
+        assert!(out.success(), "{}", out.render());
+        assert!(
+            out.stdout_text()
+                .contains("imported package-lock.json into dx.lock (2 of 2 versions kept)"),
+            "{}",
+            out.render()
+        );
+        assert_eq!(
+            std::fs::read_to_string(ctx.path("node_modules/pinned-dep/index.js")).unwrap(),
+            "module.exports = '1.0.0';\n",
+            "the locked version, not the newest"
+        );
+        let lock = std::fs::read_to_string(ctx.path("dx.lock")).unwrap();
+        assert!(lock.contains("package pinned@1.0.0"), "{lock}");
+    }
+}
+
+/// Frozen with a foreign lockfile that package.json has moved past: an error naming it, and
+/// no dx.lock left behind.
+#[test]
+fn frozen_install_refuses_a_foreign_lockfile_that_does_not_fit() {
+    let ctx = context();
+    ctx.write("package-lock.json", &pinned_package_lock(&ctx));
+    ctx.write(
+        "package.json",
+        r#"{ "name": "app", "version": "1.0.0", "dependencies": { "pinned": "^1.1.0" } }"#,
+    );
+    let out = ctx.dx(&["install", "--frozen-lockfile", "--materialize"]);
+    assert!(!out.success(), "{}", out.render());
+    let err = out.stderr_text();
+    assert!(
+        err.contains("package-lock.json does not match package.json"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!ctx.path("dx.lock").exists());
+    assert!(!ctx.path("node_modules").exists());
+}

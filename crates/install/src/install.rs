@@ -118,6 +118,8 @@ pub struct InstallOutcome {
     pub blocked_scripts: BTreeSet<String>,
     /// For an edit: the direct dependencies it added, changed or removed.
     pub changes: Vec<DirectChange>,
+    /// Another tool's lockfile imported into dx.lock (no dx.lock existed).
+    pub imported: Option<crate::migrate::ForeignImport>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -245,6 +247,7 @@ impl Install {
                 node_modules: None,
                 blocked_scripts: BTreeSet::new(),
                 changes: Vec::new(),
+                imported: layout.imported.clone(),
                 elapsed: started.elapsed(),
             });
         }
@@ -363,6 +366,7 @@ impl Install {
             node_modules: Some(node_modules),
             blocked_scripts,
             changes: Vec::new(),
+            imported: layout.imported.clone(),
             elapsed: Duration::ZERO,
         })
     }
@@ -425,6 +429,7 @@ impl Install {
             node_modules: Some(node_modules),
             blocked_scripts: BTreeSet::new(),
             changes: Vec::new(),
+            imported: None,
             elapsed: Duration::ZERO,
         }))
     }

@@ -76,29 +76,8 @@ pub fn migrate(
             project.lockfile_path().display()
         );
     }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let root: serde_json::Value =
-        serde_json::from_str(project.manifest_text.trim_start_matches('\u{feff}'))
-            .context("package.json is not valid JSON")?;
     let lookup = Lookup::new(&project.dir, store, registry, CacheMode::PreferOffline)?;
-    let tarball_url = |name: &str, version: &str| {
-        dx_formats::registry_url::tarball_url(lookup.registry_for(name), name, version)
-    };
-    let file_name = path.display().to_string();
-    let mut imported = dx_migrate::import(
-        &file_name,
-        format,
-        &text,
-        &ImportOptions {
-            root_manifest: &root,
-            tarball_url: &tarball_url,
-        },
-    )
-    .map_err(Error::msg)?;
-    if !imported.complete_metadata {
-        fill_metadata(&lookup, &mut imported.resolution)?;
-    }
+    let imported = read_foreign(project, &lookup, &path, format)?;
 
     let (_, lock) = resolve_and_write(
         lookup.source(),
@@ -118,6 +97,72 @@ pub fn migrate(
         dropped: imported.versions.difference(&now).cloned().collect(),
         added: now.difference(&imported.versions).cloned().collect(),
     })
+}
+
+/// What `dx install` imported because the project had another tool's lockfile and no dx.lock
+/// (as Bun does): the versions are kept wherever package.json still allows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignImport {
+    /// The lockfile imported (its file name: `package-lock.json`, …).
+    pub from: String,
+    /// Versions it had.
+    pub imported: usize,
+    /// Of those, kept in dx.lock.
+    pub kept: usize,
+    /// `name@version`s dx.lock has that it did not.
+    pub added: usize,
+}
+
+/// The foreign lockfile of a project without dx.lock, read as the resolution to keep
+/// (`previous`), with the versions it holds; `None` when there is none.
+pub(crate) fn foreign_previous(
+    project: &Project,
+    store: &Store,
+    registry: Option<&str>,
+) -> Result<Option<(String, Lockfile, BTreeSet<String>)>> {
+    let Some((path, format)) = dx_migrate::detect(&project.dir) else {
+        return Ok(None);
+    };
+    let lookup = Lookup::new(&project.dir, store, registry, CacheMode::PreferOffline)?;
+    let imported = read_foreign(project, &lookup, &path, format)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Some((name, imported.resolution, imported.versions)))
+}
+
+/// Reads `path` (of `format`) into a resolution, metadata filled from the registry where the
+/// format leaves it out.
+fn read_foreign(
+    project: &Project,
+    lookup: &Lookup,
+    path: &Path,
+    format: Format,
+) -> Result<dx_migrate::Imported> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let root: serde_json::Value =
+        serde_json::from_str(project.manifest_text.trim_start_matches('\u{feff}'))
+            .context("package.json is not valid JSON")?;
+    let tarball_url = |name: &str, version: &str| {
+        dx_formats::registry_url::tarball_url(lookup.registry_for(name), name, version)
+    };
+    let file_name = path.display().to_string();
+    let mut imported = dx_migrate::import(
+        &file_name,
+        format,
+        &text,
+        &ImportOptions {
+            root_manifest: &root,
+            tarball_url: &tarball_url,
+        },
+    )
+    .map_err(Error::msg)?;
+    if !imported.complete_metadata {
+        fill_metadata(lookup, &mut imported.resolution)?;
+    }
+    Ok(imported)
 }
 
 /// Fills what a lockfile leaves out (`bin`, `os`, `cpu`, `libc`, install scripts, and

@@ -60,6 +60,8 @@ pub struct PreparedLayout {
     pub store_guard: std::sync::Mutex<Option<dx_store::InsertGuard>>,
     /// Each workspace member's own node_modules (empty with `lockfile_only`).
     pub members: Vec<MemberLayout>,
+    /// The other tool's lockfile this run imported into dx.lock, if it did.
+    pub imported: Option<crate::migrate::ForeignImport>,
 }
 
 /// A workspace member's own node_modules, compiled: what npm's layout nests there.
@@ -107,8 +109,14 @@ pub(crate) fn prepare(
     let incomplete = existing
         .as_ref()
         .and_then(|(_, lock)| lock.dangling_edges().next().map(|d| d.to_string()));
+    // No dx.lock but another tool's lockfile: its versions are the ones to keep (Bun's rule).
+    let foreign = match &existing {
+        None => crate::migrate::foreign_previous(project, store, options.registry)?,
+        Some(_) => None,
+    };
     if options.frozen {
         match (&existing, &stale, &incomplete) {
+            (None, _, _) if foreign.is_some() => {}
             (None, _, _) => {
                 return Err(Error::FrozenLockfileMissing {
                     path: project.lockfile_path(),
@@ -175,11 +183,15 @@ pub(crate) fn prepare(
         (previous, _) => {
             let source = RegistrySource::new(get_client()?, get_runtime()?.handle().clone())
                 .with_remote(remote.clone());
+            let previous = previous
+                .as_ref()
+                .map(|(_, lock)| lock)
+                .or(foreign.as_ref().map(|(_, lock, _)| lock));
             let resolved = resolve_and_write(
                 &source,
                 project,
                 store,
-                previous.as_ref().map(|(_, lock)| lock),
+                previous,
                 options.update.clone(),
                 reporter,
             );
@@ -187,6 +199,33 @@ pub(crate) fn prepare(
             let (text, lock) = resolved?;
             (text, lock, true)
         }
+    };
+    let imported = match &foreign {
+        Some((from, _, versions)) => {
+            let kept = versions
+                .iter()
+                .filter(|v| lockfile.packages.contains_key(*v))
+                .count();
+            let added = lockfile.packages.len() - kept;
+            if options.frozen && (kept < versions.len() || added > 0) {
+                // Frozen: the foreign lock had to be installable as it is; nothing is left.
+                let _ = std::fs::remove_file(project.lockfile_path());
+                return Err(Error::FrozenLockfileStale {
+                    difference: format!(
+                        "{from} does not match package.json: {} of its {} versions kept, {added} added",
+                        kept,
+                        versions.len()
+                    ),
+                });
+            }
+            Some(crate::migrate::ForeignImport {
+                from: from.clone(),
+                imported: versions.len(),
+                kept,
+                added,
+            })
+        }
+        None => None,
     };
     let key = dxl_key(&lock_text, &layout_options);
     if options.lockfile_only {
@@ -200,6 +239,7 @@ pub(crate) fn prepare(
             downloaded: 0,
             store_guard: Default::default(),
             members: Vec::new(),
+            imported,
         });
     }
 
@@ -315,6 +355,7 @@ pub(crate) fn prepare(
         downloaded,
         store_guard: std::sync::Mutex::new(Some(insert_guard)),
         members: member_layouts,
+        imported,
     })
 }
 

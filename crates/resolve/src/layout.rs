@@ -420,6 +420,18 @@ impl Chooser for LockChooser<'_> {
     fn tag_target(&self, _name: &str, _tag: &str) -> Option<String> {
         None
     }
+
+    fn locked_target<'p>(&'p self, pkgs: &Packages, from: PkgIdx, dep: &Dep) -> Option<&'p str> {
+        let edge = self
+            .resolution
+            .edges_of(&pkgs.list[from].key)?
+            .get(&dep.name)?;
+        let target = edge.target.as_deref()?;
+        // Only a target the lock holds: a dangling one is left to the ranges.
+        (self.resolution.packages.contains_key(target)
+            || dx_formats::lockfile::workspace_path(target).is_some())
+        .then_some(target)
+    }
 }
 
 /// Names of every package in a plan (for quick checks in tests and tools).

@@ -685,6 +685,25 @@ impl Chooser for RegistryChooser<'_> {
         self.tags.get(&(name.to_string(), tag.to_string())).cloned()
     }
 
+    fn locked_target<'p>(&'p self, pkgs: &Packages, from: PkgIdx, dep: &Dep) -> Option<&'p str> {
+        let previous = self.previous?;
+        let edge = previous.edges_of(&pkgs.list[from].key)?.get(&dep.name)?;
+        if edge.specifier != dep.raw {
+            return None;
+        }
+        let target = edge.target.as_deref()?;
+        let locked = previous.packages.get(target)?;
+        // The root's own copy of the name was the hoisted one: a newer copy that every
+        // dependent accepts may replace it, as npm replaces it in the tree it loaded. Only a
+        // copy the lock had elsewhere (nested, npm's earlier placement) is held to.
+        let at_root = previous
+            .root
+            .edges
+            .get(&dep.name)
+            .and_then(|e| e.target.as_deref());
+        (at_root != Some(target) && !self.wants_update(&locked.name)).then_some(target)
+    }
+
     fn prefetch(&self, names: &[&str]) {
         let missing: Vec<&str> = names
             .iter()

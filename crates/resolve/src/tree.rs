@@ -62,6 +62,12 @@ pub(crate) trait Chooser {
     ) -> Result<Choice, ResolveError>;
     /// The version a dist-tag resolved to, when known.
     fn tag_target(&self, name: &str, tag: &str) -> Option<String>;
+    /// The package key a lock recorded for `dep` of `from`, when the lock's choice stands
+    /// (same specifier, not being updated): the edge is valid only when it resolves to it.
+    fn locked_target<'p>(&'p self, pkgs: &Packages, from: PkgIdx, dep: &Dep) -> Option<&'p str> {
+        let _ = (pkgs, from, dep);
+        None
+    }
     /// Names about to be asked for.
     fn prefetch(&self, names: &[&str]) {
         let _ = names;
@@ -280,14 +286,31 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             .filter(|d| d.kind != EdgeKind::Dev || self.tree.is_importer(n))
     }
 
-    /// `Some(true)` valid, `Some(false)` invalid, `None` missing.
+    /// Whether the lock (if any) lets `dep` of node `from` resolve to package `p`.
+    fn lock_allows(&self, from: NodeIdx, p: PkgIdx, dep: &Dep) -> bool {
+        self.chooser
+            .locked_target(&self.tree.pkgs, self.tree.nodes[from].pkg, dep)
+            .is_none_or(|locked| self.tree.pkgs.list[p].key == locked)
+    }
+
+    /// `Some(true)` valid, `Some(false)` invalid, `None` missing. Where a lock says which
+    /// package the edge resolved to, only that package is valid (another copy that merely
+    /// satisfies the range would drop a version the lock holds: npm's tree keeps it nested).
     fn edge_valid(&self, from: NodeIdx, dep: &Dep) -> Option<bool> {
         if self.tree.forced.contains_key(&(from, dep.name.clone())) {
             return Some(true);
         }
-        self.tree
-            .resolve(from, &dep.name)
-            .map(|t| self.satisfies(self.tree.nodes[t].pkg, dep))
+        let t = self.tree.resolve(from, &dep.name)?;
+        let found = self.tree.nodes[t].pkg;
+        if let Some(locked) =
+            self.chooser
+                .locked_target(&self.tree.pkgs, self.tree.nodes[from].pkg, dep)
+        {
+            if self.tree.pkgs.list[found].key != locked {
+                return Some(false);
+            }
+        }
+        Some(self.satisfies(found, dep))
     }
 
     fn process(&mut self, n: NodeIdx) -> Result<(), ResolveError> {
@@ -647,7 +670,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                 if try_replace && self.can_replace(pkg, cur) {
                     return Place::Replace;
                 }
-                if self.satisfies(cur_pkg, dep) {
+                if self.satisfies(cur_pkg, dep) && self.lock_allows(entry_from, cur_pkg, dep) {
                     return Place::Keep;
                 }
                 if prefer_dedupe && !try_replace && self.can_replace(pkg, cur) {

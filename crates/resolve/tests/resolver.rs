@@ -575,3 +575,55 @@ fn a_members_file_dependency_is_relative_to_the_member() {
     let again = resolve(&source(), &pj(json!({})), Some(&out.resolution), &options).expect("again");
     assert_eq!(again.resolution, out.resolution);
 }
+
+/// An imported lock (npm's) nested a newer copy where a hoisted older one also satisfies the
+/// range (npm kept its own earlier placement: luxon's randombytes → safe-buffer 5.2.1 beside a
+/// hoisted 5.1.2). Re-resolving with that lock as `previous` keeps both versions, nested as
+/// npm had them, and planning from the result does too.
+#[test]
+fn a_locked_nested_copy_is_kept_where_a_hoisted_one_also_satisfies() {
+    let src = MemorySource::from_case(&json!({
+        "sb": {"versions": {"5.1.2": {}, "5.2.1": {}}},
+        "rb": {"versions": {"2.1.0": {"dependencies": {"sb": "^5.1.0"}}}}
+    }));
+    let root = pj(json!({"dependencies": {"sb": "~5.1.0", "rb": "^2.1.0"}}));
+    let fresh = resolve(&src, &root, None, &ResolveOptions::default()).expect("resolves");
+    assert!(
+        !fresh.resolution.packages.contains_key("sb@5.2.1"),
+        "a fresh resolution dedupes"
+    );
+    let mut previous = fresh.resolution.clone();
+    let mut nested = previous.packages["sb@5.1.2"].clone();
+    nested.version = "5.2.1".into();
+    previous.packages.insert("sb@5.2.1".into(), nested);
+    previous
+        .packages
+        .get_mut("rb@2.1.0")
+        .unwrap()
+        .dependencies
+        .get_mut("sb")
+        .unwrap()
+        .target = Some("sb@5.2.1".into());
+    let again = resolve(&src, &root, Some(&previous), &ResolveOptions::default()).expect("again");
+    let keys: Vec<&str> = again
+        .resolution
+        .packages
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["rb@2.1.0", "sb@5.1.2", "sb@5.2.1"]);
+    let plan = plan_layout(&again.resolution, &linux()).expect("plans");
+    let placed: Vec<(&str, &str)> = plan
+        .nodes
+        .iter()
+        .map(|n| (n.install_path.as_str(), n.package_key.as_str()))
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            ("rb", "rb@2.1.0"),
+            ("sb", "sb@5.1.2"),
+            ("rb/node_modules/sb", "sb@5.2.1")
+        ]
+    );
+}

@@ -152,6 +152,18 @@ fn render(outcome: &InstallOutcome, printer: &Printer) {
         ),
         (_, None) => format!("{packages} packages in {ms} ms"),
     };
+    if let Some(import) = &outcome.imported {
+        printer.line(format!(
+            "imported {} into dx.lock ({} of {} versions kept{})",
+            import.from,
+            import.kept,
+            import.imported,
+            match import.added {
+                0 => String::new(),
+                n => format!(", {n} added"),
+            }
+        ));
+    }
     if let Some(line) = blocked_line(&outcome.blocked_scripts) {
         printer.line(line);
     }
@@ -177,6 +189,14 @@ pub fn outcome_json(outcome: &InstallOutcome) -> Value {
         "changes": outcome.changes.iter().map(change_json).collect::<Vec<_>>(),
         "milliseconds": outcome.elapsed.as_millis() as u64,
     });
+    if let Some(import) = &outcome.imported {
+        doc["imported"] = json!({
+            "from": import.from,
+            "versions": import.imported,
+            "kept": import.kept,
+            "added": import.added,
+        });
+    }
     match &outcome.node_modules {
         None => {}
         Some(NodeModules::Mounted { reloaded }) => {
