@@ -49,7 +49,7 @@ pub fn migrate(
             let path = project.dir.join(from);
             let format = Format::from_file_name(&path).ok_or_else(|| {
                 Error::msg(format!(
-                    "{}: dx imports package-lock.json, npm-shrinkwrap.json, bun.lock or yarn.lock",
+                    "{}: dx imports package-lock.json, npm-shrinkwrap.json, bun.lock, yarn.lock (v1) or pnpm-lock.yaml",
                     path.display()
                 ))
             })?;
@@ -64,7 +64,7 @@ pub fn migrate(
                     }
                 }
                 bail!(
-                    "no lockfile to migrate in {} (looked for package-lock.json, npm-shrinkwrap.json, bun.lock, yarn.lock)",
+                    "no lockfile to migrate in {} (looked for package-lock.json, npm-shrinkwrap.json, bun.lock, yarn.lock, pnpm-lock.yaml)",
                     project.dir.display()
                 );
             }
@@ -165,8 +165,9 @@ fn read_foreign(
     Ok(imported)
 }
 
-/// Fills what a lockfile leaves out (`bin`, `os`, `cpu`, `libc`, install scripts, and
-/// integrity or URL when missing) from each package's packument.
+/// Fills what a lockfile leaves out (`bin`, `os`, `cpu`, `libc`, install scripts, integrity
+/// or URL when missing, and the ranges of dependency edges pnpm records only as versions)
+/// from each package's packument.
 fn fill_metadata(lookup: &Lookup, resolution: &mut Lockfile) -> Result<()> {
     let names: BTreeSet<String> = resolution
         .packages
@@ -197,6 +198,27 @@ fn fill_metadata(lookup: &Lookup, resolution: &mut Lockfile) -> Result<()> {
         }
         if package.resolved.is_none() {
             package.resolved = manifest.dist.tarball.clone();
+        }
+        // pnpm records the versions a package's dependencies resolved to, not its ranges:
+        // the manifest has them (and says which are optional or peers).
+        for (dep, edge) in package.dependencies.iter_mut() {
+            if !edge.specifier.is_empty() {
+                continue;
+            }
+            let found = [
+                (
+                    &manifest.optional_dependencies,
+                    dx_resolve::EdgeKind::Optional,
+                ),
+                (&manifest.dependencies, dx_resolve::EdgeKind::Normal),
+                (&manifest.peer_dependencies, dx_resolve::EdgeKind::Peer),
+            ]
+            .into_iter()
+            .find_map(|(map, kind)| map.get(dep).map(|spec| (spec.clone(), kind)));
+            if let Some((spec, kind)) = found {
+                edge.specifier = spec;
+                edge.kind = kind;
+            }
         }
     }
     Ok(())

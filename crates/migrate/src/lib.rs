@@ -3,7 +3,7 @@
 //! lockfile chose wherever package.json still allows it.
 //!
 //! Supported: npm's `package-lock.json` / `npm-shrinkwrap.json` (lockfileVersion 1, 2 and 3),
-//! Bun's text `bun.lock`, and Yarn classic's `yarn.lock` (v1). Each is untrusted input: every
+//! Bun's text `bun.lock`, Yarn classic's `yarn.lock` (v1) and pnpm's `pnpm-lock.yaml` (v6, v9). Each is untrusted input: every
 //! parser returns an error naming the file instead of panicking, whatever the bytes.
 #![deny(missing_docs)]
 
@@ -11,6 +11,7 @@ mod bun_lock;
 mod jsonc;
 mod package_lock;
 mod placed;
+mod pnpm_lock;
 mod yarn_lock;
 
 use std::collections::BTreeSet;
@@ -29,15 +30,18 @@ pub enum Format {
     BunLock,
     /// Yarn classic's `yarn.lock`.
     YarnLock,
+    /// pnpm's `pnpm-lock.yaml` (lockfile versions 6 and 9).
+    PnpmLock,
 }
 
 impl Format {
     /// Every format, in detection order.
-    pub const ALL: [Format; 4] = [
+    pub const ALL: [Format; 5] = [
         Format::NpmShrinkwrap,
         Format::PackageLock,
         Format::BunLock,
         Format::YarnLock,
+        Format::PnpmLock,
     ];
 
     /// The file name this format uses.
@@ -47,6 +51,7 @@ impl Format {
             Format::PackageLock => "package-lock.json",
             Format::BunLock => "bun.lock",
             Format::YarnLock => "yarn.lock",
+            Format::PnpmLock => "pnpm-lock.yaml",
         }
     }
 
@@ -58,16 +63,10 @@ impl Format {
 }
 
 /// Lockfiles of other tools that dx knows and cannot import, with what to do instead.
-pub const UNSUPPORTED: [(&str, &str); 2] = [
-    (
-        "pnpm-lock.yaml",
-        "importing pnpm-lock.yaml is not built yet; run `dx install` to resolve afresh",
-    ),
-    (
-        "bun.lockb",
-        "bun.lockb is binary; run `bun install --save-text-lockfile` to write bun.lock, then `dx migrate`",
-    ),
-];
+pub const UNSUPPORTED: [(&str, &str); 1] = [(
+    "bun.lockb",
+    "bun.lockb is binary; run `bun install --save-text-lockfile` to write bun.lock, then `dx migrate`",
+)];
 
 /// Why a lockfile could not be imported.
 #[derive(Debug, thiserror::Error)]
@@ -143,5 +142,6 @@ pub fn import(
         }
         Format::BunLock => bun_lock::import(file, text, options),
         Format::YarnLock => yarn_lock::import(file, text, options),
+        Format::PnpmLock => pnpm_lock::import(file, text, options),
     }
 }
