@@ -305,10 +305,9 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         if let Some(locked) =
             self.chooser
                 .locked_target(&self.tree.pkgs, self.tree.nodes[from].pkg, dep)
+            && self.tree.pkgs.list[found].key != locked
         {
-            if self.tree.pkgs.list[found].key != locked {
-                return Some(false);
-            }
+            return Some(false);
         }
         Some(self.satisfies(found, dep))
     }
