@@ -34,11 +34,29 @@ pub fn import(
                 if path.is_empty() {
                     continue;
                 }
-                // Workspace folders and links are not registry packages; dx re-resolves them.
                 let Some(names) = install_names(path) else {
+                    // A workspace member's folder (`packages/a`): an importer.
+                    if !path.contains("node_modules") {
+                        let name = entry
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        let version = entry
+                            .get("version")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        tree.members.insert(
+                            path.trim_start_matches("./").to_owned(),
+                            (name.to_owned(), version.to_owned(), declared(entry, true)),
+                        );
+                    }
                     continue;
                 };
                 if entry.get("link").and_then(Value::as_bool) == Some(true) {
+                    if let Some(dir) = entry.get("resolved").and_then(Value::as_str) {
+                        tree.links
+                            .insert(names, dir.trim_start_matches("./").to_owned());
+                    }
                     continue;
                 }
                 let fallback = names.last().cloned().unwrap_or_default();
@@ -79,16 +97,22 @@ pub fn import(
     })
 }
 
-/// `node_modules/a/node_modules/@s/b` → `["a", "@s/b"]`; `None` for paths outside the root's
-/// node_modules (workspace folders).
+/// `node_modules/a/node_modules/@s/b` → `["a", "@s/b"]`, `packages/a/node_modules/x` →
+/// `[member_root("packages/a"), "x"]`; `None` for a workspace folder itself.
 fn install_names(path: &str) -> Option<Vec<String>> {
-    let rest = path.strip_prefix("node_modules/")?;
-    let names: Vec<String> = rest.split("/node_modules/").map(str::to_owned).collect();
-    let valid = names.iter().all(|n| match n.strip_prefix('@') {
+    let (member, rest) = match path.strip_prefix("node_modules/") {
+        Some(rest) => (None, rest),
+        None => {
+            let (dir, rest) = path.split_once("/node_modules/")?;
+            (Some(crate::placed::member_root(dir)), rest)
+        }
+    };
+    let placed: Vec<String> = rest.split("/node_modules/").map(str::to_owned).collect();
+    let valid = placed.iter().all(|n| match n.strip_prefix('@') {
         Some(scoped) => scoped.split('/').count() == 2 && scoped.split('/').all(|p| !p.is_empty()),
         None => !n.is_empty() && !n.contains('/'),
     });
-    valid.then_some(names)
+    valid.then(|| member.into_iter().chain(placed).collect())
 }
 
 fn node(

@@ -37,18 +37,34 @@ pub struct PlacedNode {
 pub struct PlacedTree {
     /// The root project's dependencies (from package.json, see [`PlacedTree::into_resolution`]).
     root_deps: Vec<DeclaredDep>,
-    /// Packages by path.
+    /// Packages by path. A path inside a workspace member's own node_modules starts with
+    /// [`member_root`] of the member's directory.
     pub nodes: BTreeMap<Vec<String>, PlacedNode>,
+    /// Workspace members by directory: name, version, dependencies (dev included).
+    pub members: BTreeMap<String, (String, String, Vec<DeclaredDep>)>,
+    /// Directory links by path (`["a"]` → `packages/a`): a member, or a `file:` directory.
+    pub links: BTreeMap<Vec<String>, String>,
+}
+
+/// The first path element of what sits in the member at `dir`'s own node_modules: resolution
+/// from there climbs to the root's node_modules next, as node's does from `<dir>`.
+pub fn member_root(dir: &str) -> String {
+    format!("\0{dir}")
 }
 
 impl PlacedTree {
-    /// The path `require(name)` finds from the package at `from` (empty: the root).
-    fn find(&self, from: &[String], name: &str) -> Option<&PlacedNode> {
+    /// The key of what `require(name)` finds from the package at `from` (empty: the root): a
+    /// placed package, or a member through its link.
+    fn find(&self, from: &[String], name: &str) -> Option<String> {
         let mut probe: Vec<String> = from.to_vec();
         loop {
             probe.push(name.to_owned());
             if let Some(node) = self.nodes.get(&probe) {
-                return Some(node);
+                return Some(package_key(&node.package.name, &node.package.version));
+            }
+            if let Some(dir) = self.links.get(&probe) {
+                self.members.get(dir)?;
+                return Some(dx_formats::lockfile::workspace_key(name, dir));
             }
             probe.pop();
             probe.pop()?;
@@ -58,9 +74,7 @@ impl PlacedTree {
     fn edges(&self, from: &[String], deps: &[DeclaredDep]) -> BTreeMap<String, LockedEdge> {
         deps.iter()
             .map(|d| {
-                let target = self
-                    .find(from, &d.name)
-                    .map(|n| package_key(&n.package.name, &n.package.version));
+                let target = self.find(from, &d.name);
                 (
                     d.name.clone(),
                     LockedEdge {
@@ -100,11 +114,37 @@ impl PlacedTree {
             edges: self.edges(&[], &self.root_deps),
             overrides: BTreeMap::new(),
         };
+        let workspaces = self
+            .members
+            .iter()
+            .map(|(dir, (name, version, deps))| {
+                // npm leaves `name` out of a member's entry: its link in node_modules has it.
+                let name = match name.is_empty() {
+                    false => name.clone(),
+                    true => self
+                        .links
+                        .iter()
+                        .find(|(_, d)| *d == dir)
+                        .and_then(|(path, _)| path.last().cloned())
+                        .unwrap_or_else(|| dir.rsplit('/').next().unwrap_or(dir).to_owned()),
+                };
+                let ws = dx_formats::lockfile::Workspace {
+                    name: name.clone(),
+                    version: version.clone(),
+                    importer: Importer {
+                        edges: self.edges(&[member_root(dir)], deps),
+                        overrides: BTreeMap::new(),
+                    },
+                    bin: BTreeMap::new(),
+                };
+                (dir.clone(), ws)
+            })
+            .collect();
         (
             Lockfile {
                 root,
+                workspaces,
                 packages,
-                ..Lockfile::default()
             },
             versions,
         )
