@@ -49,22 +49,7 @@ fn assert_pinned_and_installs(ctx: &TestContext, from: &str) {
 #[test]
 fn migrates_package_lock_keeping_versions() {
     let ctx = context();
-    let (a, b) = (
-        ctx.published("pinned", "1.0.0"),
-        ctx.published("pinned-dep", "1.0.0"),
-    );
-    let lock = json!({
-        "name": "app", "lockfileVersion": 3, "requires": true,
-        "packages": {
-            "": { "name": "app", "dependencies": { "pinned": "^1.0.0" } },
-            "node_modules/pinned": { "version": "1.0.0", "resolved": a.url, "integrity": a.integrity, "dependencies": { "pinned-dep": "^1.0.0" }, "bin": { "pinned": "pinned.js" } },
-            "node_modules/pinned-dep": { "version": "1.0.0", "resolved": b.url, "integrity": b.integrity }
-        }
-    });
-    ctx.write(
-        "package-lock.json",
-        &serde_json::to_string_pretty(&lock).unwrap(),
-    );
+    ctx.write("package-lock.json", &pinned_package_lock(&ctx));
     assert_pinned_and_installs(&ctx, "package-lock.json");
 
     // An existing dx.lock is not replaced without --force.
