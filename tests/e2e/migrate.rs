@@ -103,7 +103,7 @@ fn migrate_refuses_what_it_cannot_read() {
     );
     assert_dx_snapshot!("migrate_without_a_lockfile", out);
 
-    ctx.write("pnpm-lock.yaml", "lockfileVersion: '9.0'\n");
+    ctx.write("pnpm-lock.yaml", "lockfileVersion: '5.4'\n");
     let out = ctx.dx(&["migrate"]);
     assert!(
         out.stderr_text().contains("pnpm-lock.yaml"),

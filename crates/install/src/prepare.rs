@@ -111,7 +111,15 @@ pub(crate) fn prepare(
         .and_then(|(_, lock)| lock.dangling_edges().next().map(|d| d.to_string()));
     // No dx.lock but another tool's lockfile: its versions are the ones to keep (Bun's rule).
     let foreign = match &existing {
-        None => crate::migrate::foreign_previous(project, store, options.registry)?,
+        None => match crate::migrate::foreign_previous(project, store, options.registry) {
+            Ok(found) => found,
+            // Frozen, the lockfile is the install's only source: its error stands.
+            Err(e) if options.frozen => return Err(e),
+            Err(e) => {
+                reporter.warn(&format!("{e}; resolving afresh"));
+                None
+            }
+        },
         Some(_) => None,
     };
     if options.frozen {
