@@ -3,7 +3,7 @@
 //! lockfile chose wherever package.json still allows it.
 //!
 //! Supported: npm's `package-lock.json` / `npm-shrinkwrap.json` (lockfileVersion 1, 2 and 3),
-//! Bun's text `bun.lock`, Yarn classic's `yarn.lock` (v1) and pnpm's `pnpm-lock.yaml` (v6, v9). Each is untrusted input: every
+//! Bun's text `bun.lock`, Yarn's `yarn.lock` (classic v1 and 2+) and pnpm's `pnpm-lock.yaml` (v6, v9). Each is untrusted input: every
 //! parser returns an error naming the file instead of panicking, whatever the bytes.
 #![deny(missing_docs)]
 
@@ -12,6 +12,7 @@ mod jsonc;
 mod package_lock;
 mod placed;
 mod pnpm_lock;
+mod yarn_berry;
 mod yarn_lock;
 
 use std::collections::BTreeSet;
@@ -141,6 +142,10 @@ pub fn import(
             package_lock::import(file, text, format, options)
         }
         Format::BunLock => bun_lock::import(file, text, options),
+        // Yarn 2+ writes YAML with a `__metadata` entry under the same file name.
+        Format::YarnLock if text.lines().any(|l| l.starts_with("__metadata:")) => {
+            yarn_berry::import(file, text, options)
+        }
         Format::YarnLock => yarn_lock::import(file, text, options),
         Format::PnpmLock => pnpm_lock::import(file, text, options),
     }

@@ -75,3 +75,35 @@ fn a_real_npm_workspace_lock_keeps_every_version() {
         "found from packages/b/node_modules/x: the member's own z first"
     );
 }
+
+/// The yarn.lock Yarn 4 (berry) wrote for the same workspace: workspaces are importers, the
+/// `npm:` berry adds is gone from specifiers, and no integrity is taken from its checksums.
+#[test]
+fn a_real_yarn_berry_workspace_lock_keeps_every_version() {
+    let text = include_str!("fixtures/yarn-berry-workspace.lock");
+    let root = serde_json::json!({"dependencies": {"x": "^1.0.0", "w": "^1.0.0"}});
+    let url = |n: &str, v: &str| format!("http://127.0.0.1:1/{n}/-/{n}-{v}.tgz");
+    let options = ImportOptions {
+        root_manifest: &root,
+        tarball_url: &url,
+    };
+    let imported = import("yarn.lock", Format::YarnLock, text, &options).expect("imports");
+    let versions: Vec<&str> = imported.versions.iter().map(String::as_str).collect();
+    assert_eq!(
+        versions,
+        ["w@1.0.0", "x@1.0.0", "x@2.0.0", "z@1.0.0", "z@2.0.0"]
+    );
+    assert!(!imported.complete_metadata);
+    let lock = &imported.resolution;
+    assert_eq!(lock.root.edges["x"].target.as_deref(), Some("x@1.0.0"));
+    let c = &lock.workspaces["packages/c"].importer.edges;
+    assert_eq!(c["b"].target.as_deref(), Some("b@workspace:packages/b"));
+    assert_eq!(c["z"].specifier, "^2.0.0");
+    assert_eq!(c["z"].target.as_deref(), Some("z@2.0.0"));
+    assert_eq!(
+        lock.packages["x@2.0.0"].dependencies["z"].target.as_deref(),
+        Some("z@2.0.0")
+    );
+    assert!(lock.packages.values().all(|p| p.integrity.is_none()));
+    assert_eq!(lock.packages["x@1.0.0"].bin["x"], "x.js");
+}
