@@ -126,7 +126,7 @@ pub fn import(
         edges
     };
     let normal = |_: &str| EdgeKind::Normal;
-    for (key, entry) in entries {
+    for (_key, entry) in entries {
         let resolution = entry["resolution"].as_str().unwrap_or_default();
         let Some((name, locator)) = split_descriptor(resolution) else {
             continue;
@@ -136,24 +136,23 @@ pub fn import(
         };
         let pkg_key = package_key(name, version);
         let edges = edges_of(entry, &normal);
-        if let Some(p) = packages.get_mut(&pkg_key) {
-            if p.dependencies.is_empty() {
-                // Specifiers are filled from the manifests (berry keeps its own normalized ones).
-                p.dependencies = edges
-                    .into_iter()
-                    .map(|(n, e)| {
-                        (
-                            n,
-                            LockedEdge {
-                                specifier: String::new(),
-                                ..e
-                            },
-                        )
-                    })
-                    .collect();
-            }
+        if let Some(p) = packages.get_mut(&pkg_key)
+            && p.dependencies.is_empty()
+        {
+            // Specifiers are filled from the manifests (berry keeps its own normalized ones).
+            p.dependencies = edges
+                .into_iter()
+                .map(|(n, e)| {
+                    (
+                        n,
+                        LockedEdge {
+                            specifier: String::new(),
+                            ..e
+                        },
+                    )
+                })
+                .collect();
         }
-        let _ = key;
     }
     // The root: package.json's own specifiers and kinds, targets from the root entry.
     let root_targets = root_entry.map(|e| edges_of(e, &normal)).unwrap_or_default();
