@@ -462,3 +462,33 @@ fn file_directories_inside_the_project_get_their_dependencies_installed() {
     ctx.dx_ok(&["install"]);
     assert!(ctx.path("node_modules/util/package.json").is_file());
 }
+
+#[test]
+fn add_a_directory_saves_it_as_npm_does() {
+    let ctx = TestContext::with_fixtures();
+    ctx.package_json(json!({"name": "app", "version": "1.0.0"}));
+    ctx.write(
+        "libs/lib/package.json",
+        &json!({"name": "lib", "version": "0.1.0", "dependencies": {"pad": "^1.0.0"}}).to_string(),
+    );
+    let out = ctx.dx(&["add", "./libs/lib", "--materialize"]);
+    assert!(out.success(), "{}", out.render());
+    let pj: Value = serde_json::from_str(&ctx.read("package.json")).unwrap();
+    assert_eq!(pj["dependencies"]["lib"], "file:./libs/lib");
+    assert_eq!(
+        std::fs::read_link(ctx.path("node_modules/lib")).unwrap(),
+        Path::new("../libs/lib")
+    );
+    assert!(ctx.path("node_modules/pad/package.json").is_file());
+    // A path that is not a package directory: one line, nothing changed.
+    let out = ctx.dx(&["add", "./nowhere"]);
+    assert!(!out.success());
+    assert_eq!(
+        out.stderr_text().trim().lines().count(),
+        1,
+        "{}",
+        out.render()
+    );
+    let after: Value = serde_json::from_str(&ctx.read("package.json")).unwrap();
+    assert_eq!(after, pj);
+}

@@ -51,12 +51,19 @@ pub fn add(
         // A git, tarball URL or tarball path request names no package: its package.json does.
         let nameless = remote_request(request);
         let learned;
-        let (name, spec) = match &nameless {
-            Some(remote) => {
+        let directory;
+        let (name, spec) = match (&nameless, local_directory(project, request)?) {
+            (_, Some((dir_name, saved))) => {
+                // `dx add ../lib`: saved as npm saves it, `file:../lib`.
+                learned = dir_name;
+                directory = saved;
+                (learned.as_str(), directory.as_str())
+            }
+            (Some(remote), None) => {
                 learned = crate::fetch_other::name_of(project, store, settings, remote)?;
                 (learned.as_str(), request.as_str())
             }
-            None => split_name_spec(request),
+            (None, None) => split_name_spec(request),
         };
         validate_name(name)?;
         let parsed = DependencySpec::parse(name, spec)
@@ -276,6 +283,36 @@ fn updated_catalogs(
         }
     }
     Ok((text != original).then_some((path, text)))
+}
+
+/// A `dx add` request naming a package directory (`../lib`, `./packages/x`, `file:../lib`,
+/// an absolute path), relative to the package being edited: its package.json's name and the
+/// specifier npm saves (`file:../lib`). `None` for anything else; a directory without a
+/// readable, named package.json is an error naming it.
+fn local_directory(project: &Project, request: &str) -> Result<Option<(String, String)>> {
+    let path = request.strip_prefix("file:").unwrap_or(request);
+    let looks_local = request.starts_with("file:")
+        || path.starts_with("./")
+        || path.starts_with("../")
+        || path.starts_with('/')
+        || path == "."
+        || path == "..";
+    if !looks_local || dx_formats::lockfile::is_tarball_path(path) {
+        return Ok(None);
+    }
+    let dir = project.edited_dir().join(path);
+    if !dir.is_dir() {
+        bail!("cannot add {request}: {} is not a directory", dir.display());
+    }
+    let manifest = dir.join("package.json");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("cannot add {request}: cannot read {}", manifest.display()))?;
+    let parsed = dx_resolve::PackageJson::parse(&text)
+        .with_context(|| format!("cannot add {request}: {} is not valid", manifest.display()))?;
+    let Some(name) = parsed.name else {
+        bail!("cannot add {request}: {} has no name", manifest.display());
+    };
+    Ok(Some((name, format!("file:{}", path.trim_end_matches('/')))))
 }
 
 /// The spec of a `dx add` request that is a git reference, a tarball URL or a tarball path as
