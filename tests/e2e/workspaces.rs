@@ -474,7 +474,10 @@ fn add_a_directory_saves_it_as_npm_does() {
     let out = ctx.dx(&["add", "./libs/lib", "--materialize"]);
     assert!(out.success(), "{}", out.render());
     let pj: Value = serde_json::from_str(&ctx.read("package.json")).unwrap();
-    assert_eq!(pj["dependencies"]["lib"], "file:libs/lib", "as npm saves it");
+    assert_eq!(
+        pj["dependencies"]["lib"], "file:libs/lib",
+        "as npm saves it"
+    );
     assert_eq!(
         std::fs::read_link(ctx.path("node_modules/lib")).unwrap(),
         Path::new("../libs/lib")

@@ -41,6 +41,9 @@ pub struct Member {
     pub manifest: PackageJson,
     /// Its package.json as read.
     pub manifest_text: String,
+    /// A `file:` directory of the project rather than a workspace member (found from the
+    /// dependencies, so found again when they change).
+    pub local: bool,
 }
 
 impl Project {
@@ -120,6 +123,7 @@ impl Project {
                     dir,
                     manifest: parsed,
                     manifest_text: text,
+                    local: true,
                 });
             }
         }
@@ -157,6 +161,7 @@ impl Project {
                 dir: m.dir,
                 manifest,
                 manifest_text: m.manifest_text,
+                local: false,
             });
         }
         apply_catalogs(
@@ -239,7 +244,13 @@ impl Project {
             &self.catalogs,
             &self.edited_dir().join("package.json"),
         )?;
-        let mut members = self.members.clone();
+        // `file:` directories are found again from the edited dependencies.
+        let mut members: Vec<Member> = self
+            .members
+            .iter()
+            .filter(|m| !m.local || self.focus.as_ref() == Some(&m.path))
+            .cloned()
+            .collect();
         let (root_manifest, root_text) = match self.focus.as_deref() {
             Some(path) => {
                 let member = members
@@ -252,7 +263,7 @@ impl Project {
             }
             None => (manifest, text),
         };
-        Ok(Self {
+        let mut edited = Self {
             dir: self.dir.clone(),
             manifest: root_manifest,
             manifest_text: root_text,
@@ -260,7 +271,9 @@ impl Project {
             focus: self.focus.clone(),
             workspace_config: self.workspace_config.clone(),
             catalogs: self.catalogs.clone(),
-        })
+        };
+        edited.add_local_directories()?;
+        Ok(edited)
     }
 
     /// The members as the resolver takes them.
