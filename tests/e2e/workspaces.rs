@@ -341,6 +341,17 @@ fn add_with_workspace_flag_edits_the_named_member_from_the_root() {
         ls.contains("a@1.0.0 -> ./packages/a") && ls.contains("b@1.0.0 -> ./packages/b"),
         "{ls}"
     );
+    // -w shows one member, as npm ls -w; so does running in the member's directory.
+    let only_b = ctx.dx_ok(&["ls", "-w", "b"]);
+    assert!(
+        only_b.contains("b@1.0.0 -> ./packages/b") && !only_b.contains("a@1.0.0"),
+        "{only_b}"
+    );
+    let out = ctx.dx_with(&["ls"], |c| {
+        c.current_dir(ctx.path("packages/b"));
+    });
+    assert_eq!(out.stdout_text(), only_b);
+    assert!(!ctx.dx(&["ls", "-w", "nope"]).success());
 }
 
 /// One bad input each: a one-line error naming what is wrong, and nothing written.

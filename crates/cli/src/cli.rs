@@ -346,6 +346,10 @@ pub struct ListArgs {
     /// Leave out a kind of dependency: dev, optional or peer (repeatable).
     #[arg(long, value_enum, value_name = "KIND")]
     pub omit: Vec<OmitKind>,
+    /// Show only this workspace member, by name or directory (repeatable), as `npm ls -w`;
+    /// in a member's directory that member is shown unless a member is named.
+    #[arg(short = 'w', long = "workspace", value_name = "NAME|PATH")]
+    pub workspaces: Vec<String>,
 }
 
 /// A kind of dependency `dx list --omit` leaves out.

@@ -105,7 +105,8 @@ pub fn load(printer: &Printer) -> anyhow::Result<InstalledTree> {
 /// Runs `dx list`.
 pub fn run(args: &ListArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let tree = load(printer)?;
-    let filter = EdgeFilter::from_args(args);
+    let mut filter = EdgeFilter::from_args(args);
+    filter.members = selected_members(&tree.project, &args.workspaces)?;
     let max_depth = if args.all { usize::MAX } else { args.depth };
     let shown = build(&tree, &filter, max_depth);
     if printer.json() {
@@ -121,6 +122,32 @@ pub fn run(args: &ListArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The members `-w` names (by name or directory), or the one the command runs in; `None`:
+/// the whole workspace.
+fn selected_members(
+    project: &dx_install::Project,
+    named: &[String],
+) -> anyhow::Result<Option<BTreeSet<String>>> {
+    if named.is_empty() {
+        return Ok(project.focus.clone().map(|p| BTreeSet::from([p])));
+    }
+    let mut paths = BTreeSet::new();
+    for wanted in named {
+        let wanted_path = wanted.trim_start_matches("./").trim_end_matches('/');
+        let found = project
+            .members
+            .iter()
+            .find(|m| m.manifest.name.as_deref() == Some(wanted.as_str()) || m.path == wanted_path);
+        match found {
+            Some(m) => {
+                paths.insert(m.path.clone());
+            }
+            None => anyhow::bail!("no workspace member is named or found at {wanted}"),
+        }
+    }
+    Ok(Some(paths))
 }
 
 /// Which edges `--prod`, `--dev` and `--omit` keep, and which members are shown.
