@@ -106,6 +106,7 @@ fn args(all: bool) -> ListArgs {
         prod: false,
         dev: false,
         omit: Vec::new(),
+        workspaces: Vec::new(),
     }
 }
 
