@@ -37,13 +37,32 @@ pub fn import(
         None => return Err(invalid("no lockfileVersion: not a bun.lock".into())),
     }
     let mut tree = PlacedTree::default();
+    // Members: `workspaces["packages/a"]` holds their dependencies; `packages["a"]` is
+    // `["a@workspace:packages/a"]`, and `packages["a/x"]` sits in the member's own node_modules.
+    let mut member_by_name = std::collections::BTreeMap::new();
+    for (path, ws) in doc["workspaces"].as_object().into_iter().flatten() {
+        if path.is_empty() {
+            continue;
+        }
+        let name = ws["name"].as_str().unwrap_or_default().to_owned();
+        let version = ws["version"].as_str().unwrap_or_default().to_owned();
+        tree.members
+            .insert(path.clone(), (name.clone(), version, declared(ws, true)));
+        tree.links.insert(vec![name.clone()], path.clone());
+        member_by_name.insert(name, path.clone());
+    }
     let packages = doc
         .get("packages")
         .and_then(Value::as_object)
         .ok_or_else(|| invalid("no `packages` object".into()))?;
     for (path, entry) in packages {
-        let names = split_names(path)
+        let mut names = split_names(path)
             .ok_or_else(|| invalid(format!("packages key `{path}` is not a placement path")))?;
+        if names.len() > 1 {
+            if let Some(dir) = member_by_name.get(&names[0]) {
+                names[0] = crate::placed::member_root(dir);
+            }
+        }
         let Some(items) = entry.as_array() else {
             return Err(invalid(format!("packages[\"{path}\"] must be an array")));
         };

@@ -107,3 +107,33 @@ fn a_real_yarn_berry_workspace_lock_keeps_every_version() {
     assert!(lock.packages.values().all(|p| p.integrity.is_none()));
     assert_eq!(lock.packages["x@1.0.0"].bin["x"], "x.js");
 }
+
+/// The bun.lock Bun 1.4 wrote for the same workspace (Bun hoists differently from npm: z@2 at
+/// the root, z@1 under w): members are importers, `b/x` is member b's own x.
+#[test]
+fn a_real_bun_workspace_lock_keeps_every_version() {
+    let text = include_str!("fixtures/bun-workspace.lock");
+    let root = serde_json::json!({"dependencies": {"x": "^1.0.0", "w": "^1.0.0"}});
+    let url = |n: &str, v: &str| format!("http://127.0.0.1:1/{n}/-/{n}-{v}.tgz");
+    let options = ImportOptions {
+        root_manifest: &root,
+        tarball_url: &url,
+    };
+    let imported = import("bun.lock", Format::BunLock, text, &options).expect("imports");
+    let versions: Vec<&str> = imported.versions.iter().map(String::as_str).collect();
+    assert_eq!(
+        versions,
+        ["w@1.0.0", "x@1.0.0", "x@2.0.0", "z@1.0.0", "z@2.0.0"]
+    );
+    let lock = &imported.resolution;
+    assert_eq!(lock.workspaces["packages/c"].name, "@scope/c");
+    let b = &lock.workspaces["packages/b"].importer.edges;
+    assert_eq!(b["x"].target.as_deref(), Some("x@2.0.0"));
+    let c = &lock.workspaces["packages/c"].importer.edges;
+    assert_eq!(c["b"].target.as_deref(), Some("b@workspace:packages/b"));
+    assert_eq!(c["z"].target.as_deref(), Some("z@2.0.0"));
+    assert_eq!(
+        lock.packages["w@1.0.0"].dependencies["z"].target.as_deref(),
+        Some("z@1.0.0")
+    );
+}
