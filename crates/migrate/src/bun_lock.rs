@@ -58,10 +58,10 @@ pub fn import(
     for (path, entry) in packages {
         let mut names = split_names(path)
             .ok_or_else(|| invalid(format!("packages key `{path}` is not a placement path")))?;
-        if names.len() > 1 {
-            if let Some(dir) = member_by_name.get(&names[0]) {
-                names[0] = crate::placed::member_root(dir);
-            }
+        if names.len() > 1
+            && let Some(dir) = member_by_name.get(&names[0])
+        {
+            names[0] = crate::placed::member_root(dir);
         }
         let Some(items) = entry.as_array() else {
             return Err(invalid(format!("packages[\"{path}\"] must be an array")));
