@@ -148,6 +148,12 @@ fn read_foreign(
     let tarball_url = |name: &str, version: &str| {
         dx_formats::registry_url::tarball_url(lookup.registry_for(name), name, version)
     };
+    let members: Vec<(String, serde_json::Value)> = project
+        .members
+        .iter()
+        .filter(|m| !m.local)
+        .filter_map(|m| Some((m.path.clone(), serde_json::from_str(&m.manifest_text).ok()?)))
+        .collect();
     let file_name = path.display().to_string();
     let mut imported = dx_migrate::import(
         &file_name,
@@ -156,6 +162,7 @@ fn read_foreign(
         &ImportOptions {
             root_manifest: &root,
             tarball_url: &tarball_url,
+            members: &members,
         },
     )
     .map_err(Error::msg)?;

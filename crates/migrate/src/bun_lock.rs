@@ -137,6 +137,7 @@ mod tests {
         ImportOptions {
             root_manifest: &ROOT,
             tarball_url: &|n, v| format!("http://default/{n}/-/{v}.tgz"),
+            members: &[],
         }
     }
 

@@ -106,6 +106,9 @@ pub struct ImportOptions<'a> {
     /// The tarball URL of `name@version` on the configured registry, for lockfiles that leave
     /// it out (bun.lock records only a registry when it is not the default).
     pub tarball_url: &'a dyn Fn(&str, &str) -> String,
+    /// The workspace members' package.json files, by directory: Yarn classic's yarn.lock does
+    /// not record members, so their edges are found from their own specifiers.
+    pub members: &'a [(String, serde_json::Value)],
 }
 
 /// A lockfile read into dx's model.

@@ -216,6 +216,7 @@ mod tests {
             &ImportOptions {
                 root_manifest: &root,
                 tarball_url: &|_, _| String::new(),
+                members: &[],
             },
         )
     }

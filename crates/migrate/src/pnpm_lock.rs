@@ -328,6 +328,7 @@ snapshots:
         let opts = ImportOptions {
             root_manifest: &root,
             tarball_url: &url,
+            members: &[],
         };
         let imported = import("pnpm-lock.yaml", V9, &opts).expect("imports");
         let keys: Vec<&str> = imported.versions.iter().map(String::as_str).collect();
@@ -384,6 +385,7 @@ packages:
         let opts = ImportOptions {
             root_manifest: &root,
             tarball_url: &url,
+            members: &[],
         };
         let imported = import("pnpm-lock.yaml", v6, &opts).expect("imports");
         assert_eq!(imported.versions.len(), 2);
@@ -401,6 +403,7 @@ packages:
         let opts = ImportOptions {
             root_manifest: &root,
             tarball_url: &url,
+            members: &[],
         };
         for (text, wanted) in [
             (

@@ -136,14 +136,48 @@ pub fn import(
             )
         })
         .collect();
+    // Nor its members: each member's dependencies are found the same way, by `name@spec`.
+    let workspaces = options
+        .members
+        .iter()
+        .map(|(path, manifest)| {
+            let edges = declared(manifest, true)
+                .into_iter()
+                .map(|d| {
+                    let target = by_descriptor
+                        .get(&(d.name.clone(), d.spec.clone()))
+                        .cloned();
+                    (
+                        d.name,
+                        LockedEdge {
+                            specifier: d.spec,
+                            kind: d.kind,
+                            target,
+                        },
+                    )
+                })
+                .collect();
+            let text = |key: &str| manifest[key].as_str().unwrap_or_default().to_owned();
+            let ws = dx_formats::lockfile::Workspace {
+                name: text("name"),
+                version: text("version"),
+                importer: Importer {
+                    edges,
+                    overrides: BTreeMap::new(),
+                },
+                bin: BTreeMap::new(),
+            };
+            (path.clone(), ws)
+        })
+        .collect();
     let versions: BTreeSet<String> = packages.keys().cloned().collect();
     let resolution = Lockfile {
+        workspaces,
         root: Importer {
             edges: root,
             overrides: BTreeMap::new(),
         },
         packages,
-        ..Lockfile::default()
     };
     Ok(Imported {
         format: Format::YarnLock,
@@ -311,6 +345,7 @@ al@npm:b@^2:
             &ImportOptions {
                 root_manifest: &root,
                 tarball_url: &|_, _| String::new(),
+                members: &[],
             },
         )
     }

@@ -9,6 +9,7 @@ fn try_all(text: &str) {
     let options = ImportOptions {
         root_manifest: &root,
         tarball_url: &|n, v| format!("http://r/{n}-{v}.tgz"),
+        members: &[],
     };
     for format in Format::ALL {
         let _ = import("lockfile", format, text, &options);
@@ -47,6 +48,7 @@ fn seeds_import() {
     let options = ImportOptions {
         root_manifest: &root,
         tarball_url: &|n, v| format!("http://r/{n}-{v}.tgz"),
+        members: &[],
     };
     assert_eq!(
         import("package-lock.json", Format::PackageLock, SEEDS[0], &options)

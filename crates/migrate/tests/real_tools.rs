@@ -11,6 +11,7 @@ fn a_real_pnpm_9_workspace_lock_keeps_every_version() {
     let options = ImportOptions {
         root_manifest: &root,
         tarball_url: &url,
+        members: &[],
     };
     let imported = import("pnpm-lock.yaml", Format::PnpmLock, text, &options).expect("imports");
     let versions: Vec<&str> = imported.versions.iter().map(String::as_str).collect();
@@ -51,6 +52,7 @@ fn a_real_npm_workspace_lock_keeps_every_version() {
     let options = ImportOptions {
         root_manifest: &root,
         tarball_url: &url,
+        members: &[],
     };
     let imported =
         import("package-lock.json", Format::PackageLock, text, &options).expect("imports");
@@ -86,6 +88,7 @@ fn a_real_yarn_berry_workspace_lock_keeps_every_version() {
     let options = ImportOptions {
         root_manifest: &root,
         tarball_url: &url,
+        members: &[],
     };
     let imported = import("yarn.lock", Format::YarnLock, text, &options).expect("imports");
     let versions: Vec<&str> = imported.versions.iter().map(String::as_str).collect();
@@ -118,6 +121,7 @@ fn a_real_bun_workspace_lock_keeps_every_version() {
     let options = ImportOptions {
         root_manifest: &root,
         tarball_url: &url,
+        members: &[],
     };
     let imported = import("bun.lock", Format::BunLock, text, &options).expect("imports");
     let versions: Vec<&str> = imported.versions.iter().map(String::as_str).collect();
@@ -135,5 +139,49 @@ fn a_real_bun_workspace_lock_keeps_every_version() {
     assert_eq!(
         lock.packages["w@1.0.0"].dependencies["z"].target.as_deref(),
         Some("z@1.0.0")
+    );
+}
+
+/// The yarn.lock Yarn classic wrote for the same workspace: it records no members, so their
+/// edges are found from their package.json files by `name@spec`.
+#[test]
+fn a_real_yarn_classic_workspace_lock_keeps_every_version() {
+    let text = include_str!("fixtures/yarn-classic-workspace.lock");
+    let root = serde_json::json!({"dependencies": {"x": "^1.0.0", "w": "^1.0.0"}});
+    let url = |n: &str, v: &str| format!("http://127.0.0.1:1/{n}/-/{n}-{v}.tgz");
+    let members = [
+        (
+            "packages/b".to_owned(),
+            serde_json::json!({"name": "b", "version": "1.0.0", "dependencies": {"x": "^2.0.0"}}),
+        ),
+        (
+            "packages/c".to_owned(),
+            serde_json::json!({"name": "@scope/c", "version": "0.1.0", "devDependencies": {"z": "^2.0.0", "b": "*"}}),
+        ),
+    ];
+    let options = ImportOptions {
+        root_manifest: &root,
+        tarball_url: &url,
+        members: &members,
+    };
+    let imported = import("yarn.lock", Format::YarnLock, text, &options).expect("imports");
+    let versions: Vec<&str> = imported.versions.iter().map(String::as_str).collect();
+    assert_eq!(
+        versions,
+        ["w@1.0.0", "x@1.0.0", "x@2.0.0", "z@1.0.0", "z@2.0.0"]
+    );
+    let lock = &imported.resolution;
+    assert_eq!(
+        lock.workspaces["packages/b"].importer.edges["x"]
+            .target
+            .as_deref(),
+        Some("x@2.0.0")
+    );
+    let c = &lock.workspaces["packages/c"];
+    assert_eq!(c.name, "@scope/c");
+    assert_eq!(c.importer.edges["z"].target.as_deref(), Some("z@2.0.0"));
+    assert_eq!(
+        c.importer.edges["z"].kind,
+        dx_formats::lockfile::EdgeKind::Dev
     );
 }
