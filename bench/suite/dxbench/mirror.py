@@ -237,6 +237,10 @@ class Recorder:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            # Python's default listen backlog is 5: Bun opens dozens of connections at once, the
+            # kernel drops the SYNs beyond it and clients retry a second later, so recording a
+            # large fixture took minutes. Match what nginx is given below.
+            request_queue_size = 4096
 
             def handle_error(self, request, client_address):  # a client hanging up is not news
                 pass
