@@ -219,9 +219,15 @@ fn run(
         let mut requests = Vec::new();
         for (name, version) in &wanted {
             let packument = client.packument(name).await?;
-            let Some(v) = packument.versions.get(version) else { bail!("{name}@{version} missing from its packument") };
-            let integrity = v.dist.checked_integrity().with_context(|| format!("{name}@{version} has no integrity"))?;
-            requests.push(TarballRequest { package: format!("{name}@{version}"), url: v.dist.tarball.clone(), integrity });
+            let Some(v) = packument.manifest(version) else { bail!("{name}@{version} missing from its packument") };
+            let integrity = match (&v.dist.integrity, &v.dist.shasum) {
+                (Some(sri), _) => sri.parse().ok(),
+                (None, Some(hex)) => dx_formats::hash::Integrity::from_sha1_hex(hex).ok(),
+                (None, None) => None,
+            };
+            let integrity = integrity.with_context(|| format!("{name}@{version} has no integrity"))?;
+            let url = v.dist.tarball.clone().with_context(|| format!("{name}@{version} has no tarball"))?;
+            requests.push(TarballRequest { package: format!("{name}@{version}"), url, integrity });
         }
         let fetcher = TarballFetcher::new(client.clone(), store, BuildLimits::default());
         let (wall, cpu) = (Instant::now(), cpu_time());

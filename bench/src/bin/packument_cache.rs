@@ -1,18 +1,18 @@
-//! Packument cache benchmark: loading every packument of a fixture from dx's binary metadata
-//! cache versus parsing the same documents as JSON.
+//! Packument cache benchmark: loading every packument of a fixture from dx's metadata index
+//! versus parsing the same documents as JSON.
 //!
 //! Setup (untimed): dx's registry server serves DIR (default the alotta fixture) on 127.0.0.1
 //! in-process; every package's abbreviated packument is downloaded once as the registry's raw
-//! JSON, and once through `RegistryClient` so the binary cache is written. The raw JSON and the
-//! reduced JSON that the format-1 cache held are written to files beside the cache.
+//! JSON, and once through `RegistryClient` so the index is written.
 //!
-//! Timed, each over every package, `--rounds` times (median printed); every method reads a
-//! file and decodes it, so the numbers compare like with like:
-//! - `registry JSON`: read + `serde_json::from_slice::<Packument>` of the abbreviated document;
-//! - `reduced JSON`: read + parse of the reduced document (what format 1 of the cache held);
-//! - `binary cache`: `RegistryClient::packument` in `--offline` mode on a fresh client, i.e.
-//!   the real cached load: path, read, header + checksum check, decode, shared-fetch bookkeeping;
-//! - `read only`: `std::fs::read` of the cache files, the part no encoding can remove.
+//! Timed, each over every package, `--rounds` times (median printed):
+//! - `registry JSON`: read + `serde_json::from_slice::<RawPackument>` of the abbreviated
+//!   document (every version decoded);
+//! - `index`: `RegistryClient::packument` in `--offline` mode on a fresh client, i.e. the real
+//!   cached load: path, open, fstat, read or map, header + checksum + table check;
+//! - `index + latest`: the same, then the `latest` version's manifest decoded (what resolving
+//!   one range usually reads);
+//! - `read only`: `std::fs::read` of the index files, the part no encoding can remove.
 //!
 //! Run: `cargo run --release -p dx-bench --bin packument_cache -- [DIR] [--rounds N]`
 
@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use dx_metadata::RawPackument;
 use dx_net::client::ACCEPT_ABBREVIATED;
-use dx_net::client::packument::Packument;
 use dx_net::{CacheMode, RegistryClient, RegistryConfig, TestRegistry};
 
 const DEFAULT_DIR: &str = "/work/benchdata/alotta/tarballs";
@@ -57,7 +57,6 @@ fn main() -> Result<()> {
     )?;
     let http = reqwest::Client::new();
     let mut raw_files = Vec::new();
-    let mut reduced_files = Vec::new();
     let mut fetched = Vec::new();
     runtime.block_on(async {
         for (i, name) in names.iter().enumerate() {
@@ -77,10 +76,7 @@ fn main() -> Result<()> {
             let packument = client.packument(name).await?;
             let raw = json_dir.join(format!("{i}.json"));
             std::fs::write(&raw, &body)?;
-            let reduced = json_dir.join(format!("{i}.reduced.json"));
-            std::fs::write(&reduced, serde_json::to_vec(&*packument)?)?;
             raw_files.push(raw);
-            reduced_files.push(reduced);
             fetched.push(packument);
         }
         anyhow::Ok(())
@@ -96,12 +92,10 @@ fn main() -> Result<()> {
     let mut cache_files = Vec::new();
     collect_files(&metadata, &mut cache_files)?;
     println!(
-        "{} packuments, {} versions; on disk: registry JSON {:.2} MB, reduced JSON {:.2} MB, \
-         binary cache {:.2} MB",
+        "{} packuments, {} versions; on disk: registry JSON {:.2} MB, index {:.2} MB",
         names.len(),
-        fetched.iter().map(|p| p.versions.len()).sum::<usize>(),
+        fetched.iter().map(|p| p.version_count()).sum::<usize>(),
         sizes(&raw_files) as f64 / 1e6,
-        sizes(&reduced_files) as f64 / 1e6,
         sizes(&cache_files) as f64 / 1e6,
     );
 
@@ -109,7 +103,7 @@ fn main() -> Result<()> {
         let start = Instant::now();
         for file in files {
             let bytes = std::fs::read(file)?;
-            let packument: Packument = serde_json::from_slice(&bytes)?;
+            let packument: RawPackument = serde_json::from_slice(&bytes)?;
             std::hint::black_box(packument);
         }
         Ok(start.elapsed())
@@ -121,7 +115,7 @@ fn main() -> Result<()> {
         }
         Ok(start.elapsed())
     };
-    let cached_all = || -> Result<Duration> {
+    let cached_all = |latest: bool| -> Result<Duration> {
         let offline = RegistryClient::new(
             RegistryConfig::for_registry(registry.url())?,
             Some(metadata.clone()),
@@ -133,7 +127,12 @@ fn main() -> Result<()> {
             let start = Instant::now();
             let round = offline.clone().with_progress(Arc::new(|_| {}));
             for name in &names {
-                loaded.push(round.packument(name).await?);
+                let p = round.packument(name).await?;
+                if latest {
+                    let tag = p.dist_tags.get("latest").cloned().unwrap_or_default();
+                    std::hint::black_box(p.manifest(&tag));
+                }
+                loaded.push(p);
             }
             let elapsed = start.elapsed();
             if loaded != fetched {
@@ -144,51 +143,42 @@ fn main() -> Result<()> {
     };
 
     let mut raw_times = Vec::new();
-    let mut reduced_times = Vec::new();
     let mut cached_times = Vec::new();
+    let mut latest_times = Vec::new();
     let mut read_times = Vec::new();
     for _ in 0..rounds.max(1) {
         read_times.push(read_all(&cache_files)?);
         raw_times.push(parse_all(&raw_files)?);
-        reduced_times.push(parse_all(&reduced_files)?);
-        cached_times.push(cached_all()?);
+        cached_times.push(cached_all(false)?);
+        latest_times.push(cached_all(true)?);
     }
-    let (raw, reduced, cached, read) = (
+    let (raw, cached, latest, read) = (
         median(&mut raw_times),
-        median(&mut reduced_times),
         median(&mut cached_times),
+        median(&mut latest_times),
         median(&mut read_times),
     );
     let per = |d: Duration| d.as_secs_f64() * 1e6 / names.len() as f64;
     println!("median of {} rounds, all packuments:", rounds.max(1));
     println!(
-        "  registry JSON (read + serde_json): {raw:>10.2?}  {:.2} µs/packument",
+        "  registry JSON  (read + serde_json):   {raw:>10.2?}  {:.2} µs/packument",
         per(raw)
     );
     println!(
-        "  reduced JSON  (format 1 cache):    {reduced:>10.2?}  {:.2} µs/packument",
-        per(reduced)
-    );
-    println!(
-        "  binary cache  (format 2, client):  {cached:>10.2?}  {:.2} µs/packument",
+        "  index          (client, offline):     {cached:>10.2?}  {:.2} µs/packument",
         per(cached)
     );
     println!(
-        "  read only     (the files' floor):  {read:>10.2?}  {:.2} µs/packument",
+        "  index + latest (one manifest decoded): {latest:>10.2?}  {:.2} µs/packument",
+        per(latest)
+    );
+    println!(
+        "  read only      (the files' floor):    {read:>10.2?}  {:.2} µs/packument",
         per(read)
     );
     println!(
-        "binary cache is {:.2}x faster than registry JSON, {:.2}x faster than reduced JSON",
-        raw.as_secs_f64() / cached.as_secs_f64(),
-        reduced.as_secs_f64() / cached.as_secs_f64()
-    );
-    // What the encoding decides: each method's time beyond reading the bytes.
-    let beyond_read = |d: Duration| d.saturating_sub(read).as_secs_f64();
-    println!(
-        "beyond the read: binary {:.2} µs/packument vs registry JSON {:.2} ({:.2}x)",
-        per(cached.saturating_sub(read)),
-        per(raw.saturating_sub(read)),
-        beyond_read(raw) / beyond_read(cached).max(f64::MIN_POSITIVE)
+        "index + latest is {:.2}x faster than registry JSON",
+        raw.as_secs_f64() / latest.as_secs_f64()
     );
     Ok(())
 }

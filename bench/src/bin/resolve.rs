@@ -64,9 +64,9 @@ fn synthetic_source(count: usize) -> MemorySource {
     let mut packuments = HashMap::new();
     for i in 0..count {
         let name = format!("pkg-{i}");
-        let mut packument = Packument {
+        let mut packument = dx_resolve::packument::RawPackument {
             name: name.clone(),
-            ..Packument::default()
+            ..Default::default()
         };
         for major in 1..=3 {
             for minor in 0..3 {
@@ -100,7 +100,10 @@ fn synthetic_source(count: usize) -> MemorySource {
         packument
             .dist_tags
             .insert("latest".to_string(), "3.2.0".to_string());
-        packuments.insert(name, Arc::new(packument));
+        packuments.insert(
+            name,
+            Arc::new(Packument::from_raw(&packument, &Default::default())),
+        );
     }
     MemorySource { packuments }
 }

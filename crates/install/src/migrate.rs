@@ -184,7 +184,7 @@ fn fill_metadata(lookup: &Lookup, resolution: &mut Lockfile) -> Result<()> {
     lookup.prefetch(names.iter().cloned());
     for package in resolution.packages.values_mut() {
         let packument = lookup.packument(&package.name)?;
-        let Some(manifest) = packument.versions.get(&package.version) else {
+        let Some(manifest) = packument.manifest(&package.version) else {
             // Unpublished since: the resolver will choose again for whoever depends on it.
             continue;
         };

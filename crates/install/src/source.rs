@@ -3,12 +3,12 @@
 //! as a name is known. With a [`Remote`] it also serves tarball URLs, `file:` tarballs and git
 //! dependencies (crate::fetch_other, crate::git), each fetched once per process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use dx_net::{NetError, RegistryClient};
 use dx_resolve::source::{GitResolution, PackageSource, SourceError};
-use dx_resolve::{BundleDependencies, Dist, Packument, RawBin, VersionManifest};
+use dx_resolve::{Packument, VersionManifest};
 use tokio::runtime::Handle;
 
 use crate::fetch_other::{self, Remote};
@@ -17,7 +17,8 @@ use crate::fetch_other::{self, Remote};
 pub struct RegistrySource {
     client: RegistryClient,
     runtime: Handle,
-    converted: Mutex<HashMap<String, Arc<Packument>>>,
+    /// Names already asked for (their likely dependencies are prefetched once).
+    asked: Mutex<HashSet<String>>,
     remote: Option<Remote>,
     notes: Mutex<Vec<String>>,
 }
@@ -34,7 +35,7 @@ impl RegistrySource {
         Self {
             client,
             runtime,
-            converted: Mutex::default(),
+            asked: Mutex::default(),
             remote: None,
             notes: Mutex::default(),
         }
@@ -70,24 +71,24 @@ impl RegistrySource {
 
 impl PackageSource for RegistrySource {
     fn packument(&self, name: &str) -> Result<Arc<Packument>, SourceError> {
-        if let Some(p) = self
-            .converted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-        {
-            return Ok(p.clone());
-        }
-        let raw = self
+        // The client shares one load per name, so a name asked for again (or already
+        // prefetched) costs a map lookup.
+        let packument = self
             .runtime
             .block_on(self.client.packument(name))
             .map_err(|e| source_error(name, e))?;
-        let packument = Arc::new(convert(&raw));
-        // Names the resolver is likely to ask for next: the dependencies of the latest version.
-        if let Some(latest) = packument
-            .dist_tags
-            .get("latest")
-            .and_then(|v| packument.versions.get(v))
+        // Names the resolver is likely to ask for next: the dependencies of the latest version
+        // (once per name: the first ask).
+        let first = self
+            .asked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned());
+        if first
+            && let Some(latest) = packument
+                .dist_tags
+                .get("latest")
+                .and_then(|v| packument.manifest(v))
         {
             for dep in latest
                 .dependencies
@@ -98,10 +99,6 @@ impl PackageSource for RegistrySource {
                 self.spawn_prefetch(dep.clone());
             }
         }
-        self.converted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_owned(), packument.clone());
         Ok(packument)
     }
 
@@ -173,88 +170,5 @@ fn source_error(name: &str, err: NetError) -> SourceError {
             name: name.to_owned(),
             message: other.to_string(),
         },
-    }
-}
-
-/// The registry client's packument as the resolver models it.
-fn convert(raw: &dx_net::client::packument::Packument) -> Packument {
-    let versions = raw
-        .versions
-        .iter()
-        .map(|(v, m)| {
-            let manifest = dx_resolve::VersionManifest {
-                name: m.name.clone(),
-                version: m.version.clone(),
-                dependencies: m.dependencies.clone(),
-                optional_dependencies: m.optional_dependencies.clone(),
-                peer_dependencies: m.peer_dependencies.clone(),
-                peer_dependencies_meta: m
-                    .peer_dependencies_meta
-                    .iter()
-                    .map(|(k, meta)| {
-                        (
-                            k.clone(),
-                            dx_resolve::packument::PeerDependencyMeta {
-                                optional: meta.optional,
-                            },
-                        )
-                    })
-                    .collect(),
-                bundle_dependencies: bundle_dependencies(m.bundle_dependencies.as_ref()),
-                bin: raw_bin(m.bin.as_ref()),
-                engines: string_map(m.engines.as_ref()),
-                os: m.os.clone(),
-                cpu: m.cpu.clone(),
-                libc: m.libc.clone(),
-                deprecated: m.deprecated.clone(),
-                has_install_script: m.has_install_script,
-                dist: Dist {
-                    tarball: Some(m.dist.tarball.clone()),
-                    integrity: m.dist.integrity.clone(),
-                    shasum: m.dist.shasum.clone(),
-                },
-            };
-            (v.clone(), manifest)
-        })
-        .collect();
-    Packument {
-        name: raw.name.clone(),
-        dist_tags: raw.dist_tags.clone(),
-        versions,
-    }
-}
-
-fn bundle_dependencies(value: Option<&serde_json::Value>) -> BundleDependencies {
-    match value {
-        Some(serde_json::Value::Bool(true)) => BundleDependencies::All,
-        Some(serde_json::Value::Array(names)) => BundleDependencies::Names(
-            names
-                .iter()
-                .filter_map(|n| n.as_str().map(str::to_owned))
-                .collect(),
-        ),
-        _ => BundleDependencies::None,
-    }
-}
-
-fn raw_bin(value: Option<&serde_json::Value>) -> RawBin {
-    match value {
-        Some(serde_json::Value::String(path)) => RawBin::Single(path.clone()),
-        Some(serde_json::Value::Object(map)) => RawBin::Map(
-            map.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect(),
-        ),
-        _ => RawBin::None,
-    }
-}
-
-fn string_map(value: Option<&serde_json::Value>) -> std::collections::BTreeMap<String, String> {
-    match value {
-        Some(serde_json::Value::Object(map)) => map
-            .iter()
-            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-            .collect(),
-        _ => Default::default(),
     }
 }

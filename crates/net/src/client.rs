@@ -5,7 +5,6 @@
 mod audit;
 mod cache;
 mod download;
-pub mod packument;
 pub(crate) mod retry;
 mod search;
 
@@ -21,8 +20,8 @@ use tokio::sync::OnceCell;
 use crate::NetError;
 use crate::config::RegistryConfig;
 use crate::progress::{ProgressEvent, ProgressSink};
-use cache::{CachedPackument, PackumentCache};
-use packument::Packument;
+use cache::PackumentCache;
+use dx_metadata::{Meta, Packument, RawPackument};
 use retry::{AttemptError, status_error, transport_error, with_retries};
 
 /// What npm sends for the abbreviated document, falling back to full JSON.
@@ -34,12 +33,22 @@ pub fn escape_package_name(name: &str) -> String {
     name.replace('/', "%2f")
 }
 
+/// How long cached metadata is trusted without a request when the registry's response said
+/// nothing about freshness (no `Cache-Control`): five minutes, the `max-age` the public npm
+/// registry itself sends. Registries and proxies that send no validators at all would otherwise
+/// be asked for every packument, in full, on every resolution. `--prefer-online` asks anyway.
+pub const DEFAULT_FRESHNESS: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How the packument cache is used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CacheMode {
-    /// Revalidate cached packuments (a conditional request, 304 when unchanged).
+    /// Use a cached packument while it is fresh (the response's `Cache-Control: max-age`, or
+    /// [`DEFAULT_FRESHNESS`] when it had none); revalidate a stale one (a conditional request,
+    /// 304 when unchanged).
     #[default]
     Revalidate,
+    /// `--prefer-online`: revalidate every cached packument, fresh or not.
+    PreferOnline,
     /// `--prefer-offline`: use a cached packument without asking; fetch only on a miss.
     PreferOffline,
     /// `--offline`: never touch the network; a miss is an error.
@@ -170,23 +179,17 @@ impl RegistryClient {
                 report(true);
                 Ok(Arc::new(hit.packument))
             }
-            // Still fresh by the registry's `Cache-Control: max-age` (npm and Bun honour it
-            // too): no request at all.
-            (CacheMode::Revalidate, Some(hit))
-                if self
-                    .inner
-                    .cache
-                    .as_ref()
-                    .is_some_and(|c| c.is_fresh(&registry, package)) =>
-            {
+            // Still fresh (the registry's `Cache-Control: max-age`, which npm and Bun honour
+            // too, or DEFAULT_FRESHNESS when it sent none): no request at all.
+            (CacheMode::Revalidate, Some(hit)) if hit.expires > std::time::SystemTime::now() => {
                 report(true);
                 Ok(Arc::new(hit.packument))
             }
             (_, cached) => {
                 let url = format!("{registry}/{}", escape_package_name(package));
-                let cached = Arc::new(Mutex::new(cached));
+                let cached = cached.map(|hit| hit.packument);
                 let fetched = with_retries(&self.inner.config, self.progress(), package, |_| {
-                    self.fetch_packument(&registry, &url, package, cached.clone())
+                    self.fetch_packument(&registry, &url, package, cached.as_ref())
                 })
                 .await?;
                 report(fetched.1);
@@ -201,20 +204,16 @@ impl RegistryClient {
         registry: &str,
         url: &str,
         package: &str,
-        cached: Arc<Mutex<Option<CachedPackument>>>,
+        cached: Option<&Packument>,
     ) -> Result<(Packument, bool), AttemptError> {
         let mut request = self.get(url).header(ACCEPT, ACCEPT_ABBREVIATED);
-        {
-            let cached = cached
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(hit) = cached.as_ref() {
-                if let Some(etag) = &hit.etag {
-                    request = request.header(IF_NONE_MATCH, etag);
-                }
-                if let Some(modified) = &hit.last_modified {
-                    request = request.header(IF_MODIFIED_SINCE, modified);
-                }
+        let validators = cached.map(Packument::meta);
+        if let Some(meta) = &validators {
+            if let Some(etag) = &meta.etag {
+                request = request.header(IF_NONE_MATCH, etag);
+            }
+            if let Some(modified) = &meta.last_modified {
+                request = request.header(IF_MODIFIED_SINCE, modified);
             }
         }
         let response = request
@@ -222,17 +221,13 @@ impl RegistryClient {
             .await
             .map_err(|e| transport_error(&e, url, package))?;
         let status = response.status();
-        let expires = freshness(response.headers()).map(|age| std::time::SystemTime::now() + age);
+        let expires = std::time::SystemTime::now() + freshness(response.headers());
         if status == reqwest::StatusCode::NOT_MODIFIED {
-            let hit = cached
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            if let Some(hit) = hit {
-                if let (Some(cache), Some(expires)) = (&self.inner.cache, expires) {
+            if let Some(hit) = cached {
+                if let Some(cache) = &self.inner.cache {
                     cache.set_expiry(registry, package, expires);
                 }
-                return Ok((hit.packument, true));
+                return Ok((hit.clone(), true));
             }
             return Err(AttemptError::Fatal(NetError::HttpStatus {
                 url: url.into(),
@@ -260,26 +255,26 @@ impl RegistryClient {
                 .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let (etag, last_modified) = (header(ETAG), header(LAST_MODIFIED));
+        let meta = Meta {
+            registry: registry.to_owned(),
+            package: package.to_owned(),
+            etag: header(ETAG),
+            last_modified: header(LAST_MODIFIED),
+        };
         let body = response
             .bytes()
             .await
             .map_err(|e| transport_error(&e, url, package))?;
-        let packument: Packument = serde_json::from_slice(&body).map_err(|e| {
+        let raw: RawPackument = serde_json::from_slice(&body).map_err(|e| {
             AttemptError::Fatal(NetError::BadPackument {
                 package: package.into(),
                 url: url.into(),
                 reason: e.to_string(),
             })
         })?;
+        let packument = Packument::from_raw(&raw, &meta);
         if let Some(cache) = &self.inner.cache {
-            let entry = CachedPackument::new(etag, last_modified, packument);
-            cache.store(registry, package, &entry);
-            // Without max-age the file's own mtime (now) means "revalidate next time".
-            if let Some(expires) = expires {
-                cache.set_expiry(registry, package, expires);
-            }
-            return Ok((entry.packument, false));
+            cache.store(registry, package, &packument, expires);
         }
         Ok((packument, false))
     }
@@ -373,20 +368,49 @@ fn build_http_client(config: &RegistryConfig) -> Result<reqwest::Client, NetErro
     builder.build().map_err(setup)
 }
 
-/// How long a response may be used without revalidation: `Cache-Control: max-age=N` unless
-/// `no-cache` or `no-store` is present; `None` when the response says nothing.
-fn freshness(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
-    let value = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
+/// How long a response may be used without revalidation: `Cache-Control: max-age=N`; none
+/// at all under `no-cache`, `no-store` or `max-age=0`; [`DEFAULT_FRESHNESS`] when the response
+/// has no `Cache-Control` (or none dx can read).
+fn freshness(headers: &reqwest::header::HeaderMap) -> std::time::Duration {
+    let Some(value) = headers
+        .get(reqwest::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return DEFAULT_FRESHNESS;
+    };
     let mut max_age = None;
     for directive in value.split(',').map(|d| d.trim().to_ascii_lowercase()) {
         if directive == "no-cache" || directive == "no-store" {
-            return None;
+            return std::time::Duration::ZERO;
         }
         if let Some(seconds) = directive.strip_prefix("max-age=") {
             max_age = seconds.trim_matches('"').parse::<u64>().ok();
         }
     }
-    max_age
-        .filter(|s| *s > 0)
-        .map(std::time::Duration::from_secs)
+    max_age.map_or(DEFAULT_FRESHNESS, std::time::Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{CACHE_CONTROL, HeaderMap, HeaderValue};
+
+    fn with(value: Option<&'static str>) -> std::time::Duration {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = value {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static(v));
+        }
+        freshness(&headers)
+    }
+
+    #[test]
+    fn freshness_follows_cache_control_and_defaults_when_there_is_none() {
+        use std::time::Duration;
+        assert_eq!(with(None), DEFAULT_FRESHNESS);
+        assert_eq!(with(Some("public, max-age=60")), Duration::from_secs(60));
+        assert_eq!(with(Some("max-age=0")), Duration::ZERO);
+        assert_eq!(with(Some("no-cache")), Duration::ZERO);
+        assert_eq!(with(Some("public, no-store, max-age=60")), Duration::ZERO);
+        assert_eq!(with(Some("public")), DEFAULT_FRESHNESS);
+    }
 }

@@ -57,8 +57,12 @@ pub struct ServerConfig {
     /// A registry to proxy and cache (`--upstream URL`).
     pub upstream: Option<String>,
     /// `Cache-Control: public, max-age=N` on packuments, as the npm registry sends (300);
-    /// `None` sends no Cache-Control, so clients revalidate every time.
+    /// `None` sends `Cache-Control: no-cache`, so clients revalidate every time (a 304 against
+    /// the packument's ETag) and see a newly published version at once.
     pub packument_max_age: Option<u32>,
+    /// Send no `Cache-Control` at all on packuments (as some company registries and proxies
+    /// do), to exercise the client's default freshness window. Overrides `packument_max_age`.
+    pub omit_cache_control: bool,
     /// Keep every request in memory for [`crate::TestRegistry`]'s assertions. A long-running
     /// server (`dx registry serve`) turns it off so memory stays flat.
     pub record_requests: bool,
@@ -73,6 +77,7 @@ impl ServerConfig {
             upstream: None,
             record_requests: true,
             packument_max_age: None,
+            omit_cache_control: false,
         }
     }
 }
@@ -426,9 +431,13 @@ async fn packument(
         content_type,
     )
     .await;
-    if let Some(age) = state.config.packument_max_age
+    let cache_control = match state.config.packument_max_age {
+        Some(age) => format!("public, max-age={age}"),
+        None => "no-cache".to_owned(),
+    };
+    if !state.config.omit_cache_control
         && (response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED)
-        && let Ok(value) = HeaderValue::from_str(&format!("public, max-age={age}"))
+        && let Ok(value) = HeaderValue::from_str(&cache_control)
     {
         response.headers_mut().insert(header::CACHE_CONTROL, value);
     }

@@ -39,8 +39,8 @@ async fn abbreviated_packument_is_requested_and_parsed() {
     let client = RegistryClient::new(config(registry.url()), None, CacheMode::Revalidate).unwrap();
     let a = client.packument("a").await.unwrap();
     assert_eq!(a.dist_tags["latest"], "1.0.0");
-    assert_eq!(a.versions["1.0.0"].dependencies["dep"], "^1");
-    assert!(a.versions["1.0.0"].dist.checked_integrity().is_some());
+    assert_eq!(a.manifest("1.0.0").unwrap().dependencies["dep"], "^1");
+    assert!(a.manifest("1.0.0").unwrap().dist.integrity.is_some());
     let b = client.packument("@s/b").await.unwrap();
     assert_eq!(b.name, "@s/b");
     let log = registry.requests().snapshot();
@@ -158,6 +158,55 @@ async fn a_fresh_entry_by_max_age_is_used_without_a_request() {
     assert_eq!((log.len(), log[1].status), (2, 304));
     assert_eq!(client().packument("a").await.unwrap(), first);
     assert_eq!(registry.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn without_cache_control_an_entry_is_fresh_for_the_default_window() {
+    let dir = tempfile::tempdir().unwrap();
+    write_test_package(dir.path(), "a", "1.0.0", json!({}), &[]);
+    let mut server = dx_net::ServerConfig::new(dir.path());
+    server.omit_cache_control = true;
+    let registry = TestRegistry::try_start(server).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let client = |mode| {
+        RegistryClient::new(config(registry.url()), Some(cache.path().to_owned()), mode).unwrap()
+    };
+    let first = client(CacheMode::Revalidate).packument("a").await.unwrap();
+    assert_eq!(registry.requests().len(), 1);
+    // The registry said nothing about freshness: trusted for DEFAULT_FRESHNESS, no request.
+    let again = client(CacheMode::Revalidate).packument("a").await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(registry.requests().len(), 1);
+    // --prefer-online asks anyway: a conditional request the server answers with 304.
+    let online = client(CacheMode::PreferOnline)
+        .packument("a")
+        .await
+        .unwrap();
+    assert_eq!(online, first);
+    let log = registry.requests().snapshot();
+    assert_eq!((log.len(), log[1].status), (2, 304));
+}
+
+#[tokio::test]
+async fn no_cache_means_every_load_revalidates() {
+    let (_dir, registry) = registry_with(&[("a", "1.0.0")]);
+    let cache = tempfile::tempdir().unwrap();
+    let client = || {
+        RegistryClient::new(
+            config(registry.url()),
+            Some(cache.path().to_owned()),
+            CacheMode::Revalidate,
+        )
+        .unwrap()
+    };
+    let first = client().packument("a").await.unwrap();
+    assert_eq!(client().packument("a").await.unwrap(), first);
+    let log = registry.requests().snapshot();
+    assert_eq!(
+        (log.len(), log[1].status),
+        (2, 304),
+        "dx's server sends no-cache"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -54,11 +54,11 @@ async fn requests(
     let mut out = Vec::new();
     for name in names {
         let packument = client.packument(&name).await.unwrap();
-        let version = &packument.versions["1.0.0"];
+        let version = packument.manifest("1.0.0").unwrap();
         out.push(TarballRequest {
             package: format!("{name}@1.0.0"),
-            url: version.dist.tarball.clone(),
-            integrity: version.dist.checked_integrity().unwrap(),
+            url: version.dist.tarball.clone().unwrap(),
+            integrity: version.dist.integrity.as_deref().unwrap().parse().unwrap(),
         });
     }
     out

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dx_metadata::{BundleDependencies, RawBin};
 use dx_net::write_test_package;
 use dx_net::{CacheMode, NetError, RegistryClient, RegistryConfig, TestRegistry};
 use serde_json::json;
@@ -111,24 +112,38 @@ async fn cached_load_equals_the_fetched_packument_with_concrete_fields() {
 
     let cached = fx.client(CacheMode::Offline).packument("a").await.unwrap();
     assert_eq!(cached, fresh);
-    let v = &cached.versions["1.0.0"];
+    let v = cached.manifest("1.0.0").unwrap();
     assert_eq!(v.dependencies["dep"], "^1");
     assert_eq!(v.optional_dependencies["opt"], "~3");
     assert_eq!(v.peer_dependencies["peer"], ">=4");
     assert!(v.peer_dependencies_meta["peer"].optional);
-    assert_eq!(v.bin, Some(json!({ "a-cli": "bin/cli.js" })));
-    assert_eq!(v.directories, Some(json!({ "bin": "./bin" })));
-    assert_eq!(v.engines, Some(json!({ "node": ">=18" })));
+    assert_eq!(
+        v.bin,
+        RawBin::Map([("a-cli".to_owned(), "bin/cli.js".to_owned())].into())
+    );
+    assert_eq!(v.engines["node"], ">=18");
     assert_eq!(v.os, ["linux", "!win32"]);
     assert_eq!(v.cpu, ["x64"]);
     assert_eq!(v.libc, ["glibc"]);
     assert_eq!(v.deprecated.as_deref(), Some("use b"));
     assert!(v.has_install_script);
-    assert_eq!(v.bundle_dependencies, Some(json!(["bundled"])));
-    assert!(v.dist.tarball.ends_with("/a/-/a-1.0.0.tgz"));
+    assert_eq!(
+        v.bundle_dependencies,
+        BundleDependencies::Names(vec!["bundled".to_owned()])
+    );
+    assert!(
+        v.dist
+            .tarball
+            .as_deref()
+            .unwrap()
+            .ends_with("/a/-/a-1.0.0.tgz")
+    );
     assert!(v.dist.integrity.as_deref().unwrap().starts_with("sha512-"));
     assert_eq!(v.dist.shasum.as_deref().map(str::len), Some(40));
-    assert_eq!(cached.versions["1.1.0"].bin, Some(json!("cli.js")));
+    assert_eq!(
+        cached.manifest("1.1.0").unwrap().bin,
+        RawBin::Single("cli.js".to_owned())
+    );
     assert_eq!(cached.dist_tags["latest"], "1.1.0");
 
     // Scoped and dotted names get their own file and load back.

@@ -1,27 +1,10 @@
-//! `bin` normalization as npm-normalize-package-bin does it: command names are reduced to a
-//! base name, targets are normalized inside the package (a `..` can never climb out of it).
+//! `bin` handling: [`normalize_bin`] (npm-normalize-package-bin, in dx-metadata beside the
+//! manifest model that uses it) and `directories.bin` expansion.
 
 use std::collections::BTreeMap;
 
-use crate::lenient::RawBin;
-
-/// Normalizes `bin` (string or object) of package `package_name` into command → relative path.
-pub fn normalize_bin(package_name: &str, raw: &RawBin) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    match raw {
-        RawBin::None => {}
-        RawBin::Single(target) => {
-            let command = package_name.rsplit('/').next().unwrap_or(package_name);
-            insert(&mut out, command, target);
-        }
-        RawBin::Map(map) => {
-            for (command, target) in map {
-                insert(&mut out, command, target);
-            }
-        }
-    }
-    out
-}
+pub use dx_metadata::bins::normalize_bin;
+use dx_metadata::bins::{insert_bin as insert, normalize_inside};
 
 /// `directories.bin`: every file under `dir` (paths relative to the package root, as listed from
 /// its archive) becomes a command named after the file. Used only when `bin` is absent.
@@ -47,50 +30,9 @@ pub fn expand_directories_bin<'a>(
     out
 }
 
-fn insert(out: &mut BTreeMap<String, String>, command: &str, target: &str) {
-    let command = command.replace(['\\', ':'], "/");
-    let command = command.rsplit('/').next().unwrap_or("");
-    let command = normalize_inside(command);
-    let target = normalize_inside(&target.replace('\\', "/"));
-    if !command.is_empty() && !target.is_empty() && command != ".." {
-        out.insert(command, target);
-    }
-}
-
-/// `path.join('/', p).slice(1)`: resolves `.` and `..` without ever leaving the root.
-pub(crate) fn normalize_inside(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn string_bin_is_named_after_the_unscoped_package() {
-        let bins = normalize_bin("@scope/tool", &RawBin::Single("./bin/cli.js".into()));
-        assert_eq!(bins.get("tool").map(String::as_str), Some("bin/cli.js"));
-    }
-
-    #[test]
-    fn object_bin_cannot_escape_the_package() {
-        let mut map = BTreeMap::new();
-        map.insert("../evil".to_string(), "../../etc/passwd".to_string());
-        map.insert("ok".to_string(), "./lib/../cli.js".to_string());
-        let bins = normalize_bin("x", &RawBin::Map(map));
-        assert_eq!(bins.get("evil").map(String::as_str), Some("etc/passwd"));
-        assert_eq!(bins.get("ok").map(String::as_str), Some("cli.js"));
-    }
 
     #[test]
     fn directories_bin_lists_files() {

@@ -11,7 +11,7 @@
 pub mod bins;
 pub mod collate;
 pub mod layout;
-mod lenient;
+
 pub mod lockfile;
 pub mod manifest;
 pub mod overrides;
@@ -26,11 +26,11 @@ mod tree;
 pub use dx_formats::lockfile::{
     EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, Workspace, package_key, workspace_key,
 };
+pub use dx_metadata::{BundleDependencies, RawBin};
 pub use layout::{
     BinLink, DirLink, LAYOUT_PLANNER_REVISION, LayoutOptions, LayoutPlan, PlacedPackage,
     WorkspaceLayout, plan_layout,
 };
-pub use lenient::{BundleDependencies, RawBin};
 pub use lockfile::{infer_root_targets, manifest_importer, member_importer};
 pub use manifest::PackageJson;
 pub use manifest::edit::{DependencySection, ManifestEditor};

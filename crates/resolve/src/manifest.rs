@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::bins::normalize_bin;
-use crate::lenient::{self, BundleDependencies, RawBin};
 use crate::packument::PeerDependencyMeta;
+use dx_metadata::lenient::{self, BundleDependencies, RawBin};
 
 /// Why package.json could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -451,14 +451,14 @@ impl RegistryChooser<'_> {
             self.tags
                 .insert((name.clone(), tag.clone()), version.clone());
         }
-        let Some(manifest) = packument.versions.get(&version) else {
+        let Some(manifest) = packument.manifest(&version) else {
             return Err(ResolveError::NoMatchingVersion {
                 dependent: dependent_name(pkgs, from),
                 name,
                 specifier: dep.effective.clone(),
             });
         };
-        self.intern_manifest(pkgs, manifest, &name, &version)
+        self.intern_manifest(pkgs, &manifest, &name, &version)
     }
 
     fn intern_manifest(

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use dx_resolve::layout::SkipReason;
+use dx_resolve::packument::RawPackument;
 use dx_resolve::{
     LayoutOptions, PackageJson, Packument, Platform, ResolveError, ResolveOptions, ResolveWarning,
     UpdateSelection, plan_layout, resolve,
@@ -318,9 +319,9 @@ fn synthetic_source(count: usize) -> MemorySource {
     let mut src = MemorySource::default();
     for i in 0..count {
         let name = format!("pkg-{i}");
-        let mut packument = Packument {
+        let mut packument = RawPackument {
             name: name.clone(),
-            ..Packument::default()
+            ..RawPackument::default()
         };
         for major in 1..=3 {
             for minor in 0..3 {
@@ -346,7 +347,7 @@ fn synthetic_source(count: usize) -> MemorySource {
             }
         }
         packument.dist_tags.insert("latest".into(), "3.2.0".into());
-        src.insert(packument);
+        src.insert(Packument::from_raw(&packument, &Default::default()));
     }
     src
 }

@@ -34,6 +34,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_via(&temp, path, bytes, 0o644)
 }
 
+/// Atomic for concurrent readers (temp file, rename) but not durable: no fsync. Only for
+/// caches whose readers treat a missing, empty or damaged file as a miss (the packument cache,
+/// whose entries are checksummed): a crash may lose the file, never hand out a half-written one
+/// that passes for whole.
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temp = parent_dir(path).join(unique_name(".dx-tmp-"));
+    write_via(&temp, path, bytes, 0o644, Durability::RenameOnly)
+}
+
 /// [`write_atomic`] unless `path` already holds exactly `bytes`: a repeat costs one read and no
 /// fsync. Returns whether it wrote.
 pub fn write_atomic_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {

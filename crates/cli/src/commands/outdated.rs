@@ -161,14 +161,13 @@ fn wanted_version(packument: &Packument, range: &Range) -> Option<String> {
         return Some(latest.clone());
     }
     packument
-        .versions
-        .keys()
-        .filter_map(|v| {
-            Version::parse(v)
+        .versions()
+        .filter_map(|entry| {
+            Version::parse(entry.version)
                 .ok()
                 .filter(|parsed| range.satisfies(parsed))
-                .map(|parsed| (parsed, v))
+                .map(|parsed| (parsed, entry.version))
         })
         .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, v)| v.clone())
+        .map(|(_, v)| v.to_owned())
 }

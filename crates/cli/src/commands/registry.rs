@@ -29,6 +29,7 @@ pub fn run(action: RegistryAction, printer: &Printer) -> anyhow::Result<ExitCode
         upstream,
         record_requests: false,
         packument_max_age: None,
+        omit_cache_control: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

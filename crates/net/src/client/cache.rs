@@ -1,90 +1,35 @@
 //! The packument cache in the store's metadata directory: one file per (registry, package),
-//! holding the validators (ETag, Last-Modified) and the packument reduced to the fields dx
-//! reads, in a compact binary form that loads without parsing JSON.
+//! holding the packument's index ([`dx_metadata::index`]: compact, checksummed, decoded
+//! lazily) with the validators (ETag, Last-Modified) recorded inside it.
 //!
-//! Layout (all integers little-endian; `docs/registry.md` has the full table):
-//!
-//! ```text
-//! header  0..4   magic "DXPK"
-//!         4..8   format version (u32)
-//!         8..16  body length (u64)
-//!         16..32 xxh3-128 of the body (u128)
-//! body    string table: count, total bytes (LEB128), the bytes (one UTF-8 run), each length
-//!         document: registry, package, etag?, last-modified?, name, modified?, dist-tags,
-//!                   versions — strings as table indexes, optional ones as index + 1 (0 = none)
-//! ```
-//!
-//! Invariants: files are replaced atomically (`dx_store::write_atomic`); a file that is
-//! damaged, truncated, of another format version or for another (registry, package) is a miss,
-//! never an error and never a panic; the fields the packument model keeps as JSON values are
-//! stored in concrete shapes ([`fields`]), and a fresh entry is reduced to the same shapes so
-//! a fetched and a cached packument are equal.
-
-mod decode;
-mod encode;
-mod fields;
-#[cfg(test)]
-mod tests;
+//! Invariants: files are replaced atomically (`dx_store::write_atomic_unsynced`: a temp file
+//! renamed over, not fsynced, since a lost entry is only a miss), never written in
+//! place, so a mapped file does not change under its reader; a file that is damaged,
+//! truncated, of another format version or for another (registry, package) is a miss, never
+//! an error and never a panic; the file's modification time is when the entry stops being
+//! fresh (see [`PackumentCache::set_expiry`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
+use dx_metadata::{IndexBytes, IndexError, Packument};
 use sha1::Digest as _;
 
-use super::packument::Packument;
-pub(crate) use decode::CacheDecodeError;
-
-/// The first bytes of every cache file.
-const MAGIC: [u8; 4] = *b"DXPK";
-/// Bumped when the layout changes; files of another version are misses. (Format 1 was JSON.)
-const FORMAT_VERSION: u32 = 2;
-/// Magic, format, body length, checksum.
-const HEADER_LEN: usize = 32;
-/// The file name extension; the JSON form of format 1 used `.json`.
+/// The file name extension (format 1, JSON, used `.json`; formats 2 and 3 share `.dxpk`, the
+/// header's format version tells them apart).
 const EXTENSION: &str = "dxpk";
+/// Files at least this large are memory-mapped; smaller ones are read (a mapping costs more
+/// than reading a few pages).
+const MAP_FROM: u64 = 64 * 1024;
 
-/// Tag bytes of the variant fields.
-mod tag {
-    /// The field is absent (every variant field).
-    pub(super) const NONE: u8 = 0;
-    /// `bin` is one path.
-    pub(super) const BIN_SINGLE: u8 = 1;
-    /// `bin` is command → path.
-    pub(super) const BIN_MAP: u8 = 2;
-    /// `engines` is engine → range.
-    pub(super) const ENGINES_MAP: u8 = 1;
-    /// `bundleDependencies: true`.
-    pub(super) const BUNDLE_ALL: u8 = 1;
-    /// `bundleDependencies` lists names.
-    pub(super) const BUNDLE_NAMES: u8 = 2;
-}
-
-/// One cached packument and how to revalidate it.
-#[derive(Debug, Clone, PartialEq)]
+/// A cached packument and whether it may be used without asking the registry.
 pub(crate) struct CachedPackument {
-    /// The ETag the registry sent.
-    pub(crate) etag: Option<String>,
-    /// The Last-Modified the registry sent.
-    pub(crate) last_modified: Option<String>,
     /// The document.
     pub(crate) packument: Packument,
-}
-
-impl CachedPackument {
-    /// An entry for a freshly fetched document, reduced to what the cache keeps (so the caller
-    /// hands out exactly what a later cached load returns).
-    pub(crate) fn new(
-        etag: Option<String>,
-        last_modified: Option<String>,
-        packument: Packument,
-    ) -> Self {
-        Self {
-            etag,
-            last_modified,
-            packument: fields::normalize(packument),
-        }
-    }
+    /// Until when it is fresh.
+    pub(crate) expires: SystemTime,
 }
 
 /// Why a cache entry was not used; only ever a miss, kept for tests and debugging.
@@ -101,12 +46,12 @@ pub(crate) enum CacheLoadError {
     },
     /// The file is there but not a valid entry for this package.
     #[error("packument cache `{path}`: {source}")]
-    Decode {
+    Index {
         /// The cache file.
         path: PathBuf,
         /// What was wrong.
         #[source]
-        source: CacheDecodeError,
+        source: IndexError,
     },
 }
 
@@ -147,8 +92,8 @@ impl PackumentCache {
     }
 
     /// The file for `package` from `registry`, named `<escaped name>.<extension>` as
-    /// [`crate::client::escape_package_name`] escapes it. (Not `Path::with_extension`: package names contain
-    /// dots.) Built in one buffer: this runs on every cached load.
+    /// [`crate::client::escape_package_name`] escapes it. (Not `Path::with_extension`: package
+    /// names contain dots.) Built in one buffer: this runs on every cached load.
     fn file(&self, registry: &str, package: &str, extension: &str) -> PathBuf {
         let mut path = self.registry_dir(registry);
         path.reserve(package.len() + extension.len() + 8);
@@ -174,32 +119,39 @@ impl PackumentCache {
         self.try_load(registry, package).ok()
     }
 
-    /// The cached entry, or why there is none.
+    /// The cached entry, or why there is none. One `open`, one `fstat` (size and expiry), then
+    /// one `read` or a mapping.
     pub(crate) fn try_load(
         &self,
         registry: &str,
         package: &str,
     ) -> Result<CachedPackument, CacheLoadError> {
         let path = self.path(registry, package);
-        let bytes = match read_file(&path) {
-            Ok(bytes) => bytes,
-            Err(source) => return Err(CacheLoadError::Read { path, source }),
+        let read = |source| CacheLoadError::Read {
+            path: path.clone(),
+            source,
         };
-        decode::decode(&bytes, registry, package)
-            .map_err(|source| CacheLoadError::Decode { path, source })
+        let file = std::fs::File::open(&path).map_err(read)?;
+        let meta = file.metadata().map_err(read)?;
+        let expires = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let bytes = if meta.len() >= MAP_FROM {
+            // SAFETY: cache files are only ever replaced by rename, never modified in place
+            // (module invariant), so the mapped bytes stay what was checked.
+            IndexBytes::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(read)?)
+        } else {
+            use std::io::Read as _;
+            let mut bytes = Vec::with_capacity(meta.len() as usize);
+            (&file).read_to_end(&mut bytes).map_err(read)?;
+            IndexBytes::Owned(bytes)
+        };
+        let packument = Packument::open(bytes, Some((registry, package)))
+            .map_err(|source| CacheLoadError::Index { path, source })?;
+        Ok(CachedPackument { packument, expires })
     }
 
-    /// Whether the entry may be used without asking the registry: its file's modification time
-    /// is its expiry (set by [`PackumentCache::set_expiry`] from the response's
-    /// `Cache-Control: max-age`), so this costs one `stat` and no format change.
-    pub(crate) fn is_fresh(&self, registry: &str, package: &str) -> bool {
-        std::fs::metadata(self.path(registry, package))
-            .and_then(|m| m.modified())
-            .is_ok_and(|expires| expires > std::time::SystemTime::now())
-    }
-
-    /// Records when the entry stops being fresh (ignored when it cannot be written).
-    pub(crate) fn set_expiry(&self, registry: &str, package: &str, expires: std::time::SystemTime) {
+    /// Records when the entry stops being fresh (ignored when it cannot be written): the
+    /// file's modification time, so checking costs nothing beyond the load's own `fstat`.
+    pub(crate) fn set_expiry(&self, registry: &str, package: &str, expires: SystemTime) {
         if let Ok(file) = std::fs::File::options()
             .write(true)
             .open(self.path(registry, package))
@@ -208,46 +160,24 @@ impl PackumentCache {
         }
     }
 
-    /// Stores an entry; failures are ignored (a cache that cannot be written is only slower).
-    pub(crate) fn store(&self, registry: &str, package: &str, entry: &CachedPackument) {
+    /// Stores `packument`'s index, fresh until `expires`; failures are ignored (a cache that
+    /// cannot be written is only slower).
+    pub(crate) fn store(
+        &self,
+        registry: &str,
+        package: &str,
+        packument: &Packument,
+        expires: SystemTime,
+    ) {
         let path = self.path(registry, package);
-        let bytes = encode::encode(registry, package, entry);
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        if dx_store::write_atomic(&path, &bytes).is_ok() {
+        // Not fsynced: an entry lost or damaged by a crash is a miss (checksum), refetched.
+        if dx_store::write_atomic_unsynced(&path, packument.index_bytes()).is_ok() {
+            self.set_expiry(registry, package, expires);
             // A format-1 JSON entry for the same package is dead weight from now on.
             let _ = std::fs::remove_file(self.file(registry, package, "json"));
         }
     }
-}
-
-/// The whole of a cache file, usually in one `read`: no `stat` for the size and no second
-/// `read` to see the end, because the header says how long the body is. (Bytes appended past
-/// the declared length may go unseen; files are only ever replaced whole, never appended to.)
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    /// Larger than most entries (a few hundred bytes per version).
-    const FIRST_READ: usize = 4096;
-    let mut file = std::fs::File::open(path)?;
-    let mut bytes = vec![0; FIRST_READ];
-    let filled = loop {
-        match file.read(&mut bytes) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            read => break read?,
-        }
-    };
-    bytes.truncate(filled);
-    if declared_len(&bytes) != Some(filled) {
-        file.read_to_end(&mut bytes)?;
-    }
-    Ok(bytes)
-}
-
-/// The file length the header declares, once the header is there.
-fn declared_len(bytes: &[u8]) -> Option<usize> {
-    let field: [u8; 8] = bytes.get(8..16)?.try_into().ok()?;
-    usize::try_from(u64::from_le_bytes(field))
-        .ok()?
-        .checked_add(HEADER_LEN)
 }

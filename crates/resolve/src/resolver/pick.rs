@@ -1,14 +1,14 @@
 //! npm-pick-manifest's choice of a version for a range or a tag.
 
-use crate::packument::{Packument, VersionManifest};
+use crate::packument::Packument;
 use crate::semver::{Range, Version};
 use crate::spec::DependencySpec;
 
-/// Whether `manifest`'s `engines.node` accepts `node` (npm-pick-manifest's `engineOk`, which
-/// includes prereleases and treats a range it cannot parse as unmet). With no known node, every
-/// version is acceptable. `engines.npm` is not checked: dx is not npm.
-fn engine_ok(manifest: &VersionManifest, node: Option<&Version>) -> bool {
-    let (Some(node), Some(range)) = (node, manifest.engines.get("node")) else {
+/// Whether a version whose `engines.node` is `engines_node` suits `node` (npm-pick-manifest's
+/// `engineOk`, which includes prereleases and treats a range it cannot parse as unmet). With no
+/// known node, every version is acceptable. `engines.npm` is not checked: dx is not npm.
+fn engine_ok(engines_node: Option<&str>, node: Option<&Version>) -> bool {
+    let (Some(node), Some(range)) = (node, engines_node) else {
         return true;
     };
     Range::parse(range).is_ok_and(|r| r.satisfies_including_prerelease(node))
@@ -20,7 +20,7 @@ fn engine_ok(manifest: &VersionManifest, node: Option<&Version>) -> bool {
 ///
 /// npm's order: the `latest` tag when it satisfies, is not deprecated and suits the engine;
 /// else the satisfying versions ranked by (not deprecated and engine-ok), engine-ok, not
-/// deprecated, then highest version.
+/// deprecated, then highest version. Reads only the version table (no manifest is decoded).
 pub(crate) fn pick_version(
     packument: &Packument,
     request: &DependencySpec,
@@ -30,7 +30,7 @@ pub(crate) fn pick_version(
     let range = match request {
         DependencySpec::Tag(tag) => {
             let v = packument.dist_tags.get(tag)?;
-            return packument.versions.contains_key(v).then(|| v.clone());
+            return packument.contains(v).then(|| v.clone());
         }
         DependencySpec::Range(r) => r,
         _ => return None,
@@ -38,32 +38,34 @@ pub(crate) fn pick_version(
     let star = range.is_any();
     let also_ok = |v: &Version| also.is_none_or(|a| a.satisfies(v));
     if let Some(latest) = packument.dist_tags.get("latest")
-        && let (Ok(v), Some(m)) = (Version::parse(latest), packument.versions.get(latest))
+        && let (Ok(v), Some(entry)) = (Version::parse(latest), packument.entry(latest))
         && (star || range.satisfies(&v))
         && also_ok(&v)
-        && m.deprecated.is_none()
-        && engine_ok(m, node)
+        && !entry.deprecated
+        && engine_ok(entry.engines_node, node)
     {
         return Some(latest.clone());
     }
-    let mut best: Option<((bool, bool, bool), Version, &String)> = None;
-    for (raw, manifest) in &packument.versions {
-        let Ok(v) = Version::parse(raw) else { continue };
+    let mut best: Option<((bool, bool, bool), Version, &str)> = None;
+    for entry in packument.versions() {
+        let Ok(v) = Version::parse(entry.version) else {
+            continue;
+        };
         if !range.satisfies(&v) || !also_ok(&v) {
             continue;
         }
-        let not_deprecated = manifest.deprecated.is_none();
-        let engine = engine_ok(manifest, node);
+        let not_deprecated = !entry.deprecated;
+        let engine = engine_ok(entry.engines_node, node);
         let rank = (not_deprecated && engine, engine, not_deprecated);
         let better = match &best {
             None => true,
             Some((best_rank, bv, _)) => (rank, &v) > (*best_rank, bv),
         };
         if better {
-            best = Some((rank, v, raw));
+            best = Some((rank, v, entry.version));
         }
     }
-    best.map(|(_, _, raw)| raw.clone())
+    best.map(|(_, _, raw)| raw.to_owned())
 }
 
 #[cfg(test)]

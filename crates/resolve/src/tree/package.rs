@@ -7,13 +7,13 @@ use dx_formats::hash::Integrity;
 use dx_formats::lockfile::{EdgeKind, LockedEdge, LockedPackage, package_key};
 
 use crate::collate::locale_compare;
-use crate::lenient::BundleDependencies;
 use crate::manifest::PackageJson;
 use crate::overrides::Overrides;
 use crate::packument::{PeerDependencyMeta, VersionManifest};
 use crate::resolver::ResolveError;
 use crate::semver::Version;
 use crate::spec::DependencySpec;
+use dx_metadata::BundleDependencies;
 
 /// Index of a package in [`Packages`].
 pub(crate) type PkgIdx = usize;

@@ -7,9 +7,7 @@ use serde::de::{Deserialize, Deserializer};
 use serde_json::Value;
 
 /// An object of strings; non-string values are dropped; anything but an object is empty.
-pub(crate) fn string_map<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, String>, D::Error> {
+pub fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Object(map) => map
             .into_iter()
@@ -23,7 +21,7 @@ pub(crate) fn string_map<'de, D: Deserializer<'de>>(
 }
 
 /// A string or a list of strings (`"os": "linux"` or `"os": ["linux"]`).
-pub(crate) fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::String(s) => vec![s],
         Value::Array(items) => items
@@ -38,7 +36,7 @@ pub(crate) fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>
 }
 
 /// `bundleDependencies`: `true` means "all dependencies", a list names them.
-pub(crate) fn bundle<'de, D: Deserializer<'de>>(d: D) -> Result<BundleDependencies, D::Error> {
+pub fn bundle<'de, D: Deserializer<'de>>(d: D) -> Result<BundleDependencies, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Bool(true) => BundleDependencies::All,
         Value::Array(items) => BundleDependencies::Names(
@@ -55,7 +53,7 @@ pub(crate) fn bundle<'de, D: Deserializer<'de>>(d: D) -> Result<BundleDependenci
 }
 
 /// `deprecated`: a message; `false` or `""` mean not deprecated.
-pub(crate) fn deprecated<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub fn deprecated<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::String(s) if !s.is_empty() => Some(s),
         Value::Bool(true) => Some("deprecated".to_string()),
@@ -64,7 +62,7 @@ pub(crate) fn deprecated<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Strin
 }
 
 /// `bin`: kept raw (string or object) so that normalization can use the package name.
-pub(crate) fn bin<'de, D: Deserializer<'de>>(d: D) -> Result<RawBin, D::Error> {
+pub fn bin<'de, D: Deserializer<'de>>(d: D) -> Result<RawBin, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::String(s) => RawBin::Single(s),
         Value::Object(map) => RawBin::Map(
@@ -79,13 +77,35 @@ pub(crate) fn bin<'de, D: Deserializer<'de>>(d: D) -> Result<RawBin, D::Error> {
     })
 }
 
+/// `peerDependenciesMeta`: name → `{ "optional": bool }`; entries that are not objects are
+/// dropped, as is anything but an object.
+pub fn peer_meta<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, crate::packument::PeerDependencyMeta>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Object(map) => map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::Object(meta) => Some((
+                    k,
+                    crate::packument::PeerDependencyMeta {
+                        optional: matches!(meta.get("optional"), Some(Value::Bool(true))),
+                    },
+                )),
+                _ => None,
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    })
+}
+
 /// A bool that tolerates junk (anything but `true` is false).
-pub(crate) fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(matches!(Value::deserialize(d)?, Value::Bool(true)))
 }
 
 /// An optional string that tolerates junk.
-pub(crate) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::String(s) => Some(s),
         _ => None,
