@@ -187,11 +187,14 @@ pub struct InstallArgs {
     #[arg(long)]
     pub ignore_scripts: bool,
     /// Never touch the network.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["prefer_offline", "prefer_online"])]
     pub offline: bool,
     /// Use cached metadata without revalidating it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "prefer_online")]
     pub prefer_offline: bool,
+    /// Revalidate all cached metadata, even what is still fresh.
+    #[arg(long)]
+    pub prefer_online: bool,
 }
 
 /// How `--materialize` links files.

@@ -32,6 +32,7 @@ pub fn install_settings(
         ignore_scripts,
         offline,
         prefer_offline,
+        prefer_online,
     } = args;
     let linker = match (materialize, no_materialize) {
         (Some(mode), _) => LinkerChoice::Materialize(link_mode(*mode)),
@@ -42,6 +43,8 @@ pub fn install_settings(
         NetworkMode::Offline
     } else if *prefer_offline {
         NetworkMode::PreferOffline
+    } else if *prefer_online {
+        NetworkMode::PreferOnline
     } else {
         NetworkMode::Online
     };
@@ -95,6 +98,10 @@ mod tests {
         assert_eq!(s.network, NetworkMode::PreferOffline);
         assert_eq!(s.registry.as_deref(), Some("http://127.0.0.1:1/"));
         assert_eq!(settings(&["--offline"]).network, NetworkMode::Offline);
+        assert_eq!(
+            settings(&["--prefer-online"]).network,
+            NetworkMode::PreferOnline
+        );
         assert_eq!(
             settings(&["--materialize"]).linker,
             LinkerChoice::Materialize(LinkMode::Auto)

@@ -21,9 +21,12 @@ pub enum LinkerChoice {
 /// How much the install may use the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NetworkMode {
-    /// Revalidate cached metadata, download what the store lacks.
+    /// Use cached metadata while it is fresh (the registry's `Cache-Control`, or five minutes
+    /// when it sent none), revalidate it after; download what the store lacks.
     #[default]
     Online,
+    /// `--prefer-online`: revalidate all cached metadata, fresh or not.
+    PreferOnline,
     /// Use cached metadata without revalidating; go to the network only for what is missing.
     PreferOffline,
     /// Never touch the network: metadata from the cache only, and a package the store does not
@@ -36,6 +39,7 @@ impl NetworkMode {
     pub fn cache_mode(self) -> CacheMode {
         match self {
             NetworkMode::Online => CacheMode::Revalidate,
+            NetworkMode::PreferOnline => CacheMode::PreferOnline,
             NetworkMode::PreferOffline => CacheMode::PreferOffline,
             NetworkMode::Offline => CacheMode::Offline,
         }

@@ -102,6 +102,33 @@ impl PackageSource for RegistrySource {
         Ok(packument)
     }
 
+    fn manifest(
+        &self,
+        packument: &Packument,
+        version: &str,
+    ) -> Result<Option<VersionManifest>, SourceError> {
+        if let Some(manifest) = packument.manifest(version) {
+            return Ok(Some(manifest));
+        }
+        if !packument.contains(version) {
+            return Ok(None);
+        }
+        // Listed but unreadable: the cached entry is damaged. A miss: fetch it again.
+        let name = packument.name.as_str();
+        let fresh = self
+            .runtime
+            .block_on(self.client.refetch_packument(name))
+            .map_err(|e| source_error(name, e))?;
+        match fresh.manifest(version) {
+            Some(manifest) => Ok(Some(manifest)),
+            None if fresh.contains(version) => Err(SourceError::Failed {
+                name: format!("{name}@{version}"),
+                message: "the registry's metadata for this version is unreadable".into(),
+            }),
+            None => Ok(None),
+        }
+    }
+
     fn prefetch(&self, names: &[&str]) {
         for name in names {
             self.spawn_prefetch((*name).to_owned());

@@ -7,28 +7,36 @@
 //! header     0..4    magic "DXPK"
 //!            4..8    format version (u32) = 3
 //!            8..16   body length (u64)
-//!            16..32  xxh3-128 of the body
-//! body       directory (DIRECTORY_LEN bytes):
-//!              heap offset, heap length            (u32, u32)
-//!              version table offset, version count (u32, u32)
-//!              dist-tag table offset, tag count    (u32, u32)
-//!              manifests offset, manifests length  (u32, u32)
-//!              registry, package, etag, last-modified, name   (5 string refs)
-//!            heap: every string once, UTF-8, back to back
-//!            version table: RECORD_LEN-byte records sorted by version key (byte order):
-//!              version (str ref), engines.node (str ref), manifest offset, manifest length,
-//!              flags (u32: bit 0 deprecated, bit 1 has install script), reserved (u32)
-//!            dist-tag table: (tag, version) string refs
-//!            manifests: one blob per version ([`decode`] reads one), relative offsets
+//!            16..32  xxh3-128 of the body's head (everything before the manifests)
+//! body       head:
+//!              directory (DIRECTORY_LEN bytes):
+//!                heap offset, heap length            (u32, u32)
+//!                version table offset, version count (u32, u32)
+//!                dist-tag table offset, tag count    (u32, u32)
+//!                manifests offset, manifests length  (u32, u32)
+//!                registry, package, etag, last-modified, name   (5 string refs)
+//!              heap: the strings the head names, UTF-8, back to back
+//!              version table: RECORD_LEN-byte records sorted by version key (byte order):
+//!                version (str ref), engines.node (str ref), manifest offset, manifest length,
+//!                flags (u32: bit 0 deprecated, bit 1 has install script, bit 2 plain
+//!                release, bit 3 prerelease `N.N.N-…`), manifest checksum (low 32 bits of its xxh3-64), major, minor,
+//!                patch (u64 each; set for a plain release `N.N.N`)
+//!              dist-tag table: (tag, version) string refs
+//!            manifests: one blob per version ([`decode`] reads one), strings inline
 //! ```
 //!
 //! A string ref is (offset, length) into the heap; offset `u32::MAX` means absent.
 //!
-//! Invariants: [`Index::open`] checks the magic, the format version, the length and the
-//! checksum, then that the directory, the version table and the dist-tag table lie inside the
-//! body, so anything damaged, truncated or of another format version is an error (for the
-//! cache: a miss), never a panic and never a wrong answer; a manifest blob is bounds-checked as
-//! it is decoded.
+//! Opening touches only the head (a few bytes per version): the manifests, most of the bytes,
+//! are read only for the versions a resolution chooses, each checked against its own checksum
+//! then. Plain release versions carry their numbers, so choosing among them parses nothing.
+//!
+//! Invariants: [`Index::open`] checks the magic, the format version, the length, the head's
+//! checksum, that every table lies inside the head and the heap is UTF-8, so anything damaged,
+//! truncated or of another format version is an error (for the cache: a miss), never a panic;
+//! a manifest is checked against its checksum and bounds-checked as it is decoded (damage: the
+//! version reads as unreadable, `None`). A file forged with valid checksums can make answers
+//! wrong (an unsorted table hides versions) but never make the reader panic or over-allocate.
 
 mod decode;
 mod encode;
@@ -50,11 +58,13 @@ pub const FORMAT_VERSION: u32 = 3;
 /// Magic, format, body length, checksum.
 pub const HEADER_LEN: usize = 32;
 const DIRECTORY_LEN: usize = 4 * 8 + 5 * 8;
-const RECORD_LEN: usize = 32;
+const RECORD_LEN: usize = 56;
 const TAG_LEN: usize = 16;
 const NONE: u32 = u32::MAX;
 const FLAG_DEPRECATED: u32 = 1;
 const FLAG_INSTALL_SCRIPT: u32 = 2;
+const FLAG_PLAIN_RELEASE: u32 = 4;
+const FLAG_PRERELEASE: u32 = 8;
 
 /// Why an index could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,7 +135,7 @@ struct StrRef {
 /// An opened, checked index.
 pub(crate) struct Index {
     bytes: IndexBytes,
-    /// Body-relative ranges.
+    /// Body-relative range of the heap, whose bytes were checked to be UTF-8 on open.
     heap: (usize, usize),
     table: usize,
     count: usize,
@@ -153,7 +163,7 @@ fn range_inside(off: usize, len: usize, total: usize) -> Option<(usize, usize)> 
 }
 
 impl Index {
-    /// Checks the header, the checksum and the tables (see the module invariants).
+    /// Checks the header, the head's checksum and the tables (see the module invariants).
     pub(crate) fn open(bytes: IndexBytes) -> Result<Self, IndexError> {
         let header = bytes.get(..HEADER_LEN).ok_or(IndexError::Truncated)?;
         if header[0..4] != MAGIC {
@@ -169,36 +179,41 @@ impl Index {
             .get(HEADER_LEN..)
             .filter(|b| b.len() == body_len)
             .ok_or(IndexError::Truncated)?;
-        let sum = u128::from_le_bytes(header[16..32].try_into().expect("16 bytes"));
-        if xxhash_rust::xxh3::xxh3_128(body) != sum {
-            return Err(IndexError::Checksum);
-        }
         let malformed = IndexError::Malformed;
         if body.len() < DIRECTORY_LEN {
             return Err(malformed("directory"));
         }
         let word = |i: usize| u32_at(body, i * 4).expect("directory is inside the body") as usize;
-        let heap = range_inside(word(0), word(1), body.len()).ok_or(malformed("heap"))?;
+        let manifests = range_inside(word(6), word(7), body.len()).ok_or(malformed("manifests"))?;
+        let head = &body[..manifests.0];
+        let sum = u128::from_le_bytes(header[16..32].try_into().expect("16 bytes"));
+        if xxhash_rust::xxh3::xxh3_128(head) != sum {
+            return Err(IndexError::Checksum);
+        }
+        if head.len() < DIRECTORY_LEN {
+            return Err(malformed("directory"));
+        }
+        let heap = range_inside(word(0), word(1), head.len()).ok_or(malformed("heap"))?;
+        std::str::from_utf8(&head[heap.0..heap.1]).map_err(|_| malformed("heap is not UTF-8"))?;
         let (table, count) = (word(2), word(3));
         range_inside(
             table,
             count.checked_mul(RECORD_LEN).ok_or(malformed("table"))?,
-            body.len(),
+            head.len(),
         )
         .ok_or(malformed("version table"))?;
         let (tags, tag_count) = (word(4), word(5));
         range_inside(
             tags,
             tag_count.checked_mul(TAG_LEN).ok_or(malformed("tags"))?,
-            body.len(),
+            head.len(),
         )
         .ok_or(malformed("dist-tag table"))?;
-        let manifests = range_inside(word(6), word(7), body.len()).ok_or(malformed("manifests"))?;
         let mut refs = [StrRef { off: NONE, len: 0 }; 5];
         for (i, r) in refs.iter_mut().enumerate() {
             *r = str_ref_at(body, 32 + i * 8).expect("directory is inside the body");
         }
-        let index = Self {
+        Ok(Self {
             bytes,
             heap,
             table,
@@ -207,37 +222,7 @@ impl Index {
             tag_count,
             manifests,
             refs,
-        };
-        // Every ref the directory and the tables hold must resolve: checked once here, so the
-        // accessors below can treat a bad ref as impossible without a wrong answer.
-        for r in index.refs {
-            if r.off != NONE {
-                index.str(r).ok_or(malformed("directory string"))?;
-            }
-        }
-        for i in 0..index.count {
-            let at = index.table + i * RECORD_LEN;
-            let version = index.str_at(at).ok_or(malformed("version key"))?;
-            if i > 0
-                && index
-                    .str_at(at - RECORD_LEN)
-                    .is_some_and(|prev| prev >= version)
-            {
-                return Err(malformed("version table order"));
-            }
-            let engines = str_ref_at(index.body(), at + 8).expect("record is inside the table");
-            if engines.off != NONE {
-                index.str(engines).ok_or(malformed("engines.node"))?;
-            }
-            let (off, len) = (index.word_at(at + 16), index.word_at(at + 20));
-            range_inside(off, len, manifests.1 - manifests.0).ok_or(malformed("manifest range"))?;
-        }
-        for i in 0..index.tag_count {
-            let at = index.tags + i * TAG_LEN;
-            index.str_at(at).ok_or(malformed("dist-tag"))?;
-            index.str_at(at + 8).ok_or(malformed("dist-tag version"))?;
-        }
-        Ok(index)
+        })
     }
 
     fn body(&self) -> &[u8] {
@@ -253,14 +238,18 @@ impl Index {
         u32_at(self.body(), at).map_or(0, |w| w as usize)
     }
 
-    /// The string `r` names, if it lies in the heap and is UTF-8 (absent refs are `None`).
+    /// The string `r` names, if it lies in the heap on character boundaries (absent refs are
+    /// `None`). The heap was checked to be UTF-8 on open, so this is two boundary checks.
     fn str(&self, r: StrRef) -> Option<&str> {
         if r.off == NONE {
             return None;
         }
         let heap = &self.body()[self.heap.0..self.heap.1];
-        let (start, end) = range_inside(r.off as usize, r.len as usize, heap.len())?;
-        std::str::from_utf8(&heap[start..end]).ok()
+        // SAFETY: `open` checked that the heap is UTF-8 and the bytes never change (owned, or
+        // a mapping of a file that is only ever replaced by rename).
+        let heap = unsafe { std::str::from_utf8_unchecked(heap) };
+        let start = r.off as usize;
+        heap.get(start..start.checked_add(r.len as usize)?)
     }
 
     fn str_at(&self, at: usize) -> Option<&str> {
@@ -315,10 +304,22 @@ impl Index {
         }
         let at = self.table + i * RECORD_LEN;
         let flags = self.word_at(at + 24) as u32;
+        let body = self.body();
+        let number = |o: usize| {
+            body.get(at + o..at + o + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        };
+        let release = if flags & FLAG_PLAIN_RELEASE != 0 {
+            Some((number(32)?, number(40)?, number(48)?))
+        } else {
+            None
+        };
         Some(VersionEntry {
             version: self.str_at(at)?,
             engines_node: self.str_at(at + 8),
             deprecated: flags & FLAG_DEPRECATED != 0,
+            release,
+            prerelease: flags & FLAG_PRERELEASE != 0,
         })
     }
 
@@ -346,7 +347,10 @@ impl Index {
         let (off, len) = (self.word_at(at + 16), self.word_at(at + 20));
         let start = self.manifests.0.checked_add(off)?;
         let blob = self.body().get(start..start.checked_add(len)?)?;
+        if xxhash_rust::xxh3::xxh3_64(blob) as u32 != self.word_at(at + 28) as u32 {
+            return None;
+        }
         let flags = self.word_at(at + 24) as u32;
-        decode::manifest(self, blob, flags & FLAG_INSTALL_SCRIPT != 0)
+        decode::manifest(blob, flags & FLAG_INSTALL_SCRIPT != 0)
     }
 }

@@ -156,6 +156,32 @@ impl RegistryClient {
             .cloned()
     }
 
+    /// The packument of `package` fetched again from the registry, whatever the cache holds:
+    /// for a cached entry found damaged after it was opened (a manifest that fails its
+    /// checksum). The new document replaces the cache entry and what [`Self::packument`]
+    /// hands out from now on. Refused offline.
+    pub async fn refetch_packument(&self, package: &str) -> Result<Arc<Packument>, NetError> {
+        if self.inner.mode == CacheMode::Offline {
+            return Err(NetError::OfflineMiss {
+                package: package.to_owned(),
+            });
+        }
+        let registry = self.registry_for(package)?.to_owned();
+        let url = format!("{registry}/{}", escape_package_name(package));
+        let (packument, _) = with_retries(&self.inner.config, self.progress(), package, |_| {
+            self.fetch_packument(&registry, &url, package, None)
+        })
+        .await?;
+        let packument = Arc::new(packument);
+        let cell = Arc::new(OnceCell::new_with(Some(packument.clone())));
+        self.inner
+            .packuments
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(package.to_owned(), cell);
+        Ok(packument)
+    }
+
     async fn load_packument(&self, package: &str) -> Result<Arc<Packument>, NetError> {
         let registry = self.registry_for(package)?.to_owned();
         let cached = self

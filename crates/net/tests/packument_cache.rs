@@ -222,15 +222,41 @@ async fn truncated_cache_files_are_refetched() {
 
 #[tokio::test]
 async fn flipped_bytes_in_cache_files_are_refetched() {
-    // Magic, format version, length, checksum, string table, the document's last byte.
-    for position in [0usize, 5, 9, 20, 40] {
+    // Magic, format version, length, checksum, directory, heap.
+    for position in [0usize, 5, 9, 20, 40, 110] {
         damaged_file_is_a_miss(|b| b[position] ^= 0x01).await;
     }
-    damaged_file_is_a_miss(|b| {
-        let last = b.len() - 1;
-        b[last] ^= 0x80;
-    })
-    .await;
+}
+
+#[tokio::test]
+async fn a_damaged_manifest_reads_as_unreadable_and_a_refetch_replaces_the_entry() {
+    let fx = Fixture::new();
+    let fresh = fx
+        .client(CacheMode::Revalidate)
+        .packument("a")
+        .await
+        .unwrap();
+    let file = fx.cache_file("/a.dxpk");
+    let good = std::fs::read(&file).unwrap();
+    // The last byte belongs to the last version's manifest, which is checked when decoded.
+    let mut bytes = good.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x80;
+    std::fs::write(&file, &bytes).unwrap();
+    let client = fx.client(CacheMode::PreferOffline);
+    let damaged = client.packument("a").await.unwrap();
+    assert!(damaged.contains("1.1.0"));
+    assert_eq!(
+        damaged.manifest("1.1.0"),
+        None,
+        "damage is never a wrong manifest"
+    );
+    assert_eq!(damaged.manifest("1.0.0"), fresh.manifest("1.0.0"));
+    // What the resolver's source does on such a miss: fetch again, and the entry is whole.
+    let again = client.refetch_packument("a").await.unwrap();
+    assert_eq!(again, fresh);
+    assert_eq!(client.packument("a").await.unwrap(), fresh);
+    assert_eq!(std::fs::read(&file).unwrap(), good);
 }
 
 #[tokio::test]

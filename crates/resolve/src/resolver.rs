@@ -451,12 +451,22 @@ impl RegistryChooser<'_> {
             self.tags
                 .insert((name.clone(), tag.clone()), version.clone());
         }
-        let Some(manifest) = packument.manifest(&version) else {
-            return Err(ResolveError::NoMatchingVersion {
-                dependent: dependent_name(pkgs, from),
-                name,
-                specifier: dep.effective.clone(),
-            });
+        let manifest = match self.source.manifest(&packument, &version) {
+            Ok(Some(manifest)) => manifest,
+            Ok(None) => {
+                return Err(ResolveError::NoMatchingVersion {
+                    dependent: dependent_name(pkgs, from),
+                    name,
+                    specifier: dep.effective.clone(),
+                });
+            }
+            Err(source) => {
+                return Err(ResolveError::Source {
+                    dependent: dependent_name(pkgs, from),
+                    name,
+                    source,
+                });
+            }
         };
         self.intern_manifest(pkgs, &manifest, &name, &version)
     }

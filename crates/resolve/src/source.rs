@@ -55,6 +55,18 @@ pub trait PackageSource: Send + Sync {
     /// dist (tarball URL, integrity), dist-tags.
     fn packument(&self, name: &str) -> Result<Arc<Packument>, SourceError>;
 
+    /// The manifest of `version` in `packument` (`Ok(None)` when it is not published). The
+    /// default decodes it from the packument; a source whose packuments come from a cache
+    /// overrides it to fetch the packument again when a cached manifest turns out damaged
+    /// (the index checks each manifest only when it is decoded), so damage is a miss.
+    fn manifest(
+        &self,
+        packument: &Packument,
+        version: &str,
+    ) -> Result<Option<VersionManifest>, SourceError> {
+        Ok(packument.manifest(version))
+    }
+
     /// Called as soon as the resolver learns names it will ask for, so an implementation can put
     /// all the requests in flight at once. The default does nothing.
     fn prefetch(&self, names: &[&str]) {

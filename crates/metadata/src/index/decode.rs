@@ -4,17 +4,15 @@
 use std::collections::BTreeMap;
 
 use super::encode::tag;
-use super::{Index, NONE, StrRef};
 use crate::lenient::{BundleDependencies, RawBin};
 use crate::packument::{Dist, PeerDependencyMeta, VersionManifest};
 
-struct Reader<'a, 'i> {
-    index: &'i Index,
+struct Reader<'a> {
     blob: &'a [u8],
     at: usize,
 }
 
-impl Reader<'_, '_> {
+impl Reader<'_> {
     fn u8(&mut self) -> Option<u8> {
         let v = *self.blob.get(self.at)?;
         self.at += 1;
@@ -30,21 +28,21 @@ impl Reader<'_, '_> {
         let n = self.u32()? as usize;
         (n.checked_mul(item)? <= self.blob.len() - self.at).then_some(n)
     }
-    fn opt(&mut self) -> Option<Option<String>> {
-        let r = StrRef {
-            off: self.u32()?,
-            len: self.u32()?,
-        };
-        if r.off == NONE {
-            return Some(None);
-        }
-        Some(Some(self.index.str(r)?.to_owned()))
-    }
     fn str(&mut self) -> Option<String> {
-        self.opt()?
+        let len = self.u32()? as usize;
+        let bytes = self.blob.get(self.at..self.at.checked_add(len)?)?;
+        self.at += len;
+        std::str::from_utf8(bytes).ok().map(str::to_owned)
+    }
+    fn opt(&mut self) -> Option<Option<String>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.str()?)),
+            _ => None,
+        }
     }
     fn map(&mut self) -> Option<BTreeMap<String, String>> {
-        let n = self.count(16)?;
+        let n = self.count(8)?;
         let mut map = BTreeMap::new();
         for _ in 0..n {
             let k = self.str()?;
@@ -53,7 +51,7 @@ impl Reader<'_, '_> {
         Some(map)
     }
     fn list(&mut self) -> Option<Vec<String>> {
-        let n = self.count(8)?;
+        let n = self.count(4)?;
         let mut list = Vec::with_capacity(n);
         for _ in 0..n {
             list.push(self.str()?);
@@ -63,18 +61,14 @@ impl Reader<'_, '_> {
 }
 
 /// The manifest `blob` holds, or `None` when it is malformed.
-pub(super) fn manifest(
-    index: &Index,
-    blob: &[u8],
-    install_script: bool,
-) -> Option<VersionManifest> {
-    let mut r = Reader { index, blob, at: 0 };
+pub(super) fn manifest(blob: &[u8], install_script: bool) -> Option<VersionManifest> {
+    let mut r = Reader { blob, at: 0 };
     let name = r.str()?;
     let version = r.str()?;
     let dependencies = r.map()?;
     let optional_dependencies = r.map()?;
     let peer_dependencies = r.map()?;
-    let n = r.count(9)?;
+    let n = r.count(5)?;
     let mut peer_dependencies_meta = BTreeMap::new();
     for _ in 0..n {
         let k = r.str()?;

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    DIRECTORY_LEN, FLAG_DEPRECATED, FLAG_INSTALL_SCRIPT, FORMAT_VERSION, HEADER_LEN, MAGIC, Meta,
-    NONE, RECORD_LEN, TAG_LEN,
+    DIRECTORY_LEN, FLAG_DEPRECATED, FLAG_INSTALL_SCRIPT, FLAG_PLAIN_RELEASE, FLAG_PRERELEASE,
+    FORMAT_VERSION, HEADER_LEN, MAGIC, Meta, NONE, RECORD_LEN, TAG_LEN,
 };
 use crate::lenient::{BundleDependencies, RawBin};
 use crate::packument::{RawPackument, VersionManifest};
@@ -40,12 +40,12 @@ impl<'a> Heap<'a> {
     }
 }
 
-struct Writer<'h, 'a> {
+/// A manifest blob: strings inline (length, bytes), so a blob is checked and decoded alone.
+struct Writer {
     out: Vec<u8>,
-    heap: &'h mut Heap<'a>,
 }
 
-impl<'a> Writer<'_, 'a> {
+impl Writer {
     fn u8(&mut self, v: u8) {
         self.out.push(v);
     }
@@ -55,34 +55,33 @@ impl<'a> Writer<'_, 'a> {
     fn len(&mut self, n: usize) {
         self.u32(u32::try_from(n).expect("a count fits in u32"));
     }
-    fn str(&mut self, s: &'a str) {
-        let (off, len) = self.heap.intern(s);
-        self.u32(off);
-        self.u32(len);
+    fn str(&mut self, s: &str) {
+        self.len(s.len());
+        self.out.extend_from_slice(s.as_bytes());
     }
-    fn opt(&mut self, s: Option<&'a str>) {
+    fn opt(&mut self, s: Option<&str>) {
         match s {
-            Some(s) => self.str(s),
-            None => {
-                self.u32(NONE);
-                self.u32(0);
+            Some(s) => {
+                self.u8(1);
+                self.str(s);
             }
+            None => self.u8(0),
         }
     }
-    fn map(&mut self, map: &'a BTreeMap<String, String>) {
+    fn map(&mut self, map: &BTreeMap<String, String>) {
         self.len(map.len());
         for (k, v) in map {
             self.str(k);
             self.str(v);
         }
     }
-    fn list(&mut self, list: &'a [String]) {
+    fn list(&mut self, list: &[String]) {
         self.len(list.len());
         for s in list {
             self.str(s);
         }
     }
-    fn manifest(&mut self, m: &'a VersionManifest) {
+    fn manifest(&mut self, m: &VersionManifest) {
         self.str(&m.name);
         self.str(&m.version);
         self.map(&m.dependencies);
@@ -123,6 +122,37 @@ impl<'a> Writer<'_, 'a> {
     }
 }
 
+/// Whether `key` is a prerelease for certain: a plain release's three numbers, then `-` and
+/// more (`1.2.3-rc.1`, `0.0.0-experimental-abc`). Such a version can satisfy only a range that
+/// names a prerelease, so a reader may skip it for every other range without parsing it.
+pub(crate) fn is_prerelease(key: &str) -> bool {
+    key.split_once('-')
+        .is_some_and(|(release, rest)| !rest.is_empty() && plain_release(release).is_some())
+}
+
+/// (major, minor, patch) of a plain release key: three decimal numbers without leading zeros,
+/// each at most JavaScript's largest safe integer, and nothing else. Such a key parses to
+/// exactly this version under npm's semver (loose or not), so a reader may skip parsing it.
+pub(crate) fn plain_release(key: &str) -> Option<(u64, u64, u64)> {
+    const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+    let mut parts = key.split('.');
+    let mut number = || -> Option<u64> {
+        let part = parts.next()?;
+        let canonical = !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+            && part.len() <= 16;
+        let n: u64 = if canonical {
+            part.parse().ok()?
+        } else {
+            return None;
+        };
+        (n <= MAX_SAFE_INTEGER).then_some(n)
+    };
+    let release = (number()?, number()?, number()?);
+    parts.next().is_none().then_some(release)
+}
+
 fn put_u32(out: &mut Vec<u8>, v: usize) {
     out.extend_from_slice(
         &u32::try_from(v)
@@ -141,32 +171,30 @@ fn put_ref(out: &mut Vec<u8>, r: Option<(u32, u32)>) {
 /// [`crate::Packument::open`] reads.
 pub fn encode(raw: &RawPackument, meta: &Meta) -> Vec<u8> {
     let mut heap = Heap::default();
-    let mut manifests = Vec::new();
+    let mut writer = Writer { out: Vec::new() };
     let mut records = Vec::with_capacity(raw.versions.len() * RECORD_LEN);
     for (version, m) in &raw.versions {
-        let start = manifests.len();
-        let mut w = Writer {
-            out: std::mem::take(&mut manifests),
-            heap: &mut heap,
-        };
-        w.manifest(m);
-        manifests = w.out;
+        let start = writer.out.len();
+        writer.manifest(m);
+        let blob = &writer.out[start..];
         put_ref(&mut records, Some(heap.intern(version)));
         put_ref(&mut records, m.engines.get("node").map(|r| heap.intern(r)));
         put_u32(&mut records, start);
-        put_u32(&mut records, manifests.len() - start);
-        let flags = if m.deprecated.is_some() {
-            FLAG_DEPRECATED
-        } else {
-            0
-        } | if m.has_install_script {
-            FLAG_INSTALL_SCRIPT
-        } else {
-            0
-        };
+        put_u32(&mut records, blob.len());
+        let release = plain_release(version);
+        let flag = |on: bool, bit: u32| if on { bit } else { 0 };
+        let flags = flag(m.deprecated.is_some(), FLAG_DEPRECATED)
+            | flag(m.has_install_script, FLAG_INSTALL_SCRIPT)
+            | flag(release.is_some(), FLAG_PLAIN_RELEASE)
+            | flag(is_prerelease(version), FLAG_PRERELEASE);
         put_u32(&mut records, flags as usize);
-        put_u32(&mut records, 0);
+        records.extend_from_slice(&(xxhash_rust::xxh3::xxh3_64(blob) as u32).to_le_bytes());
+        let (major, minor, patch) = release.unwrap_or_default();
+        for n in [major, minor, patch] {
+            records.extend_from_slice(&n.to_le_bytes());
+        }
     }
+    let manifests = writer.out;
     let mut tags = Vec::with_capacity(raw.dist_tags.len() * TAG_LEN);
     for (tag, version) in &raw.dist_tags {
         put_ref(&mut tags, Some(heap.intern(tag)));
@@ -204,7 +232,7 @@ pub fn encode(raw: &RawPackument, meta: &Meta) -> Vec<u8> {
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_128(&body).to_le_bytes());
+    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_128(&body[..manifests_at]).to_le_bytes());
     out.extend_from_slice(&body);
     out
 }

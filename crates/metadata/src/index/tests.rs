@@ -42,6 +42,62 @@ fn every_field_survives_the_index() {
     assert!(p.entry("1.0.0").unwrap().deprecated);
     assert!(p.manifest("1.1.0").unwrap().has_install_script);
     assert!(!p.contains("3.0.0"));
+    assert_eq!(p.entry("1.1.0").unwrap().release, Some((1, 1, 0)));
+    assert_eq!(p.entry("2.0.0-rc.1").unwrap().release, None);
+    assert!(p.entry("2.0.0-rc.1").unwrap().prerelease);
+    assert!(!p.entry("1.1.0").unwrap().prerelease);
+}
+
+#[test]
+fn only_certain_prereleases_are_flagged() {
+    use super::encode::is_prerelease;
+    for pre in [
+        "1.2.3-rc.1",
+        "0.0.0-experimental-abc",
+        "1.0.0-0",
+        "1.0.0-a+b",
+    ] {
+        assert!(is_prerelease(pre), "{pre}");
+    }
+    for not in [
+        "1.2.3",
+        "1.2.3+build-1",
+        "v1.2.3-rc",
+        "01.2.3-rc",
+        "1.2.3-",
+        "1.2-rc.1",
+        "x",
+    ] {
+        assert!(!is_prerelease(not), "{not}");
+    }
+}
+
+#[test]
+fn only_plain_releases_carry_their_numbers() {
+    use super::encode::plain_release;
+    assert_eq!(plain_release("1.2.3"), Some((1, 2, 3)));
+    assert_eq!(plain_release("0.0.0"), Some((0, 0, 0)));
+    assert_eq!(
+        plain_release("9007199254740991.0.10"),
+        Some(((1 << 53) - 1, 0, 10))
+    );
+    for odd in [
+        "01.2.3",
+        "1.02.3",
+        "v1.2.3",
+        "=1.2.3",
+        " 1.2.3",
+        "1.2",
+        "1.2.3.4",
+        "1.2.3-rc.1",
+        "1.2.3+build",
+        "9007199254740992.0.0",
+        "1..3",
+        "",
+        "1.2.x",
+    ] {
+        assert_eq!(plain_release(odd), None, "{odd:?}");
+    }
 }
 
 #[test]
@@ -59,14 +115,36 @@ fn the_expected_origin_is_checked() {
     assert_eq!(other.unwrap_err(), IndexError::WrongPackage);
 }
 
+/// Where the manifests start (directory word 6), body-relative.
+fn manifests_at(bytes: &[u8]) -> usize {
+    let at = HEADER_LEN + 24;
+    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize
+}
+
 #[test]
-fn a_flipped_byte_is_refused_by_the_checksum() {
+fn a_flipped_byte_in_the_head_is_refused_by_the_checksum() {
     let bytes = encode(&sample(), &meta());
-    for at in [HEADER_LEN, HEADER_LEN + 40, bytes.len() - 1] {
+    let head_end = HEADER_LEN + manifests_at(&bytes);
+    for at in [HEADER_LEN, HEADER_LEN + 40, head_end - 1] {
         let mut bad = bytes.clone();
         bad[at] ^= 0x20;
         assert_eq!(open(bad).unwrap_err(), IndexError::Checksum, "byte {at}");
     }
+}
+
+#[test]
+fn a_flipped_byte_in_a_manifest_makes_that_version_unreadable_and_no_other() {
+    let bytes = encode(&sample(), &meta());
+    let good = open(bytes.clone()).unwrap();
+    // The last byte belongs to the last version's manifest (keys sort "1.0.0" < "1.1.0" <
+    // "2.0.0-rc.1").
+    let mut bad = bytes;
+    let last = bad.len() - 1;
+    bad[last] ^= 0x20;
+    let p = open(bad).unwrap();
+    assert_eq!(p.manifest("2.0.0-rc.1"), None);
+    assert_eq!(p.manifest("1.0.0"), good.manifest("1.0.0"));
+    assert_eq!(p.manifest("1.1.0"), good.manifest("1.1.0"));
 }
 
 #[test]
@@ -98,7 +176,8 @@ fn another_format_version_is_refused() {
 
 /// Re-checksums a body edited on purpose, to reach the structural checks behind the checksum.
 fn resealed(mut bytes: Vec<u8>) -> Vec<u8> {
-    let sum = xxhash_rust::xxh3::xxh3_128(&bytes[HEADER_LEN..]);
+    let end = (HEADER_LEN + manifests_at(&bytes)).min(bytes.len());
+    let sum = xxhash_rust::xxh3::xxh3_128(&bytes[HEADER_LEN..end]);
     bytes[16..32].copy_from_slice(&sum.to_le_bytes());
     bytes
 }

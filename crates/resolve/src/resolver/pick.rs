@@ -47,9 +47,20 @@ pub(crate) fn pick_version(
         return Some(latest.clone());
     }
     let mut best: Option<((bool, bool, bool), Version, &str)> = None;
+    // A prerelease satisfies only a range that names one: skip them unparsed otherwise (react's
+    // packument has thousands of canaries).
+    let skip_prereleases = !range.mentions_prerelease();
     for entry in packument.versions() {
-        let Ok(v) = Version::parse(entry.version) else {
+        if entry.prerelease && skip_prereleases {
             continue;
+        }
+        // A plain release carries its numbers in the index: nothing to parse.
+        let v = match entry.release {
+            Some((major, minor, patch)) => Version::new(major, minor, patch),
+            None => match Version::parse(entry.version) {
+                Ok(v) => v,
+                Err(_) => continue,
+            },
         };
         if !range.satisfies(&v) || !also_ok(&v) {
             continue;
@@ -103,5 +114,120 @@ mod tests {
             pick_version(&p, &caret2, None, Some(&node)).as_deref(),
             Some("2.0.0")
         );
+    }
+}
+
+/// The choice made from the whole document, every version key parsed (how dx chose before the
+/// metadata index): the reference the index-based [`pick_version`] must agree with.
+#[cfg(test)]
+mod agreement {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::packument::{RawPackument, VersionManifest};
+
+    fn reference(
+        raw: &RawPackument,
+        range: &Range,
+        also: Option<&Range>,
+        node: Option<&Version>,
+    ) -> Option<String> {
+        let engine_ok =
+            |m: &VersionManifest| super::engine_ok(m.engines.get("node").map(String::as_str), node);
+        let star = range.is_any();
+        let also_ok = |v: &Version| also.is_none_or(|a| a.satisfies(v));
+        if let Some(latest) = raw.dist_tags.get("latest")
+            && let (Ok(v), Some(m)) = (Version::parse(latest), raw.versions.get(latest))
+            && (star || range.satisfies(&v))
+            && also_ok(&v)
+            && m.deprecated.is_none()
+            && engine_ok(m)
+        {
+            return Some(latest.clone());
+        }
+        let mut best: Option<((bool, bool, bool), Version, &String)> = None;
+        for (key, m) in &raw.versions {
+            let Ok(v) = Version::parse(key) else { continue };
+            if !range.satisfies(&v) || !also_ok(&v) {
+                continue;
+            }
+            let rank = (
+                m.deprecated.is_none() && engine_ok(m),
+                engine_ok(m),
+                m.deprecated.is_none(),
+            );
+            if best.as_ref().is_none_or(|(r, bv, _)| (rank, &v) > (*r, bv)) {
+                best = Some((rank, v, key));
+            }
+        }
+        best.map(|(_, _, k)| k.clone())
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0u64..4, 0u64..4, 0u64..4).prop_map(|(a, b, c)| format!("{a}.{b}.{c}")),
+            (0u64..4, 0u64..3).prop_map(|(a, b)| format!("{a}.{b}.0-rc.{b}")),
+            (0u64..4, 0u64..3).prop_map(|(a, b)| format!("v{a}.{b}.1")),
+            (0u64..4, 0u64..3).prop_map(|(a, b)| format!("0{a}.{b}.2")),
+            (0u64..4, 0u64..3).prop_map(|(a, b)| format!("{a}.{b}.3+build")),
+            Just("not-a-version".to_string()),
+        ]
+    }
+
+    fn raw() -> impl Strategy<Value = RawPackument> {
+        let version = (key(), any::<bool>(), prop::option::of(0u8..3));
+        (
+            prop::collection::vec(version, 0..12),
+            prop::option::of(key()),
+        )
+            .prop_map(|(versions, latest)| {
+                let mut raw = RawPackument {
+                    name: "p".into(),
+                    ..RawPackument::default()
+                };
+                for (key, deprecated, engine) in versions {
+                    let mut engines = BTreeMap::new();
+                    if let Some(e) = engine {
+                        engines.insert(
+                            "node".to_string(),
+                            [">=18", "<10", "not a range"][e as usize].to_string(),
+                        );
+                    }
+                    let m = VersionManifest {
+                        name: "p".into(),
+                        version: key.clone(),
+                        deprecated: deprecated.then(|| "old".to_string()),
+                        engines,
+                        ..VersionManifest::default()
+                    };
+                    raw.versions.insert(key, m);
+                }
+                if let Some(l) = latest {
+                    raw.dist_tags.insert("latest".into(), l);
+                }
+                raw
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_index_chooses_what_the_whole_document_chooses(
+            raw in raw(),
+            range in prop::sample::select(vec!["*", "^1.0.0", "~2.1", ">=1.2.0 <3", "0.x", "^0.1.0-rc.0", "1.1.1 || 3.x"]),
+            also in prop::option::of(prop::sample::select(vec!["^1", ">=2", "*"])),
+            node in prop::option::of(prop::sample::select(vec!["20.0.0", "8.0.0"])),
+        ) {
+            let packument = Packument::from_raw(&raw, &Default::default());
+            let range = Range::parse(range).unwrap();
+            let also = also.map(|a| Range::parse(a).unwrap());
+            let node = node.map(|n| Version::parse(n).unwrap());
+            let spec = DependencySpec::Range(range.clone());
+            prop_assert_eq!(
+                pick_version(&packument, &spec, also.as_ref(), node.as_ref()),
+                reference(&raw, &range, also.as_ref(), node.as_ref())
+            );
+        }
     }
 }

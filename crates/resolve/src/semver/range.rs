@@ -142,6 +142,15 @@ impl Range {
         self.sets.len() == 1 && self.sets[0].len() == 1 && self.sets[0][0].version.is_none()
     }
 
+    /// Whether any comparator names a prerelease version (`>=1.0.0-rc.1`): only then can a
+    /// prerelease satisfy the range (without `includePrerelease`).
+    pub fn mentions_prerelease(&self) -> bool {
+        self.sets
+            .iter()
+            .flatten()
+            .any(|c| c.version.as_ref().is_some_and(|v| !v.pre.is_empty()))
+    }
+
     /// The comparator sets, for callers that print or analyse the range.
     pub fn sets(&self) -> &[Vec<Comparator>] {
         &self.sets
