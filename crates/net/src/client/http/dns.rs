@@ -160,58 +160,82 @@ impl Resolve for SharedResolver {
     }
 }
 
-/// One lookup of `host`, hedged: another attempt starts every [`HEDGE_AFTER`] while none has
-/// answered (at most [`MAX_ATTEMPTS`]); the first success wins. A failure ends the lookup once no
-/// attempt is left running, and no new attempt starts after one failed (a name that does not
-/// exist fails at once, not after the hedges).
-async fn hedged_lookup(lookup: Lookup, host: String) -> Answer {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    start_attempt(&lookup, &host, &tx);
+/// One lookup of `host`, run by a thread of its own so it depends on no runtime (the resolver
+/// is shared by every runtime in the process): see [`hedge`].
+fn hedged_lookup(lookup: Lookup, host: String) -> impl std::future::Future<Output = Answer> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let for_thread = host.clone();
+    let spawned = std::thread::Builder::new()
+        .name("dx-dns".into())
+        .spawn(move || {
+            // Nobody is waiting any more if this fails: nothing to do.
+            let _ = tx.send(hedge(&lookup, &for_thread));
+        });
+    async move {
+        let stopped = |reason: String| LookupError {
+            host: host.clone(),
+            reason,
+        };
+        match spawned {
+            Err(error) => Err(stopped(format!("cannot start a lookup thread: {error}"))),
+            Ok(_) => rx
+                .await
+                .unwrap_or_else(|_| Err(stopped("the lookup thread stopped".into()))),
+        }
+    }
+}
+
+/// Looks `host` up, hedged: another attempt starts every [`HEDGE_AFTER`] while none has answered
+/// (at most [`MAX_ATTEMPTS`]); the first success wins. A failure ends the lookup once no attempt
+/// is left running, and no new attempt starts after one failed (a name that does not exist fails
+/// at once, not after the hedges). Each attempt runs on a plain thread: one stuck in the system
+/// resolver's timeouts holds up neither a runtime's shutdown nor the process's exit.
+fn hedge(lookup: &Lookup, host: &str) -> Answer {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (tx, rx) = std::sync::mpsc::channel();
+    start_attempt(lookup, host, &tx);
     let (mut started, mut running) = (1, 1);
     let mut failure = None;
     loop {
         let next = if failure.is_none() && started < MAX_ATTEMPTS {
-            match tokio::time::timeout(HEDGE_AFTER, rx.recv()).await {
+            match rx.recv_timeout(HEDGE_AFTER) {
                 Ok(next) => next,
-                Err(_elapsed) => {
-                    start_attempt(&lookup, &host, &tx);
+                Err(RecvTimeoutError::Timeout) => {
+                    start_attempt(lookup, host, &tx);
                     started += 1;
                     running += 1;
                     continue;
                 }
+                // `tx` is held here: cannot happen.
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         } else {
-            rx.recv().await
+            match rx.recv() {
+                Ok(next) => next,
+                Err(_) => break,
+            }
         };
         match next {
-            Some(Ok(addresses)) => return Ok(addresses),
-            Some(Err(error)) => {
+            Ok(addresses) => return Ok(addresses),
+            Err(error) => {
                 running -= 1;
                 failure = Some(error);
                 if running == 0 {
                     break;
                 }
             }
-            // `tx` is still held here, so the channel cannot close.
-            None => break,
         }
     }
     Err(LookupError {
+        host: host.to_owned(),
         reason: failure.map_or_else(|| "no answer".to_owned(), |e: io::Error| e.to_string()),
-        host,
     })
 }
 
 type AttemptAnswer = io::Result<Arc<[IpAddr]>>;
 
-/// Runs `lookup(host)` on a thread of its own and sends its answer to `tx`. A plain thread, not
-/// tokio's blocking pool: a lookup stuck in the system resolver's timeouts must not hold up the
-/// runtime's shutdown, nor the process's exit.
-fn start_attempt(
-    lookup: &Lookup,
-    host: &str,
-    tx: &tokio::sync::mpsc::UnboundedSender<AttemptAnswer>,
-) {
+/// Runs `lookup(host)` on a thread of its own and sends its answer to `tx`.
+fn start_attempt(lookup: &Lookup, host: &str, tx: &std::sync::mpsc::Sender<AttemptAnswer>) {
     let (lookup, host, sender) = (lookup.clone(), host.to_owned(), tx.clone());
     let spawned = std::thread::Builder::new()
         .name("dx-dns".into())
@@ -223,7 +247,7 @@ fn start_attempt(
                     Ok(Arc::from(addresses))
                 }
             });
-            // The lookup may have been answered by another attempt and dropped: nobody to tell.
+            // Another attempt may have answered first: nobody to tell.
             let _ = sender.send(answer);
         });
     if let Err(error) = spawned {
@@ -332,6 +356,38 @@ mod tests {
         assert_eq!(&*addresses, &[IpAddr::from([127, 0, 0, 1])]);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_lookup_started_in_a_runtime_since_dropped_still_answers_another() {
+        let (resolver, calls) = counting(|_| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(vec![IpAddr::from([127, 0, 0, 1])])
+        });
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        // The first runtime gives up on the lookup and goes away while it is in flight...
+        let first = runtime();
+        let gave_up = first.block_on(async {
+            tokio::time::timeout(
+                Duration::from_millis(20),
+                resolver.addresses("shared.example"),
+            )
+            .await
+            .is_err()
+        });
+        assert!(gave_up);
+        drop(first);
+        // ...and the next one gets the same lookup's answer.
+        let addresses = runtime()
+            .block_on(resolver.addresses("shared.example"))
+            .unwrap();
+        assert_eq!(&*addresses, &[IpAddr::from([127, 0, 0, 1])]);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
