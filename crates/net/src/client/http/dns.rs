@@ -12,6 +12,15 @@
 //! id) and the first answer wins: a dropped query costs about a second, not five or ten. A failed
 //! lookup is not kept: the request's own retry asks again. IP-literal hosts never get here
 //! (hyper's connector parses them itself), and [`SharedResolver`] answers them directly anyway.
+//! The process has one resolver ([`SharedResolver::system`]), shared by every client and every
+//! runtime: a lookup runs on threads of its own and answers through a oneshot channel.
+//!
+//! Why `getaddrinfo` and not a resolver crate (hickory, reqwest's `hickory-dns`): the 10 s came
+//! from the burst, which one lookup per host removes whichever resolver answers it; the hedge
+//! covers the residual dropped query. `getaddrinfo` keeps what users and admins configured
+//! (nsswitch modules, `single-request`/`timeout` options, split DNS) and what npm does through
+//! node's `dns.lookup`; a resolver crate reimplements `resolv.conf`/`/etc/hosts` handling,
+//! bypasses nsswitch, defaults to 5-second timeouts as well, and adds a large dependency.
 
 use std::collections::HashMap;
 use std::io;
