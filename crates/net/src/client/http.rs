@@ -31,8 +31,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The reqwest client for `config`: user agent, timeouts, proxies, TLS settings (`strict-ssl`,
 /// `cafile`) and the shared resolver.
 pub(crate) fn build_http_client(config: &RegistryConfig) -> Result<reqwest::Client, NetError> {
-    build_with_resolver(config, dns::SharedResolver::system())
+    build(config, USER_AGENT, dns::SharedResolver::system())
 }
+
+/// The client dx's registry server uses to reach its upstream (`--upstream`): default settings
+/// (system roots, no credential), its own user agent, the same lazy roots and shared resolver.
+pub(crate) fn build_upstream_client() -> Result<reqwest::Client, NetError> {
+    build(
+        &RegistryConfig::default(),
+        concat!("dx-registry/", env!("CARGO_PKG_VERSION")),
+        dns::SharedResolver::system(),
+    )
+}
+
+/// What dx says it is to registries.
+const USER_AGENT: &str = concat!("dx/", env!("CARGO_PKG_VERSION"), " (npm-compatible)");
 
 /// Called before each request to `url`: over https, starts reading the TLS roots in the
 /// background (once per process) so the handshake finds them ready.
@@ -45,17 +58,14 @@ pub(crate) fn prepare_request(url: &str) {
     }
 }
 
-fn build_with_resolver(
+fn build(
     config: &RegistryConfig,
+    user_agent: &'static str,
     resolver: Arc<dns::SharedResolver>,
 ) -> Result<reqwest::Client, NetError> {
     let setup = |e: reqwest::Error| NetError::ClientSetup(super::retry::describe(&e));
     let mut builder = reqwest::Client::builder()
-        .user_agent(concat!(
-            "dx/",
-            env!("CARGO_PKG_VERSION"),
-            " (npm-compatible)"
-        ))
+        .user_agent(user_agent)
         .use_preconfigured_tls(tls::client_config(config)?)
         .dns_resolver(resolver)
         .pool_max_idle_per_host(config.network_concurrency)
@@ -116,7 +126,7 @@ mod tests {
         let (resolver, lookups) = counting_resolver();
         let mut config = RegistryConfig::default();
         config.network_concurrency = 4;
-        let client = build_with_resolver(&config, resolver).unwrap();
+        let client = build(&config, USER_AGENT, resolver).unwrap();
         let url = format!("http://registry.test:{}/missing", registry.addr().port());
         let requests: Vec<_> = (0..24)
             .map(|_| {
@@ -139,7 +149,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let registry = TestRegistry::start(dir.path());
         let (resolver, lookups) = counting_resolver();
-        let client = build_with_resolver(&RegistryConfig::default(), resolver).unwrap();
+        let client = build(&RegistryConfig::default(), USER_AGENT, resolver).unwrap();
         let url = format!("{}/missing", registry.url());
         assert!(url.starts_with("http://127.0.0.1:"));
         assert_eq!(client.get(&url).send().await.unwrap().status(), 404);
@@ -149,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_lookup_names_the_host_in_the_error() {
         let (resolver, _) = counting_resolver();
-        let client = build_with_resolver(&RegistryConfig::default(), resolver).unwrap();
+        let client = build(&RegistryConfig::default(), USER_AGENT, resolver).unwrap();
         let error = client
             .get("http://no-such-registry.example:4873/pkg")
             .send()
