@@ -5,6 +5,7 @@
 mod audit;
 mod cache;
 mod download;
+pub(crate) mod http;
 pub(crate) mod retry;
 mod search;
 
@@ -22,6 +23,7 @@ use crate::config::RegistryConfig;
 use crate::progress::{ProgressEvent, ProgressSink};
 use cache::PackumentCache;
 use dx_metadata::{Meta, Packument, RawPackument};
+use http::build_http_client;
 use retry::{AttemptError, status_error, transport_error, with_retries};
 
 /// What npm sends for the abbreviated document, falling back to full JSON.
@@ -124,6 +126,7 @@ impl RegistryClient {
 
     /// A GET for `url`, with the credential configured for that URL and no other.
     pub(crate) fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        http::prepare_request(url);
         let request = self.inner.http.get(url);
         match self.inner.config.credential_for(url) {
             Some(credential) => request.header(AUTHORIZATION, credential.header_value()),
@@ -350,48 +353,6 @@ impl RegistryClient {
         })
         .await
     }
-}
-
-fn build_http_client(config: &RegistryConfig) -> Result<reqwest::Client, NetError> {
-    let setup = |e: reqwest::Error| NetError::ClientSetup(retry::describe(&e));
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!(
-            "dx/",
-            env!("CARGO_PKG_VERSION"),
-            " (npm-compatible)"
-        ))
-        .pool_max_idle_per_host(config.network_concurrency)
-        .connect_timeout(std::time::Duration::from_secs(30))
-        .timeout(config.fetch_timeout)
-        .tcp_nodelay(true);
-    if !config.strict_ssl {
-        builder = builder.danger_accept_invalid_certs(true);
-    }
-    if let Some(cafile) = &config.cafile {
-        let pem = std::fs::read(cafile).map_err(|e| NetError::io("reading cafile", cafile, e))?;
-        for certificate in reqwest::Certificate::from_pem_bundle(&pem).map_err(setup)? {
-            builder = builder.add_root_certificate(certificate);
-        }
-    }
-    let no_proxy = config
-        .noproxy
-        .as_deref()
-        .and_then(reqwest::NoProxy::from_string);
-    if let Some(proxy) = &config.https_proxy {
-        builder = builder.proxy(
-            reqwest::Proxy::https(proxy)
-                .map_err(setup)?
-                .no_proxy(no_proxy.clone()),
-        );
-    }
-    if let Some(proxy) = &config.proxy {
-        builder = builder.proxy(
-            reqwest::Proxy::http(proxy)
-                .map_err(setup)?
-                .no_proxy(no_proxy),
-        );
-    }
-    builder.build().map_err(setup)
 }
 
 /// How long a response may be used without revalidation: `Cache-Control: max-age=N`; none

@@ -28,6 +28,8 @@ pub mod server;
 mod test_registry;
 mod version_order;
 
+#[cfg(any(test, feature = "test-support"))]
+pub use client::http::native_roots_loaded;
 pub use client::{CacheMode, RegistryClient};
 pub use config::RegistryConfig;
 pub use error::NetError;

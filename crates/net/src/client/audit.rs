@@ -31,6 +31,7 @@ impl RegistryClient {
         let gzipped = gz
             .finish()
             .map_err(|e| NetError::Server(format!("gzip: {e}")))?;
+        super::http::prepare_request(&url);
         let mut request = self
             .inner
             .http

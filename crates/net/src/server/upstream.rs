@@ -24,10 +24,7 @@ pub(super) struct UpstreamProxy {
 
 impl UpstreamProxy {
     pub(super) fn new(base: &str, dir: &Path) -> Result<Self, NetError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("dx-registry/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| NetError::ClientSetup(e.to_string()))?;
+        let client = crate::client::http::build_upstream_client()?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             client,
