@@ -35,9 +35,10 @@ class Fixture:
     description: str = ""
 
 
-def fixtures(synthetic_count: int) -> dict[str, Fixture]:
-    """Every fixture the suite knows, by key."""
-    return {
+def fixtures(synthetic_count: int, port_offset: int = 0) -> dict[str, Fixture]:
+    """Every fixture the suite knows, by key; `port_offset` moves every mirror's port (a second
+    suite beside a running one, with a work dir of its own)."""
+    found = {
         "react-small": Fixture("react-small", SHARED / "react-small", 4881,
                                description="react + react-dom, pinned (../shared/bench/fixtures/react-small)"),
         "alotta": Fixture("alotta", SHARED / "alotta", 4882, npm_legacy_peer_deps=True,
@@ -49,6 +50,10 @@ def fixtures(synthetic_count: int) -> dict[str, Fixture]:
         "smoke": Fixture("smoke", None, 0, added=("syn-extra", "^1.0.0"), synthetic_count=3, server="dx",
                          description="3 generated packages served by `dx registry serve` (smoke mode)"),
     }
+    for fx in found.values():
+        if fx.port:
+            fx.port += port_offset
+    return found
 
 
 def project_files(fx: Fixture, root_deps: dict[str, str] | None) -> dict[str, bytes]:
@@ -99,6 +104,10 @@ def prepare_mirror(fx: Fixture, work: Path, dx: Path, log) -> tuple[Path, dict[s
         marker.write_text(json.dumps({"params": wanted, "root": root, **mirror.summary(mdir)}))
         return mdir, root, warnings
     if marker.exists():
+        recorded = json.loads(marker.read_text()).get("port", fx.port)
+        if recorded != fx.port:  # its tarball URLs name the port it was recorded for
+            raise mirror.MirrorError(f"{mdir} was recorded for port {recorded}, not {fx.port}: use another --work "
+                                     "or the same --port-offset")
         return mdir, None, warnings
     upstream = mirror.configured_registry()
     log(f"recording the {fx.key} mirror from the configured registry into {mdir}")
@@ -123,7 +132,7 @@ def prepare_mirror(fx: Fixture, work: Path, dx: Path, log) -> tuple[Path, dict[s
         recorder.stop()
     warnings += recorder.errors[:20]
     summary = mirror.summary(mdir)
-    marker.write_text(json.dumps({"warnings": warnings, **summary}))
+    marker.write_text(json.dumps({"warnings": warnings, "port": fx.port, **summary}))
     log(f"  mirror: {summary}")
     return mdir, None, warnings
 
