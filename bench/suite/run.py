@@ -127,6 +127,11 @@ def main(argv: list[str]) -> int:
     command = "python3 bench/suite/run.py " + " ".join(shlex.quote(a) for a in argv)
     delay = None
     written = []
+    for key in args.fixtures.split(","):
+        problem = fxs.mirror_problem(all_fixtures[key], args.work)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     if args.mirror_only:
         for key in args.fixtures.split(","):
             mdir, _, warnings = fxs.prepare_mirror(all_fixtures[key], args.work, args.dx.resolve(), suite.log)

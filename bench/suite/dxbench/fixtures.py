@@ -86,6 +86,19 @@ def write_project(project: Path, files: dict[str, bytes], added: tuple[str, str]
     (project / "package.json.added").write_bytes(with_added(files["package.json"], added))
 
 
+def mirror_problem(fx: Fixture, work: Path) -> str | None:
+    """Why the fixture's recorded mirror under `work` cannot serve on the fixture's port (its
+    tarball URLs name the port it was recorded for), or None."""
+    marker = work / "mirrors" / fx.key / "complete.json"
+    if fx.synthetic_count or not marker.exists():
+        return None
+    recorded = json.loads(marker.read_text()).get("port", fx.port)
+    if recorded == fx.port:
+        return None
+    return (f"{marker.parent} was recorded for port {recorded}, not {fx.port}: use another --work, or the "
+            "--port-offset it was recorded with")
+
+
 def prepare_mirror(fx: Fixture, work: Path, dx: Path, log) -> tuple[Path, dict[str, str] | None, list[str]]:
     """Makes (once) the fixture's mirror; returns its directory, the root dependencies of a
     synthetic fixture, and warnings from recording."""
@@ -104,10 +117,9 @@ def prepare_mirror(fx: Fixture, work: Path, dx: Path, log) -> tuple[Path, dict[s
         marker.write_text(json.dumps({"params": wanted, "root": root, **mirror.summary(mdir)}))
         return mdir, root, warnings
     if marker.exists():
-        recorded = json.loads(marker.read_text()).get("port", fx.port)
-        if recorded != fx.port:  # its tarball URLs name the port it was recorded for
-            raise mirror.MirrorError(f"{mdir} was recorded for port {recorded}, not {fx.port}: use another --work "
-                                     "or the same --port-offset")
+        problem = mirror_problem(fx, work)
+        if problem:
+            raise mirror.MirrorError(problem)
         return mdir, None, warnings
     upstream = mirror.configured_registry()
     log(f"recording the {fx.key} mirror from the configured registry into {mdir}")
