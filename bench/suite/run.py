@@ -37,7 +37,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--smoke", action="store_true", help="one tiny fixture end to end, dx only, 1 run, no network")
     p.add_argument("--fixtures", default=DEFAULT_FIXTURES, help=f"comma-separated (default {DEFAULT_FIXTURES})")
     p.add_argument("--tools", default=",".join(ALL_TOOLS), help="dx (mount), dxm (dx --materialize), bun, pnpm, npm")
-    p.add_argument("--scenarios", default=",".join(s.key for s in SCENARIOS))
+    p.add_argument("--scenarios", default=",".join(s.key for s in SCENARIOS),
+                   help="the mirror scenarios (the network rows come with --real-registry; '' for none)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per cell, after a warm-up run (default 5)")
     p.add_argument("--slow-runs", type=int, default=3, help="runs when the warm-up took over --slow-seconds")
     p.add_argument("--slow-seconds", type=float, default=20.0)
