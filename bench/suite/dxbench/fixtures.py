@@ -35,9 +35,10 @@ class Fixture:
     description: str = ""
 
 
-def fixtures(synthetic_count: int) -> dict[str, Fixture]:
-    """Every fixture the suite knows, by key."""
-    return {
+def fixtures(synthetic_count: int, port_offset: int = 0) -> dict[str, Fixture]:
+    """Every fixture the suite knows, by key; `port_offset` moves every mirror's port (a second
+    suite beside a running one, with a work dir of its own)."""
+    found = {
         "react-small": Fixture("react-small", SHARED / "react-small", 4881,
                                description="react + react-dom, pinned (../shared/bench/fixtures/react-small)"),
         "alotta": Fixture("alotta", SHARED / "alotta", 4882, npm_legacy_peer_deps=True,
@@ -49,6 +50,10 @@ def fixtures(synthetic_count: int) -> dict[str, Fixture]:
         "smoke": Fixture("smoke", None, 0, added=("syn-extra", "^1.0.0"), synthetic_count=3, server="dx",
                          description="3 generated packages served by `dx registry serve` (smoke mode)"),
     }
+    for fx in found.values():
+        if fx.port:
+            fx.port += port_offset
+    return found
 
 
 def project_files(fx: Fixture, root_deps: dict[str, str] | None) -> dict[str, bytes]:
@@ -81,6 +86,19 @@ def write_project(project: Path, files: dict[str, bytes], added: tuple[str, str]
     (project / "package.json.added").write_bytes(with_added(files["package.json"], added))
 
 
+def mirror_problem(fx: Fixture, work: Path) -> str | None:
+    """Why the fixture's recorded mirror under `work` cannot serve on the fixture's port (its
+    tarball URLs name the port it was recorded for), or None."""
+    marker = work / "mirrors" / fx.key / "complete.json"
+    if fx.synthetic_count or not marker.exists():
+        return None
+    recorded = json.loads(marker.read_text()).get("port", fx.port)
+    if recorded == fx.port:
+        return None
+    return (f"{marker.parent} was recorded for port {recorded}, not {fx.port}: use another --work, or the "
+            "--port-offset it was recorded with")
+
+
 def prepare_mirror(fx: Fixture, work: Path, dx: Path, log) -> tuple[Path, dict[str, str] | None, list[str]]:
     """Makes (once) the fixture's mirror; returns its directory, the root dependencies of a
     synthetic fixture, and warnings from recording."""
@@ -99,6 +117,9 @@ def prepare_mirror(fx: Fixture, work: Path, dx: Path, log) -> tuple[Path, dict[s
         marker.write_text(json.dumps({"params": wanted, "root": root, **mirror.summary(mdir)}))
         return mdir, root, warnings
     if marker.exists():
+        problem = mirror_problem(fx, work)
+        if problem:
+            raise mirror.MirrorError(problem)
         return mdir, None, warnings
     upstream = mirror.configured_registry()
     log(f"recording the {fx.key} mirror from the configured registry into {mdir}")
@@ -123,7 +144,7 @@ def prepare_mirror(fx: Fixture, work: Path, dx: Path, log) -> tuple[Path, dict[s
         recorder.stop()
     warnings += recorder.errors[:20]
     summary = mirror.summary(mdir)
-    marker.write_text(json.dumps({"warnings": warnings, **summary}))
+    marker.write_text(json.dumps({"warnings": warnings, "port": fx.port, **summary}))
     log(f"  mirror: {summary}")
     return mdir, None, warnings
 

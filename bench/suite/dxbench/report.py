@@ -4,6 +4,10 @@ Per fixture: `<date>-<fixture>.md` (headline ratios, install table, sizes, runti
 `<date>-<fixture>-install.svg` and `<date>-<fixture>-runtime.svg`, and the raw
 `<date>-<fixture>.json`. Across fixtures of one date: `<date>-scaling.md` and one
 `<date>-scaling-<scenario>.svg` per scenario, cost against package count.
+
+Real-registry (network) rows, when the run measured them (`run.py --real-registry`), sit in
+the same tables under titles that start with "real registry (network)", get a chart of their
+own (`<date>-<fixture>-network.svg`), and their scaling sections say so.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 from pathlib import Path
 
 from . import svg
-from .scenarios import BY_KEY, SCENARIOS
+from .scenarios import ALL_SCENARIOS, BY_KEY
 
 DX, DXM = "dx (mount)", "dx --materialize"
 PEERS = ("bun", "pnpm", "npm")
@@ -110,14 +114,17 @@ def charts(results: dict, out_dir: Path, stem: str) -> list[str]:
     """Writes the fixture's SVGs; returns markdown image links."""
     links = []
     tools = list(results["tools"])
-    if results["install"]:
-        installed = [t for t in tools if any(t in sec for sec in results["install"].values())]
-        groups = [BY_KEY[k].short for k in results["install"]]
-        values = {(BY_KEY[k].short, t): (sec.get(t) or {}).get("median")
-                  for k, sec in results["install"].items() for t in tools}
-        name = f"{stem}-install.svg"
-        (out_dir / name).write_text(svg.bar_chart(f"{results['fixture']}: install scenarios", groups, installed, values))
-        links.append(f"![install scenarios, median wall time]({name})")
+    for network, suffix, title in ((False, "install", "install scenarios"),
+                                   (True, "network", "real registry (network) rows")):
+        install = {k: sec for k, sec in results["install"].items() if BY_KEY[k].network == network}
+        if not install:
+            continue
+        installed = [t for t in tools if any(t in sec for sec in install.values())]
+        groups = [BY_KEY[k].short for k in install]
+        values = {(BY_KEY[k].short, t): (sec.get(t) or {}).get("median") for k, sec in install.items() for t in tools}
+        name = f"{stem}-{suffix}.svg"
+        (out_dir / name).write_text(svg.bar_chart(f"{results['fixture']}: {title}", groups, installed, values))
+        links.append(f"![{title}, median wall time]({name})")
     if results.get("runtime"):
         groups, values = [], {}
         for wkey, entry in results["runtime"].items():
@@ -132,6 +139,26 @@ def charts(results: dict, out_dir: Path, stem: str) -> list[str]:
                                                   values))
         links.append(f"![runtime workloads, median wall time]({name})")
     return links
+
+
+def network_note(results: dict) -> list[str]:
+    """What the real-registry (network) rows are, when the run has them."""
+    net = results.get("network")
+    if not net:
+        return []
+    counts = ", ".join(f"{k} {t['packages']}" for k, t in net["tools"].items() if t.get("packages"))
+    lines = ["", "Real-registry (network) rows (`--real-registry`): the same tools against the registry npm is "
+             "configured with (`npm config get registry`; its address is not written into reports), over this "
+             "machine's network, given to every tool in its environment. For them each tool has a second project, "
+             "cache/store and base lockfile, written by a first install from that registry (packages: "
+             f"{counts or '–'}). {net['runs']} timed runs per cell after the warm-up run; the network varies "
+             "from run to run, so these medians are noisier than the mirror's. Rows measured here: "
+             + "; ".join(f"“{BY_KEY[k].title.split(': ', 1)[-1]}”" for k in net["scenarios"])
+             + (f"; they took {net['seconds']:.0f} s in all, base installs included." if net.get("seconds") else ".")]
+    for label, t in net["tools"].items():
+        if t.get("error"):
+            lines.append(f"- {label} (real registry): {t['error']}")
+    return lines
 
 
 def write_fixture_report(results: dict, out_dir: Path, command: str) -> Path:
@@ -167,6 +194,7 @@ def write_fixture_report(results: dict, out_dir: Path, command: str) -> Path:
             lines.append(f"- {label}: {t['error']}")
     for w in m.get("warnings", []):
         lines.append(f"- mirror warning: {w}")
+    lines += network_note(results)
     lines += ["", "Packages per tool (its lockfile): " + ", ".join(
         f"{k} {t['packages']}" for k, t in results["tools"].items() if t.get("packages")) + ".", ""]
     lines += ["## Headline: dx ÷ peer (median wall time; below 1 = dx faster)", ""] + headline(results) + [""]
@@ -213,18 +241,28 @@ def write_scaling(out_dir: Path, date: str) -> Path | None:
              "Package count: dx's lockfile of each fixture. Median wall seconds, from the fixture reports "
              "(" + ", ".join(f"[{r['fixture']}]({r.get('report', date + '-' + r['fixture'] + '.md')})" for _, r in runs)
              + ").", ""]
-    for s in SCENARIOS:
-        if not any(s.key in r["install"] for _, r in runs):
+    for s in ALL_SCENARIOS:
+        have = [(n, r) for n, r in runs if s.key in r["install"]]
+        if not have:
             continue
         values = {(float(n), t): (r["install"].get(s.key, {}).get(t) or {}).get("median") for n, r in runs for t in tools}
-        name = f"{date}-scaling-{s.key}.svg"
-        (out_dir / name).write_text(svg.line_chart(f"{s.title}: cost vs package count", xs, tools, values,
-                                                   "median wall time"))
-        lines += [f"## {s.title}", "", f"![{s.title}]({name})", "",
-                  "| tool | " + " | ".join(f"{r['fixture']} ({n})" for n, r in runs) + " |",
+        lines += [f"## {s.title}", ""]
+        if s.network:
+            lines += ["Against the configured registry over the network (`--real-registry`), not the mirror; "
+                      "package counts on the axis are the mirror's. Fixtures without this row: –.", ""]
+        if len(have) > 1:
+            name = f"{date}-scaling-{s.key}.svg"
+            (out_dir / name).write_text(svg.line_chart(f"{s.title}: cost vs package count", xs, tools, values,
+                                                       "median wall time"))
+            lines += [f"![{s.title}]({name})", ""]
+        lines += ["| tool | " + " | ".join(f"{r['fixture']} ({n})" for n, r in runs) + " |",
                   "|---|" + "---|" * len(runs)]
         for t in tools:
             lines.append(f"| {t} | " + " | ".join(_s(values.get((float(n), t))) for n, _ in runs) + " |")
+        for dx in (DX, DXM):
+            if dx in tools and "bun" in tools and any(values.get((float(n), dx)) for n, _ in runs):
+                lines.append(f"| {dx} ÷ bun | " + " | ".join(
+                    ratio(values.get((float(n), dx)), values.get((float(n), "bun"))) for n, _ in runs) + " |")
         lines.append("")
     path = out_dir / f"{date}-scaling.md"
     path.write_text("\n".join(lines) + "\n")

@@ -13,6 +13,16 @@
 "base" lockfile: the one each tool wrote on its own first install of the fixture (saved as
 `<lockfile>.base`). For dx (mount) "absent node_modules" means unmounted and removed; its
 store is the cache.
+
+The real-registry (network) scenarios, opt-in (`run.py --real-registry`), run the same states
+against the configured registry instead of the mirror, with tools of their own (own projects,
+caches and base lockfiles, written by a first install from that registry):
+
+| key | as | what is timed |
+|---|---|---|
+| net-resolve-only | resolve-only | the lockfile-only resolution, metadata cache warm |
+| net-cold-lock | cold-lock | the install, empty store/cache, base lockfile |
+| net-add | base installed afresh into an empty node_modules, caches warm | adding one package (`dx add`, `bun add`, `pnpm add`, `npm install <pkg>`) |
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ class Scenario:
     title: str
     short: str
     state: str
+    network: bool = False
 
 
 SCENARIOS = (
@@ -45,7 +56,19 @@ SCENARIOS = (
              "lockfile, warm store and node_modules of the base; one dependency added to package.json"),
     Scenario("no-op", "no-op", "no-op", "everything in place"),
 )
-BY_KEY = {s.key: s for s in SCENARIOS}
+NET = "real registry (network)"
+NETWORK_SCENARIOS = (
+    Scenario("net-resolve-only", f"{NET}: resolution only, warm cache", "net: lockfile only",
+             "warm metadata cache and store (of installs from the real registry); no lockfile, no node_modules; "
+             "each tool only writes its lockfile (one dx row)", network=True),
+    Scenario("net-cold-lock", f"{NET}: cold, with lockfile", "net: cold+lock",
+             "lockfile; empty store/cache; no node_modules", network=True),
+    Scenario("net-add", f"{NET}: add one package", "net: add",
+             "lockfile, warm store/cache, the base installed afresh into an empty node_modules; the timed command "
+             "adds one package (`dx add`, `bun add`, `pnpm add`, `npm install <pkg>`)", network=True),
+)
+ALL_SCENARIOS = SCENARIOS + NETWORK_SCENARIOS
+BY_KEY = {s.key: s for s in ALL_SCENARIOS}
 
 
 def _cp(src: Path, dst: Path) -> str:
@@ -72,6 +95,10 @@ def base_state(tool: Tool) -> str:
     return "; ".join([manifest_base(tool), lock_base(tool), tool.install_cmd() + " >/dev/null 2>&1"])
 
 
+# The network scenarios whose state is a mirror scenario's.
+AS = {"net-resolve-only": "resolve-only", "net-cold-lock": "cold-lock"}
+
+
 def prepare(scenario: str, tool: Tool) -> str:
     """The shell command that puts `tool`'s project into `scenario`'s state before a run."""
     parts = {
@@ -82,15 +109,20 @@ def prepare(scenario: str, tool: Tool) -> str:
         "resolve-only": [tool.reset_modules(), lock_absent(tool), manifest_base(tool)],
         "re-resolution": [base_state(tool), _cp(tool.project / "package.json.added", tool.project / "package.json")],
         "no-op": [],
-    }[scenario]
+        # node_modules rebuilt from the base: Bun's install keeps a package the base lockfile
+        # no longer has, so the package the run added would otherwise still be in place.
+        "net-add": [tool.reset_modules(), base_state(tool)],
+    }[AS.get(scenario, scenario)]
     return "; ".join(parts)
 
 
 def command(scenario: str, tool: Tool) -> str | None:
     """What is timed: the install, or the lockfile-only resolution (None: not applicable,
     as for dx --materialize, whose lockfile-only run is dx's)."""
-    if scenario == "resolve-only":
+    if scenario in ("resolve-only", "net-resolve-only"):
         return None if tool.key == "dxm" else tool.resolve
+    if scenario == "net-add":
+        return tool.add or None
     return tool.install
 
 

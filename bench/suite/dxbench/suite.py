@@ -2,6 +2,12 @@
 
 The result is a JSON-ready dict (`results`) that `report` renders; it is also written next
 to the report so a later run can build the scaling chart from several fixtures.
+
+With `Options.real_registry` set, the fixture also gets the real-registry (network) rows: a
+second set of tools (`<fixture work>/net/<tool>`) installs from the configured registry, and
+the scenarios of `Options.network_scenarios` are measured with them, into the same
+`results["install"]` (their keys start with `net-`) so the headline and the tables show them
+beside the mirror rows.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import re
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import fixtures as fxs
@@ -38,6 +44,9 @@ class Options:
     runtime: bool
     latency: str
     squashfuse: bool = True
+    real_registry: str = ""
+    network_scenarios: list[str] = field(default_factory=list)
+    network_runs: int = 3
 
 
 def log(msg: str) -> None:
@@ -82,8 +91,10 @@ def baseline(tool: Tool, log_path: Path) -> str | None:
     return None
 
 
-def install_cell(scenario: str, tool: Tool, opts: Options, out_dir: Path, log_path: Path) -> measure.Cell:
-    """One (scenario, tool): an instrumented first run (the warm-up), then the timed runs."""
+def install_cell(scenario: str, tool: Tool, opts: Options, out_dir: Path, log_path: Path,
+                 runs: int | None = None) -> measure.Cell:
+    """One (scenario, tool): an instrumented first run (the warm-up), then the timed runs
+    (`runs` of them when given, at most `--slow-runs` of them when the warm-up was slow)."""
     cell = measure.Cell(tool.label)
     env = tool_env(tool)
     try:
@@ -93,7 +104,11 @@ def install_cell(scenario: str, tool: Tool, opts: Options, out_dir: Path, log_pa
         prepare = scenarios.prepare(scenario, tool) or None
         timed = scenarios.command(scenario, tool) or tool.install
         cell.first, cell.rss_kb, cell.write_bytes = measure.instrumented_run(prepare, tool.sh(timed), env, log_path)
-        runs = opts.slow_runs if cell.first > opts.slow_seconds else opts.runs
+        slow = cell.first > opts.slow_seconds
+        if runs is None:
+            runs = opts.slow_runs if slow else opts.runs
+        elif slow:
+            runs = min(runs, opts.slow_runs)
         result = measure.run_repeated(tool.label, timed, cwd=tool.project, prepare=prepare, runs=runs,
                                       warmup=0, env=env,
                                       json_path=out_dir / f"{scenario}-{tool.key}.json", log=log_path,
@@ -151,9 +166,9 @@ def run_fixture(fx: fxs.Fixture, opts: Options, progress=None) -> dict:
     fwork = work / "runs" / fx.key
     out_dir = fwork / "json"
     for tool_dir in opts.tools:
-        p = fwork / tool_dir / "project"
-        if p.exists():  # a stale mount from an interrupted run must go before the directory
-            subprocess.run([str(opts.dx), "unmount", "--cwd", str(p)], capture_output=True)
+        for p in (fwork / tool_dir / "project", fwork / "net" / tool_dir / "project"):
+            if p.exists():  # a stale mount from an interrupted run must go before the directory
+                subprocess.run([str(opts.dx), "unmount", "--cwd", str(p)], capture_output=True)
     runtime.unmount_squashfs(fwork / "squashfuse" / "project")
     shutil.rmtree(fwork, ignore_errors=True)
     out_dir.mkdir(parents=True)
@@ -170,6 +185,7 @@ def run_fixture(fx: fxs.Fixture, opts: Options, progress=None) -> dict:
                      "versions": {}, "tools": {}, "install": {}, "sizes": {}, "runtime": {}}
     results["mirror"].pop("root", None)
     tools: list[Tool] = []
+    net_tools: list[Tool] = []
     try:
         files = fxs.project_files(fx, root_deps)
         for key in opts.tools:
@@ -183,16 +199,10 @@ def run_fixture(fx: fxs.Fixture, opts: Options, progress=None) -> dict:
             if not error:
                 tools.append(tool)
         for s in opts.scenarios:
-            results["install"][s] = {}
-            for tool in tools:
-                if scenarios.command(s, tool) is None:
-                    continue
-                cell = install_cell(s, tool, opts, out_dir, log_path)
-                results["install"][s][tool.label] = cell.as_dict()
-                log(f"{fx.key}: {s:16} {tool.label:17} "
-                    + (f"median {cell.median:.4f}s ({cell.runs} runs) first {cell.first:.3f}s" if cell.median is not None
-                       else f"FAILED: {cell.error}"))
+            run_scenario(fx, s, tools, opts, out_dir, log_path, results)
             checkpoint()
+        if opts.real_registry and opts.network_scenarios:
+            run_network(fx, files, fwork, opts, out_dir, log_path, results, net_tools, checkpoint)
         for tool in tools:
             sh(scenarios.base_state(tool), tool, log_path)
             results["sizes"][tool.label] = sizes(tool)
@@ -200,7 +210,7 @@ def run_fixture(fx: fxs.Fixture, opts: Options, progress=None) -> dict:
         if opts.runtime:
             run_workloads(fx, tools, opts, out_dir, log_path, results, checkpoint)
     finally:
-        for tool in tools:
+        for tool in tools + net_tools:
             if tool.unmount:
                 sh(tool.sh(tool.unmount), tool, log_path)
         server.stop()
@@ -209,6 +219,44 @@ def run_fixture(fx: fxs.Fixture, opts: Options, progress=None) -> dict:
     for extra in ("node", "hyperfine", "nginx"):
         results["versions"][extra] = version_of(extra, opts.dx)
     return results
+
+
+def run_scenario(fx: fxs.Fixture, s: str, tools: list[Tool], opts: Options, out_dir: Path, log_path: Path,
+                 results: dict, runs: int | None = None) -> None:
+    """One scenario with every tool that has a command for it, into `results["install"]`."""
+    results["install"][s] = {}
+    for tool in tools:
+        if scenarios.command(s, tool) is None:
+            continue
+        cell = install_cell(s, tool, opts, out_dir, log_path, runs)
+        results["install"][s][tool.label] = cell.as_dict()
+        log(f"{fx.key}: {s:16} {tool.label:17} "
+            + (f"median {cell.median:.4f}s ({cell.runs} runs) first {cell.first:.3f}s" if cell.median is not None
+               else f"FAILED: {cell.error}"))
+
+
+def run_network(fx: fxs.Fixture, files: dict[str, bytes], fwork: Path, opts: Options, out_dir: Path,
+                log_path: Path, results: dict, net_tools: list[Tool], checkpoint) -> None:
+    """The real-registry rows: every tool again, with its own project and caches under
+    `fwork/net`, the registry in its environment (no URL in any command or report), a first
+    install from that registry as its base (which warms its caches), then each network
+    scenario. Tools that get a base are appended to `net_tools` (the caller unmounts them)."""
+    started = time.monotonic()
+    net = results["network"] = {"runs": opts.network_runs, "scenarios": list(opts.network_scenarios), "tools": {}}
+    for key in opts.tools:
+        tool = make_tool(key, fwork / "net", opts.real_registry, opts.dx, fx.npm_legacy_peer_deps,
+                         added=fx.added, registry_in_env=True)
+        fxs.write_project(tool.project, files, fx.added)
+        error = baseline(tool, log_path)
+        net["tools"][tool.label] = {"packages": count_packages(tool), "error": error}
+        log(f"{fx.key}: {tool.label} base install from the real registry: "
+            + (error or f"{count_packages(tool)} packages"))
+        if not error:
+            net_tools.append(tool)
+    for s in opts.network_scenarios:
+        run_scenario(fx, s, net_tools, opts, out_dir, log_path, results, runs=opts.network_runs)
+        checkpoint()
+    net["seconds"] = round(time.monotonic() - started, 1)
 
 
 def run_workloads(fx: fxs.Fixture, tools: list[Tool], opts: Options, out_dir: Path, log_path: Path,

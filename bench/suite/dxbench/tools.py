@@ -3,6 +3,9 @@
 Every tool installs from the same mirror URL, with lifecycle scripts off, in its own project
 directory, with caches that no other tool (and no other dx variant) shares. Commands are shell
 strings because hyperfine runs them through a shell anyway; every path in them is quoted.
+
+For the real-registry rows (`registry_in_env`) the registry is given to each tool in its
+environment instead of `--registry`, so no command line, log line or report carries its URL.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Tool:
     install: str
     unmount: str = ""
     resolve: str = ""
+    add: str = ""
     notes: list[str] = field(default_factory=list)
 
     def sh(self, command: str) -> str:
@@ -80,36 +84,56 @@ def available(key: str) -> bool:
     return key in ("dx", "dxm") or shutil.which(key) is not None
 
 
-def make_tool(key: str, fixture_work: Path, registry: str, dx: Path, npm_legacy_peer_deps: bool) -> Tool:
-    """The tool `key` for one fixture: project `fixture_work/key/project`, caches beside it."""
+def registry_env(registry: str) -> dict[str, str]:
+    """The registry for every tool through its environment: dx reads `DX_REGISTRY`, Bun
+    `BUN_CONFIG_REGISTRY`, pnpm and npm `npm_config_registry`."""
+    return {"DX_REGISTRY": registry, "BUN_CONFIG_REGISTRY": registry, "npm_config_registry": registry}
+
+
+def make_tool(key: str, fixture_work: Path, registry: str, dx: Path, npm_legacy_peer_deps: bool,
+              added: tuple[str, str] | None = None, registry_in_env: bool = False) -> Tool:
+    """The tool `key` for one fixture: project `fixture_work/key/project`, caches beside it.
+    `added` (name, range) gives the tool its `add` command (`dx add`, `bun add`, `pnpm add`,
+    `npm install <pkg>`); `registry_in_env` passes the registry in the environment, not on
+    the command line."""
     base = fixture_work / key
     project = base / "project"
     q = shlex.quote
     env = {"npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false"}
+    reg = ""
+    if registry_in_env:
+        env.update(registry_env(registry))
+    else:
+        reg = f"--registry {q(registry)} "
+    spec = q(f"{added[0]}@{added[1]}") if added else ""
     if key in ("dx", "dxm"):
         home = base / "dx-home"
         mat = " --materialize" if key == "dxm" else ""
-        flags = f"--registry {q(registry)} --ignore-scripts --quiet --no-progress"
+        flags = f"{reg}--ignore-scripts --quiet --no-progress"
         return Tool(key, LABELS[key], project, "dx.lock", [home], {**env, "DX_HOME": str(home)},
                     f"{q(str(dx))} install{mat} {flags}", unmount=f"{q(str(dx))} unmount" if key == "dx" else "",
-                    resolve=f"{q(str(dx))} install --lockfile-only {flags}")
+                    resolve=f"{q(str(dx))} install --lockfile-only {flags}",
+                    add=f"{q(str(dx))} add {spec}{mat} {flags}" if added else "")
     if key == "bun":
         cache = base / "bun-cache"
+        flags = f"{reg}--ignore-scripts --silent"
         return Tool(key, LABELS[key], project, "bun.lock", [cache], {**env, "BUN_INSTALL_CACHE_DIR": str(cache)},
-                    f"bun install --registry {q(registry)} --ignore-scripts --silent",
-                    resolve=f"bun install --lockfile-only --registry {q(registry)} --ignore-scripts --silent")
+                    f"bun install {flags}", resolve=f"bun install --lockfile-only {flags}",
+                    add=f"bun add {spec} {flags}" if added else "")
     if key == "pnpm":
         store, cache, state = base / "pnpm-store", base / "pnpm-cache", base / "pnpm-state"
         env.update({"pnpm_config_cache_dir": str(cache), "pnpm_config_state_dir": str(state)})
-        flags = f"--registry {q(registry)} --ignore-scripts --store-dir {q(str(store))} --reporter silent"
+        flags = f"{reg}--ignore-scripts --store-dir {q(str(store))} --reporter silent"
         return Tool(key, LABELS[key], project, "pnpm-lock.yaml", [store, cache, state], env,
-                    f"pnpm install {flags}", resolve=f"pnpm install --lockfile-only {flags}")
+                    f"pnpm install {flags}", resolve=f"pnpm install --lockfile-only {flags}",
+                    add=f"pnpm add {spec} {flags}" if added else "")
     if key == "npm":
         cache = base / "npm-cache"
         legacy = " --legacy-peer-deps" if npm_legacy_peer_deps else ""
-        flags = f"--registry {q(registry)} --ignore-scripts --no-audit --no-fund --loglevel error{legacy}"
+        flags = f"{reg}--ignore-scripts --no-audit --no-fund --loglevel error{legacy}"
         tool = Tool(key, LABELS[key], project, "package-lock.json", [cache], {**env, "npm_config_cache": str(cache)},
-                    f"npm install {flags}", resolve=f"npm install --package-lock-only {flags}")
+                    f"npm install {flags}", resolve=f"npm install --package-lock-only {flags}",
+                    add=f"npm install {spec} {flags}" if added else "")
         if npm_legacy_peer_deps:
             tool.notes.append("npm runs with --legacy-peer-deps here (it refuses this fixture's peer conflict otherwise)")
         return tool
