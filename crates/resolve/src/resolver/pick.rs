@@ -1,5 +1,7 @@
 //! npm-pick-manifest's choice of a version for a range or a tag.
 
+use std::collections::HashMap;
+
 use crate::packument::Packument;
 use crate::semver::{Range, Version};
 use crate::spec::DependencySpec;
@@ -14,6 +16,15 @@ fn engine_ok(engines_node: Option<&str>, node: Option<&Version>) -> bool {
     Range::parse(range).is_ok_and(|r| r.satisfies_including_prerelease(node))
 }
 
+/// The version a table entry names: a plain release carries its numbers in the index, so
+/// nothing is parsed; anything else is parsed (loosely, as npm does); `None` if it is not one.
+fn version_of(entry: &crate::packument::VersionEntry<'_>) -> Option<Version> {
+    match entry.release {
+        Some((major, minor, patch)) => Some(Version::new(major, minor, patch)),
+        None => Version::parse(entry.version).ok(),
+    }
+}
+
 /// The version npm would pick for `request` (a range or a tag), optionally also requiring
 /// `also` (used when a peer must fit its requester's range too), for a project run by `node`.
 /// Returns the packument's own version key.
@@ -21,8 +32,8 @@ fn engine_ok(engines_node: Option<&str>, node: Option<&Version>) -> bool {
 /// npm's order: the `latest` tag when it satisfies, is not deprecated and suits the engine;
 /// else the satisfying versions ranked by (not deprecated and engine-ok), engine-ok, not
 /// deprecated, then highest version. Reads only the version table (no manifest is decoded).
-pub(crate) fn pick_version(
-    packument: &Packument,
+pub(crate) fn pick_version<'p>(
+    packument: &'p Packument,
     request: &DependencySpec,
     also: Option<&Range>,
     node: Option<&Version>,
@@ -37,12 +48,21 @@ pub(crate) fn pick_version(
     };
     let star = range.is_any();
     let also_ok = |v: &Version| also.is_none_or(|a| a.satisfies(v));
+    // `engines.node` ranges repeat across versions: each distinct one is parsed once.
+    let mut engines: HashMap<&str, bool> = HashMap::new();
+    let mut engine_ok = |engines_node: Option<&'p str>| -> bool {
+        match engines_node {
+            None => true,
+            Some(r) => *engines.entry(r).or_insert_with(|| engine_ok(Some(r), node)),
+        }
+    };
     if let Some(latest) = packument.dist_tags.get("latest")
-        && let (Ok(v), Some(entry)) = (Version::parse(latest), packument.entry(latest))
+        && let Some(entry) = packument.entry(latest)
+        && let Some(v) = version_of(&entry)
         && (star || range.satisfies(&v))
         && also_ok(&v)
         && !entry.deprecated
-        && engine_ok(entry.engines_node, node)
+        && engine_ok(entry.engines_node)
     {
         return Some(latest.clone());
     }
@@ -54,19 +74,14 @@ pub(crate) fn pick_version(
         if entry.prerelease && skip_prereleases {
             continue;
         }
-        // A plain release carries its numbers in the index: nothing to parse.
-        let v = match entry.release {
-            Some((major, minor, patch)) => Version::new(major, minor, patch),
-            None => match Version::parse(entry.version) {
-                Ok(v) => v,
-                Err(_) => continue,
-            },
+        let Some(v) = version_of(&entry) else {
+            continue;
         };
         if !range.satisfies(&v) || !also_ok(&v) {
             continue;
         }
         let not_deprecated = !entry.deprecated;
-        let engine = engine_ok(entry.engines_node, node);
+        let engine = engine_ok(entry.engines_node);
         let rank = (not_deprecated && engine, engine, not_deprecated);
         let better = match &best {
             None => true,
