@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! header     0..4    magic "DXPK"
-//!            4..8    format version (u32) = 3
+//!            4..8    format version (u32) = 4
 //!            8..16   body length (u64)
 //!            16..32  xxh3-128 of the body's head (everything before the manifests)
 //! body       head:
@@ -18,9 +18,9 @@
 //!              heap: the strings the head names, UTF-8, back to back
 //!              version table: RECORD_LEN-byte records sorted by version key (byte order):
 //!                version (str ref), engines.node (str ref), manifest offset, manifest length,
-//!                flags (u32: bit 0 deprecated, bit 1 has install script, bit 2 plain
-//!                release, bit 3 prerelease `N.N.N-…`), manifest checksum (low 32 bits of its xxh3-64), major, minor,
-//!                patch (u64 each; set for a plain release `N.N.N`)
+//!                flags (u32: bit 0 deprecated, bit 1 has install script, bit 2 numbers
+//!                set, bit 3 prerelease `N.N.N-…`), manifest checksum (low 32 bits of its
+//!                xxh3-64), major, minor, patch (u64 each; set for `N.N.N` and `N.N.N-…`)
 //!              dist-tag table: (tag, version) string refs
 //!            manifests: one blob per version ([`decode`] reads one), strings inline
 //! ```
@@ -53,8 +53,9 @@ use crate::packument::{VersionEntry, VersionManifest};
 /// The first bytes of every index.
 pub const MAGIC: [u8; 4] = *b"DXPK";
 /// Bumped when the layout changes; an index of another version is refused. (Format 1 was JSON,
-/// format 2 a whole-document binary form decoded at once.)
-pub const FORMAT_VERSION: u32 = 3;
+/// format 2 a whole-document binary form decoded at once, format 3 a development layout that
+/// never shipped.)
+pub const FORMAT_VERSION: u32 = 4;
 /// Magic, format, body length, checksum.
 pub const HEADER_LEN: usize = 32;
 const DIRECTORY_LEN: usize = 4 * 8 + 5 * 8;
@@ -63,7 +64,7 @@ const TAG_LEN: usize = 16;
 const NONE: u32 = u32::MAX;
 const FLAG_DEPRECATED: u32 = 1;
 const FLAG_INSTALL_SCRIPT: u32 = 2;
-const FLAG_PLAIN_RELEASE: u32 = 4;
+const FLAG_NUMBERS: u32 = 4;
 const FLAG_PRERELEASE: u32 = 8;
 
 /// Why an index could not be opened.
@@ -309,17 +310,18 @@ impl Index {
             body.get(at + o..at + o + 8)
                 .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
         };
-        let release = if flags & FLAG_PLAIN_RELEASE != 0 {
+        let numbers = if flags & FLAG_NUMBERS != 0 {
             Some((number(32)?, number(40)?, number(48)?))
         } else {
             None
         };
+        let prerelease = flags & FLAG_PRERELEASE != 0;
         Some(VersionEntry {
             version: self.str_at(at)?,
             engines_node: self.str_at(at + 8),
             deprecated: flags & FLAG_DEPRECATED != 0,
-            release,
-            prerelease: flags & FLAG_PRERELEASE != 0,
+            release: numbers.filter(|_| !prerelease),
+            prerelease: numbers.filter(|_| prerelease),
         })
     }
 

@@ -127,9 +127,10 @@ pub struct VersionEntry<'a> {
     /// (major, minor, patch) when the key is a plain release `N.N.N` (no prerelease, no build,
     /// no leading zeros or `v`), so choosing among versions needs no parsing.
     pub release: Option<(u64, u64, u64)>,
-    /// Whether the key is a prerelease for certain (`N.N.N-…`): it satisfies only ranges that
-    /// name a prerelease (npm's semver), so a choice for any other range can skip it unparsed.
-    pub prerelease: bool,
+    /// (major, minor, patch) when the key is a prerelease for certain (`N.N.N-…`): it
+    /// satisfies only ranges with a prerelease comparator on the same numbers (npm's semver),
+    /// so a choice for any other range can skip it unparsed.
+    pub prerelease: Option<(u64, u64, u64)>,
 }
 
 /// All published versions of one package, with its dist-tags: a view over the packument's

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    DIRECTORY_LEN, FLAG_DEPRECATED, FLAG_INSTALL_SCRIPT, FLAG_PLAIN_RELEASE, FLAG_PRERELEASE,
+    DIRECTORY_LEN, FLAG_DEPRECATED, FLAG_INSTALL_SCRIPT, FLAG_NUMBERS, FLAG_PRERELEASE,
     FORMAT_VERSION, HEADER_LEN, MAGIC, Meta, NONE, RECORD_LEN, TAG_LEN,
 };
 use crate::lenient::{BundleDependencies, RawBin};
@@ -122,12 +122,16 @@ impl Writer {
     }
 }
 
-/// Whether `key` is a prerelease for certain: a plain release's three numbers, then `-` and
-/// more (`1.2.3-rc.1`, `0.0.0-experimental-abc`). Such a version can satisfy only a range that
-/// names a prerelease, so a reader may skip it for every other range without parsing it.
-pub(crate) fn is_prerelease(key: &str) -> bool {
-    key.split_once('-')
-        .is_some_and(|(release, rest)| !rest.is_empty() && plain_release(release).is_some())
+/// The numbers of a key that is a prerelease for certain: a plain release's three numbers,
+/// then `-` and more (`1.2.3-rc.1`, `0.0.0-experimental-abc`). Such a version can satisfy only
+/// a range with a prerelease comparator on the same numbers (npm's semver), so a reader may
+/// skip it for every other range without parsing it.
+pub(crate) fn prerelease_numbers(key: &str) -> Option<(u64, u64, u64)> {
+    let (release, rest) = key.split_once('-')?;
+    if rest.is_empty() {
+        return None;
+    }
+    plain_release(release)
 }
 
 /// (major, minor, patch) of a plain release key: three decimal numbers without leading zeros,
@@ -182,14 +186,15 @@ pub fn encode(raw: &RawPackument, meta: &Meta) -> Vec<u8> {
         put_u32(&mut records, start);
         put_u32(&mut records, blob.len());
         let release = plain_release(version);
+        let numbers = release.or_else(|| prerelease_numbers(version));
         let flag = |on: bool, bit: u32| if on { bit } else { 0 };
         let flags = flag(m.deprecated.is_some(), FLAG_DEPRECATED)
             | flag(m.has_install_script, FLAG_INSTALL_SCRIPT)
-            | flag(release.is_some(), FLAG_PLAIN_RELEASE)
-            | flag(is_prerelease(version), FLAG_PRERELEASE);
+            | flag(numbers.is_some(), FLAG_NUMBERS)
+            | flag(release.is_none() && numbers.is_some(), FLAG_PRERELEASE);
         put_u32(&mut records, flags as usize);
         records.extend_from_slice(&(xxhash_rust::xxh3::xxh3_64(blob) as u32).to_le_bytes());
-        let (major, minor, patch) = release.unwrap_or_default();
+        let (major, minor, patch) = numbers.unwrap_or_default();
         for n in [major, minor, patch] {
             records.extend_from_slice(&n.to_le_bytes());
         }

@@ -44,20 +44,20 @@ fn every_field_survives_the_index() {
     assert!(!p.contains("3.0.0"));
     assert_eq!(p.entry("1.1.0").unwrap().release, Some((1, 1, 0)));
     assert_eq!(p.entry("2.0.0-rc.1").unwrap().release, None);
-    assert!(p.entry("2.0.0-rc.1").unwrap().prerelease);
-    assert!(!p.entry("1.1.0").unwrap().prerelease);
+    assert_eq!(p.entry("2.0.0-rc.1").unwrap().prerelease, Some((2, 0, 0)));
+    assert_eq!(p.entry("1.1.0").unwrap().prerelease, None);
 }
 
 #[test]
 fn only_certain_prereleases_are_flagged() {
-    use super::encode::is_prerelease;
-    for pre in [
-        "1.2.3-rc.1",
-        "0.0.0-experimental-abc",
-        "1.0.0-0",
-        "1.0.0-a+b",
+    use super::encode::prerelease_numbers;
+    for (pre, numbers) in [
+        ("1.2.3-rc.1", (1, 2, 3)),
+        ("0.0.0-experimental-abc", (0, 0, 0)),
+        ("1.0.0-0", (1, 0, 0)),
+        ("1.0.0-a+b", (1, 0, 0)),
     ] {
-        assert!(is_prerelease(pre), "{pre}");
+        assert_eq!(prerelease_numbers(pre), Some(numbers), "{pre}");
     }
     for not in [
         "1.2.3",
@@ -68,7 +68,7 @@ fn only_certain_prereleases_are_flagged() {
         "1.2-rc.1",
         "x",
     ] {
-        assert!(!is_prerelease(not), "{not}");
+        assert_eq!(prerelease_numbers(not), None, "{not}");
     }
 }
 

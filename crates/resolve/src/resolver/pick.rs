@@ -67,11 +67,13 @@ pub(crate) fn pick_version<'p>(
         return Some(latest.clone());
     }
     let mut best: Option<((bool, bool, bool), Version, &str)> = None;
-    // A prerelease satisfies only a range that names one: skip them unparsed otherwise (react's
-    // packument has thousands of canaries).
-    let skip_prereleases = !range.mentions_prerelease();
+    // A prerelease satisfies only a range with a prerelease comparator on its numbers: skip
+    // the others unparsed (react's packument has thousands of canaries).
+    let prerelease_numbers = range.prerelease_numbers();
     for entry in packument.versions() {
-        if entry.prerelease && skip_prereleases {
+        if let Some(numbers) = entry.prerelease
+            && !prerelease_numbers.contains(&numbers)
+        {
             continue;
         }
         let Some(v) = version_of(&entry) else {

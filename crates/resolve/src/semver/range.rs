@@ -142,13 +142,17 @@ impl Range {
         self.sets.len() == 1 && self.sets[0].len() == 1 && self.sets[0][0].version.is_none()
     }
 
-    /// Whether any comparator names a prerelease version (`>=1.0.0-rc.1`): only then can a
-    /// prerelease satisfy the range (without `includePrerelease`).
-    pub fn mentions_prerelease(&self) -> bool {
+    /// The (major, minor, patch) of every comparator that names a prerelease (`>=1.0.0-rc.1`,
+    /// and the `<2.0.0-0` a caret range becomes): a prerelease version can satisfy the range
+    /// (without `includePrerelease`) only when its numbers are among these.
+    pub fn prerelease_numbers(&self) -> Vec<(u64, u64, u64)> {
         self.sets
             .iter()
             .flatten()
-            .any(|c| c.version.as_ref().is_some_and(|v| !v.pre.is_empty()))
+            .filter_map(|c| c.version.as_ref())
+            .filter(|v| !v.pre.is_empty())
+            .map(|v| (v.major, v.minor, v.patch))
+            .collect()
     }
 
     /// The comparator sets, for callers that print or analyse the range.
