@@ -139,9 +139,12 @@ impl PackumentCache {
             // (module invariant), so the mapped bytes stay what was checked.
             IndexBytes::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(read)?)
         } else {
+            // One read of the size fstat gave (`read_to_end` would stat and seek again, then
+            // read once more to see the end: three syscalls per file on every resolution).
+            // A file shorter than that is an error here; one longer fails the length check.
             use std::io::Read as _;
-            let mut bytes = Vec::with_capacity(meta.len() as usize);
-            (&file).read_to_end(&mut bytes).map_err(read)?;
+            let mut bytes = vec![0; meta.len() as usize];
+            (&file).read_exact(&mut bytes).map_err(read)?;
             IndexBytes::Owned(bytes)
         };
         let packument = Packument::open(bytes, Some((registry, package)))
