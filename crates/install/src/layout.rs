@@ -15,6 +15,7 @@
 //! ([`StoredMiss::Unmatched`]), never a guess.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use dx_formats::dxl::{Dxl, DxlError, NodeKind, PackageView};
 use dx_formats::lockfile::workspace_key;
@@ -84,19 +85,19 @@ pub(crate) struct StoredDxls {
     pub members: Vec<StoredMember>,
 }
 
-/// Reads the DXL stored under `key` and those of the members at `member_paths`; `None` when
-/// any of them is missing (the root's is written last, so its presence means the members' were
-/// written before it).
+/// Reads the DXL stored under `key` and those of the members at `member_paths`, each from the
+/// file `dxl_path` names for its key; `None` when any of them is missing (the root's is
+/// written last, so its presence means the members' were written before it).
 pub(crate) fn read_stored<'p>(
-    store: &Store,
+    dxl_path: &dyn Fn(&str) -> PathBuf,
     key: &str,
     member_paths: impl IntoIterator<Item = &'p String>,
 ) -> Option<StoredDxls> {
-    let root = std::fs::read(store.dxl_path(key)).ok()?;
+    let root = std::fs::read(dxl_path(key)).ok()?;
     let mut members = Vec::new();
     for path in member_paths {
         let key = member_dxl_key(key, path);
-        let bytes = std::fs::read(store.dxl_path(&key)).ok()?;
+        let bytes = std::fs::read(dxl_path(&key)).ok()?;
         members.push(StoredMember {
             path: path.clone(),
             key,
@@ -157,15 +158,16 @@ pub struct InstalledLayout {
 }
 
 /// The layout of `lock` (parsed from `lock_text`, dx.lock's exact text): read from the DXL the
-/// store holds for it when there is one that is intact and was compiled from this text by this
-/// dx's planner for this platform, else planned as `dx install` would plan it.
+/// store at `store_root` holds for it when there is one that is intact and was compiled from
+/// this text by this dx's planner for this platform, else planned as `dx install` would plan
+/// it. Only reads the store (it is not opened, so nothing is created or locked).
 pub fn load_layout(
-    store: Option<&Store>,
+    store_root: Option<&Path>,
     lock_text: &str,
     lock: &Lockfile,
 ) -> Result<InstalledLayout> {
     let options = LayoutOptions::default();
-    let miss = match store.map(|s| stored_layout(s, lock_text, lock, &options)) {
+    let miss = match store_root.map(|root| stored_layout(root, lock_text, lock, &options)) {
         Some(Ok(plan)) => {
             return Ok(InstalledLayout {
                 plan,
@@ -182,16 +184,19 @@ pub fn load_layout(
     })
 }
 
-/// The layout of `lock` for `options`, read back from the DXL files in `store` under the key
-/// of `lock_text` (checked: checksum, lock digest, platform tag, every node mapped to dx.lock).
+/// The layout of `lock` for `options`, read back from the DXL files in the store at
+/// `store_root` under the key of `lock_text` (checked: checksum, lock digest, platform tag,
+/// every node mapped to dx.lock).
 pub fn stored_layout(
-    store: &Store,
+    store_root: &Path,
     lock_text: &str,
     lock: &Lockfile,
     options: &LayoutOptions,
 ) -> std::result::Result<LayoutPlan, StoredMiss> {
     let key = dxl_key(lock_text, options);
-    let stored = read_stored(store, &key, lock.workspaces.keys()).ok_or(StoredMiss::NotCompiled)?;
+    let dxl_path = |key: &str| Store::dxl_path_at(store_root, key);
+    let stored =
+        read_stored(&dxl_path, &key, lock.workspaces.keys()).ok_or(StoredMiss::NotCompiled)?;
     let digest = lock_digest(lock_text);
     let platform = platform_tag(options);
     let open = |key: &str, bytes: &'_ [u8]| -> std::result::Result<(), StoredMiss> {

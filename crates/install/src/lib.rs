@@ -37,7 +37,7 @@ pub mod trust;
 pub mod workspace;
 
 pub use changes::{DirectChange, DirectChanges};
-pub use config::{is_ci, open_store, registry_config};
+pub use config::{is_ci, open_store, registry_config, store_root};
 pub use error::{Context, Error, Result};
 pub use install::{Edit, Install, InstallOutcome, InstallPath, NodeModules};
 pub use layout::{InstalledLayout, LayoutSource, StoredMiss, load_layout, stored_layout};

@@ -257,7 +257,7 @@ pub(crate) fn prepare(
     // lock is held from here and handed to the caller with the layout.
     let insert_guard = store.insert_guard().context("cannot lock the store")?;
     let reusable = (|| {
-        let stored = read_stored(store, &key, lockfile.workspaces.keys())?;
+        let stored = read_stored(&|k| store.dxl_path(k), &key, lockfile.workspaces.keys())?;
         let mut used = Vec::new();
         let mut count = 0;
         let mut scripts = false;

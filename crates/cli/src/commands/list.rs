@@ -70,10 +70,10 @@ pub fn load(printer: &Printer) -> anyhow::Result<InstalledTree> {
         incomplete = true;
     }
     let read = started.elapsed();
-    // The layout `dx install` compiled into the store, else planned again; without a store
-    // (none yet, or it cannot be opened), planned.
-    let store = dx_install::open_store();
-    let layout = dx_install::load_layout(store.as_ref().ok(), &text, &lock)?;
+    // The layout `dx install` compiled into the store (only read: the store is opened below
+    // if bundled packages need it), else planned again.
+    let store_root = dx_install::store_root().ok();
+    let layout = dx_install::load_layout(store_root.as_deref(), &text, &lock)?;
     let how = match &layout.source {
         LayoutSource::Store => "read node_modules from the store".to_owned(),
         LayoutSource::Planned(why) => format!("planned node_modules ({why})"),
@@ -90,8 +90,8 @@ pub fn load(printer: &Printer) -> anyhow::Result<InstalledTree> {
     tree.incomplete = incomplete;
     if bundled::any_may_bundle(&tree.resolution, &tree.placed) {
         let started = std::time::Instant::now();
-        let (found, problems) = match &store {
-            Ok(store) => bundled::read_bundled(store, &tree.resolution, &tree.placed),
+        let (found, problems) = match dx_install::open_store() {
+            Ok(store) => bundled::read_bundled(&store, &tree.resolution, &tree.placed),
             Err(e) => (BTreeMap::new(), vec![format!("{e:#}")]),
         };
         for problem in problems {

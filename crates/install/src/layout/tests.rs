@@ -133,7 +133,7 @@ fn planned(text: &str) -> LayoutPlan {
 
 fn load(store: &Store, text: &str) -> InstalledLayout {
     let lock = Lockfile::parse(text).expect("the test lock parses");
-    load_layout(Some(store), text, &lock).expect("a layout")
+    load_layout(Some(store.root()), text, &lock).expect("a layout")
 }
 
 #[test]
