@@ -199,28 +199,14 @@ pub fn stored_layout(
         read_stored(&dxl_path, &key, lock.workspaces.keys()).ok_or(StoredMiss::NotCompiled)?;
     let digest = lock_digest(lock_text);
     let platform = platform_tag(options);
-    let open = |key: &str, bytes: &'_ [u8]| -> std::result::Result<(), StoredMiss> {
-        let damaged = |error| StoredMiss::Damaged {
-            key: key.to_owned(),
-            error,
-        };
-        let dxl = Dxl::parse(bytes).map_err(damaged)?;
-        dxl.verify().map_err(damaged)?;
-        if dxl.lock_digest() != digest || dxl.platform() != platform {
-            return Err(StoredMiss::Stale {
-                key: key.to_owned(),
-            });
-        }
-        Ok(())
-    };
-    open(&key, &stored.root)?;
-    for member in &stored.members {
-        open(&member.key, &member.bytes)?;
-    }
+    let root_dxl = checked(&key, &stored.root, &digest, &platform)?;
+    let member_dxls = stored
+        .members
+        .iter()
+        .map(|m| checked(&m.key, &m.bytes, &digest, &platform))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let index = LockIndex::new(lock);
-    // Checked just above: these parse.
-    let parsed = |bytes| Dxl::parse(bytes).expect("parsed above");
-    let root = read_tree(&parsed(&stored.root), None, &index)?;
+    let root = read_tree(&root_dxl, None, &index)?;
     let mut plan = LayoutPlan {
         nodes: root.nodes,
         bin_links: root.bin_links,
@@ -228,8 +214,8 @@ pub fn stored_layout(
         links: root.links,
         workspaces: Vec::with_capacity(stored.members.len()),
     };
-    for member in &stored.members {
-        let tree = read_tree(&parsed(&member.bytes), Some(&member.path), &index)?;
+    for (member, dxl) in stored.members.iter().zip(&member_dxls) {
+        let tree = read_tree(dxl, Some(&member.path), &index)?;
         plan.workspaces.push(WorkspaceLayout {
             path: member.path.clone(),
             nodes: tree.nodes,
@@ -238,6 +224,28 @@ pub fn stored_layout(
         });
     }
     Ok(plan)
+}
+
+/// The DXL stored under `key`, opened and checked: intact (checksum and records), compiled
+/// from the dx.lock text whose digest is `digest`, for `platform`.
+fn checked<'b>(
+    key: &str,
+    bytes: &'b [u8],
+    digest: &[u8; 16],
+    platform: &str,
+) -> std::result::Result<Dxl<'b>, StoredMiss> {
+    let damaged = |error| StoredMiss::Damaged {
+        key: key.to_owned(),
+        error,
+    };
+    let dxl = Dxl::parse(bytes).map_err(damaged)?;
+    dxl.verify().map_err(damaged)?;
+    if dxl.lock_digest() != *digest || dxl.platform() != platform {
+        return Err(StoredMiss::Stale {
+            key: key.to_owned(),
+        });
+    }
+    Ok(dxl)
 }
 
 /// dx.lock's packages by what a DXL knows of them.
