@@ -361,8 +361,11 @@ pub(crate) fn prepare(
 
 /// One node_modules to compile: the root's, or a member's.
 pub(crate) struct Tree<'p> {
+    /// Its packages.
     pub nodes: &'p [dx_resolve::PlacedPackage],
+    /// Its `.bin` links.
     pub bin_links: &'p [dx_resolve::BinLink],
+    /// Its directory links (members, `file:`/`link:` directories).
     pub links: &'p [dx_resolve::DirLink],
 }
 
