@@ -14,6 +14,7 @@ mod edit;
 mod engine;
 mod everyday;
 mod install;
+mod list_layout;
 mod lockfile;
 mod migrate;
 mod mount;

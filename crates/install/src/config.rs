@@ -13,6 +13,12 @@ pub fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
 }
 
+/// The store's configured root (`$DX_HOME`, `$XDG_CACHE_HOME/dx`, `~/.cache/dx`), without
+/// opening or creating it.
+pub fn store_root() -> Result<std::path::PathBuf> {
+    Store::default_root().context("cannot locate the store")
+}
+
 /// Opens the store at its configured root (`$DX_HOME`, `$XDG_CACHE_HOME/dx`, `~/.cache/dx`).
 pub fn open_store() -> Result<Store> {
     let root = Store::default_root().context("cannot locate the store")?;

@@ -17,6 +17,7 @@ use dx_store::Store;
 
 use crate::error::{Context as _, Error, Result};
 use crate::fetch_other::Remote;
+use crate::layout::{dxl_key, lock_digest, member_dxl_key, platform_tag, read_stored};
 use crate::project::Project;
 use crate::reporter::Reporter;
 use crate::settings::NetworkMode;
@@ -255,42 +256,33 @@ pub(crate) fn prepare(
     // mount is protected only once its daemon holds its mount guard), so the shared insert
     // lock is held from here and handed to the caller with the layout.
     let insert_guard = store.insert_guard().context("cannot lock the store")?;
-    let member_keys: Vec<(String, String)> = lockfile
-        .workspaces
-        .keys()
-        .map(|path| (path.clone(), member_dxl_key(&key, path)))
-        .collect();
     let reusable = (|| {
-        let mut layouts = Vec::with_capacity(1 + member_keys.len());
-        for k in std::iter::once(&key).chain(member_keys.iter().map(|(_, k)| k)) {
-            let bytes = std::fs::read(store.dxl_path(k)).ok()?;
-            let (used, count, scripts) = {
-                let dxl = Dxl::parse(&bytes).ok()?;
-                let used: Vec<ContentHash> = dxl.packages().map(|p| p.content_hash()).collect();
-                let scripts = dxl.packages().any(|p| p.has_install_script());
-                (used, dxl.package_count() as usize, scripts)
-            };
-            if !used.iter().all(|hash| store.contains(hash)) {
+        let stored = read_stored(&|k| store.dxl_path(k), &key, lockfile.workspaces.keys())?;
+        let mut used = Vec::new();
+        let mut count = 0;
+        let mut scripts = false;
+        for bytes in std::iter::once(&stored.root).chain(stored.members.iter().map(|m| &m.bytes)) {
+            let dxl = Dxl::parse(bytes).ok()?;
+            let start = used.len();
+            used.extend(dxl.packages().map(|p| p.content_hash()));
+            if !used[start..].iter().all(|hash| store.contains(hash)) {
                 return None;
             }
-            layouts.push((bytes, used, count, scripts));
+            count += dxl.package_count() as usize;
+            scripts |= dxl.packages().any(|p| p.has_install_script());
         }
-        let mut layouts = layouts.into_iter();
-        let (bytes, mut used, mut count, mut scripts) = layouts.next()?;
-        let mut member_dxls = Vec::new();
-        for ((path, k), (b, u, c, sc)) in member_keys.iter().zip(layouts) {
-            used.extend(u);
-            count += c;
-            scripts |= sc;
-            member_dxls.push(MemberLayout {
-                path: path.clone(),
-                key: k.clone(),
-                dxl: b,
-            });
-        }
+        let member_dxls = stored
+            .members
+            .into_iter()
+            .map(|m| MemberLayout {
+                path: m.path,
+                key: m.key,
+                dxl: m.bytes,
+            })
+            .collect();
         used.sort_unstable();
         used.dedup();
-        Some((bytes, used, count, scripts, member_dxls))
+        Some((stored.root, used, count, scripts, member_dxls))
     })();
     let (dxl, used, packages, has_install_scripts, downloaded, member_layouts) = match reusable {
         Some((bytes, used, count, scripts, members)) => (bytes, used, count, scripts, 0, members),
@@ -367,17 +359,14 @@ pub(crate) fn prepare(
     })
 }
 
-/// The store key of a workspace member's own layout, derived from the root's.
-pub(crate) fn member_dxl_key(root_key: &str, path: &str) -> String {
-    let digest = blake3::hash(path.as_bytes()).to_hex();
-    format!("{root_key}-ws-{}", &digest[..16])
-}
-
 /// One node_modules to compile: the root's, or a member's.
-struct Tree<'p> {
-    nodes: &'p [dx_resolve::PlacedPackage],
-    bin_links: &'p [dx_resolve::BinLink],
-    links: &'p [dx_resolve::DirLink],
+pub(crate) struct Tree<'p> {
+    /// Its packages.
+    pub nodes: &'p [dx_resolve::PlacedPackage],
+    /// Its `.bin` links.
+    pub bin_links: &'p [dx_resolve::BinLink],
+    /// Its directory links (members, `file:`/`link:` directories).
+    pub links: &'p [dx_resolve::DirLink],
 }
 
 /// Tells the reporter the network part is over when dropped.
@@ -452,33 +441,6 @@ pub fn installed_node_version(store: &Store) -> Option<dx_resolve::semver::Versi
     // A failed write only means node runs again next time.
     let _ = store.set_cached_value("node-version", &format!("{identity}\n{version}"));
     Some(parsed)
-}
-
-/// What produced a DXL besides its inputs: this dx's version (with the layout planner's
-/// revision, [`dx_resolve::LAYOUT_PLANNER_REVISION`]). Part of the DXL's store key, so a layout planned by another dx is never reused.
-const DX_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The store key of the DXL compiled from `lock_text` for this platform and options.
-fn dxl_key(lock_text: &str, options: &LayoutOptions) -> String {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(DX_VERSION.as_bytes());
-    hasher.update(b"\0");
-    hasher.update(dx_resolve::LAYOUT_PLANNER_REVISION.as_bytes());
-    hasher.update(b"\0");
-    hasher.update(lock_text.as_bytes());
-    hasher.update(platform_tag(options).as_bytes());
-    hasher.finalize().to_hex()[..32].to_string()
-}
-
-fn platform_tag(options: &LayoutOptions) -> String {
-    let p = &options.platform;
-    format!(
-        "{}-{}-{}{}",
-        p.os,
-        p.cpu,
-        p.libc.as_deref().unwrap_or("none"),
-        if options.omit_dev { "-prod" } else { "" }
-    )
 }
 
 /// Makes sure every planned package is in the store, downloading what is missing, and returns
@@ -561,17 +523,14 @@ fn ensure_in_store<'r>(
 }
 
 /// Compiles the lock and its planned layout into DXL bytes.
-fn compile_dxl(
+pub(crate) fn compile_dxl(
     lock_text: &str,
     options: &LayoutOptions,
     resolution: &Lockfile,
     plan: &Tree<'_>,
     hashes: &HashMap<String, ContentHash>,
 ) -> Result<Vec<u8>> {
-    let digest: [u8; 16] = blake3::hash(lock_text.as_bytes()).as_bytes()[..16]
-        .try_into()
-        .expect("16 bytes");
-    let mut builder = DxlBuilder::new(digest, &platform_tag(options));
+    let mut builder = DxlBuilder::new(lock_digest(lock_text), &platform_tag(options));
     let mut ids = BTreeMap::new();
     for node in plan.nodes {
         let key = node.package_key.as_str();

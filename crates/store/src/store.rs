@@ -131,6 +131,13 @@ impl Store {
         self.layout.dxl_path(key)
     }
 
+    /// Where the compiled DXL file for `key` lives in the store at `root`, without opening the
+    /// store (no directory created, no temp session started): for commands that only read a
+    /// layout if there is one (`dx list`, `dx why`).
+    pub fn dxl_path_at(root: &Path, key: &str) -> PathBuf {
+        StoreLayout::new(root.to_path_buf()).dxl_path(key)
+    }
+
     /// Stores a compiled DXL file atomically under `key`; returns its path.
     pub fn write_dxl(&self, key: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
         let path = self.layout.dxl_path(key);

@@ -1,5 +1,7 @@
-//! `dx list` (`ls`): the installed tree as `npm ls` prints it, read from dx.lock and the layout
-//! planned from it, so it works before node_modules exists (or while it is not mounted).
+//! `dx list` (`ls`): the installed tree as `npm ls` prints it, read from dx.lock and its layout
+//! (the one `dx install` compiled into the store, else planned again from dx.lock:
+//! [`dx_install::load_layout`]), so it works before node_modules exists (or while it is not
+//! mounted).
 //!
 //! Each dependency is found where Node would find it: in the dependent's own node_modules,
 //! then in each enclosing one up to the top ([`InstalledTree::find`]). As in npm, a package met
@@ -29,15 +31,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use dx_resolve::collate::locale_compare;
 use dx_resolve::semver::{Range, Version};
-use dx_resolve::{EdgeKind, LayoutOptions, LayoutPlan, LockedEdge};
+use dx_resolve::{EdgeKind, LockedEdge};
 use serde_json::{Map, Value, json};
 
 use crate::cli::{ListArgs, OmitKind};
 use crate::printer::Printer;
-use dx_install::Project;
+use dx_install::{LayoutSource, Project};
 
 mod bundled;
 mod tree;
@@ -46,13 +47,13 @@ pub(crate) mod workspace_tests;
 
 pub use tree::{BUNDLED_KEY_PREFIX, Found, InstalledTree, bundled_key, package_label};
 
-/// Reads dx.lock of the project in the current directory and plans its layout. Fails when
-/// there is no dx.lock; warns when package.json changed since it was written, and for each
+/// Reads dx.lock of the project in the current directory and its layout (from the store, or
+/// planned when the store has none for this dx.lock). Fails when there is no dx.lock; warns when package.json changed since it was written, and for each
 /// edge to a package dx.lock does not hold.
 pub fn load(printer: &Printer) -> anyhow::Result<InstalledTree> {
     let started = std::time::Instant::now();
     let project = Project::open_current()?;
-    let (_, lock) = project.require_lockfile()?;
+    let (text, lock) = project.require_lockfile()?;
     let stale = lock
         .is_stale_for(&dx_resolve::manifest_importer(&project.manifest))
         .or_else(|| lock.stale_members(&project.member_workspaces()));
@@ -69,15 +70,22 @@ pub fn load(printer: &Printer) -> anyhow::Result<InstalledTree> {
         incomplete = true;
     }
     let read = started.elapsed();
-    let plan: LayoutPlan = dx_resolve::plan_layout(&lock, &LayoutOptions::default())
-        .context("cannot plan node_modules from dx.lock")?;
+    // The layout `dx install` compiled into the store (only read: the store is opened below
+    // if bundled packages need it), else planned again.
+    let store_root = dx_install::store_root().ok();
+    let layout = dx_install::load_layout(store_root.as_deref(), &text, &lock)?;
+    let how = match &layout.source {
+        LayoutSource::Store => "read node_modules from the store".to_owned(),
+        LayoutSource::Planned(why) => format!("planned node_modules ({why})"),
+    };
     printer.verbose(format!(
-        "read dx.lock ({} packages, {} workspace members) in {} ms, planned node_modules in {} ms",
+        "read dx.lock ({} packages, {} workspace members) in {} ms, {how} in {} ms",
         lock.packages.len(),
         lock.workspaces.len(),
         read.as_millis(),
         (started.elapsed() - read).as_millis()
     ));
+    let plan = layout.plan;
     let mut tree = InstalledTree::new(project, lock, plan);
     tree.incomplete = incomplete;
     if bundled::any_may_bundle(&tree.resolution, &tree.placed) {

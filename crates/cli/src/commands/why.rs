@@ -83,14 +83,16 @@ fn answer(tree: &InstalledTree, package: &str, json: bool) -> anyhow::Result<Ans
             }))
             .collect();
     // A package matches by its own name or by the name it is installed under (an alias).
+    let installed_as_name: HashSet<&str> = locations
+        .iter()
+        .filter(|&&(path, _)| folder_name(path) == Some(name))
+        .map(|&(_, key)| key)
+        .collect();
     let mut named: Vec<&str> = installed
         .iter()
         .copied()
         .filter(|key| {
-            tree.package(key).is_some_and(|p| p.name == name)
-                || locations
-                    .iter()
-                    .any(|&(path, k)| k == *key && folder_name(path) == Some(name))
+            tree.package(key).is_some_and(|p| p.name == name) || installed_as_name.contains(key)
         })
         .collect();
     if named.is_empty() {
