@@ -19,6 +19,9 @@ pub struct RegistrySource {
     runtime: Handle,
     /// Names already asked for (their likely dependencies are prefetched once).
     asked: Mutex<HashSet<String>>,
+    /// Names already put in flight: each gets one prefetch task, however often the resolver
+    /// and the speculation above name it (a task costs an allocation the size of the load).
+    in_flight: Mutex<HashSet<String>>,
     remote: Option<Remote>,
     notes: Mutex<Vec<String>>,
 }
@@ -36,6 +39,7 @@ impl RegistrySource {
             client,
             runtime,
             asked: Mutex::default(),
+            in_flight: Mutex::default(),
             remote: None,
             notes: Mutex::default(),
         }
@@ -61,6 +65,14 @@ impl RegistrySource {
     }
 
     fn spawn_prefetch(&self, name: String) {
+        if !self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.clone())
+        {
+            return;
+        }
         let client = self.client.clone();
         self.runtime.spawn(async move {
             // Errors surface when the resolver asks for the name itself.

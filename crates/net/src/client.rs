@@ -217,9 +217,14 @@ impl RegistryClient {
             (_, cached) => {
                 let url = format!("{registry}/{}", escape_package_name(package));
                 let cached = cached.map(|hit| hit.packument);
-                let fetched = with_retries(&self.inner.config, self.progress(), package, |_| {
-                    self.fetch_packument(&registry, &url, package, cached.as_ref())
-                })
+                // Boxed: the network path's state is large, and every load's future (a
+                // prefetch task each) would otherwise carry it, cache hits included.
+                let fetched = Box::pin(with_retries(
+                    &self.inner.config,
+                    self.progress(),
+                    package,
+                    |_| self.fetch_packument(&registry, &url, package, cached.as_ref()),
+                ))
                 .await?;
                 report(fetched.1);
                 Ok(Arc::new(fetched.0))
