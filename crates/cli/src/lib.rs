@@ -25,11 +25,15 @@ use printer::Printer;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(&cli.global);
-    match commands::run(cli, &printer) {
+    let code = match commands::run(cli, &printer) {
         Ok(code) => code,
         Err(err) => {
             printer.error(&err);
             ExitCode::from(1)
         }
-    }
+    };
+    // What is left on the async runtime is speculative (prefetched metadata): it is not
+    // waited for.
+    dx_install::runtime::shutdown();
+    code
 }

@@ -272,13 +272,7 @@ pub fn name_of(
         Store::open(store.root())
             .with_context(|| format!("cannot open the store at {}", store.root().display()))?,
     );
-    // Multi-threaded: the source drives requests through `Handle::block_on`, which a
-    // current-thread runtime would never poll.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::runtime::handle()?;
     let config = crate::config::registry_config(settings.registry.as_deref(), &project.dir, store)?;
     let client = dx_net::RegistryClient::new(
         config,
@@ -292,8 +286,7 @@ pub fn name_of(
         settings.network,
         settings.registry.as_deref(),
     );
-    let source =
-        crate::source::RegistrySource::new(client, runtime.handle().clone()).with_remote(remote);
+    let source = crate::source::RegistrySource::new(client, runtime).with_remote(remote);
     let manifest = match spec {
         DependencySpec::Git(git) => source.git_package(git).map(|r| r.manifest),
         DependencySpec::Tarball(url) => source.tarball_manifest(url),

@@ -227,9 +227,10 @@ impl Install {
         };
         let layout = prepare::prepare(&self.project, &self.store, &options, reporter)?;
         if let Some(text) = &self.edit.manifest_text {
+            // After dx.lock, on the same writer: a crash never shows the new package.json
+            // with the old lock.
             let path = self.project.edited_dir().join("package.json");
-            dx_store::write_atomic(&path, text.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            layout.write_after_lock(&path, text.as_bytes())?;
         }
         Ok(layout)
     }
@@ -239,6 +240,7 @@ impl Install {
         let (project, store, settings) = (&self.project, &self.store, &self.settings);
         if settings.lockfile_only {
             let layout = self.prepare(reporter)?;
+            layout.finish_writes()?;
             return Ok(InstallOutcome {
                 path: InstallPath::LockfileOnly,
                 packages: layout.locked_packages,
@@ -328,6 +330,9 @@ impl Install {
                     &project.manifest.trusted_dependencies,
                     reporter,
                 )?;
+                // dx.lock was being written while node_modules was put in place; scripts
+                // and the install record read it back.
+                layout.finish_writes()?;
                 (InstallPath::Full, layout, presented)
             }
         };

@@ -29,6 +29,7 @@ mod packlist;
 mod prepare;
 mod project;
 mod reporter;
+pub mod runtime;
 mod scripts;
 mod settings;
 mod source;

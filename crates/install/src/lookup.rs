@@ -14,10 +14,10 @@ use crate::source::RegistrySource;
 
 /// Packuments from the configured registry, through the store's metadata cache.
 pub struct Lookup {
-    // Field order matters: the source's tasks run on the runtime, so it is dropped first.
     source: RegistrySource,
     client: RegistryClient,
-    runtime: tokio::runtime::Runtime,
+    /// The process's runtime (`crate::runtime`), which the install that follows reuses.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Lookup {
@@ -28,15 +28,11 @@ impl Lookup {
         registry: Option<&str>,
         cache_mode: CacheMode,
     ) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
+        let runtime = crate::runtime::handle()?;
         let config = crate::config::registry_config(registry, project_dir, store)?;
         let client = RegistryClient::new(config, Some(store.metadata_dir()), cache_mode)
             .context("cannot set up the registry client")?;
-        let source = RegistrySource::new(client.clone(), runtime.handle().clone());
+        let source = RegistrySource::new(client.clone(), runtime.clone());
         Ok(Self {
             source,
             client,

@@ -79,7 +79,7 @@ pub fn migrate(
     let lookup = Lookup::new(&project.dir, store, registry, CacheMode::PreferOffline)?;
     let imported = read_foreign(project, &lookup, &path, format)?;
 
-    let (_, lock) = resolve_and_write(
+    let (_, lock, mut write) = resolve_and_write(
         lookup.source(),
         project,
         store,
@@ -87,6 +87,7 @@ pub fn migrate(
         UpdateSelection::Nothing,
         reporter,
     )?;
+    write.wait()?;
 
     let now: BTreeSet<String> = lock.packages.keys().cloned().collect();
     Ok(MigrateOutcome {

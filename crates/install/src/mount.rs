@@ -92,6 +92,7 @@ pub fn mount(
     })?;
     let state = store.project_state(&project.dir)?;
     let reloaded = node_modules::mount(&project.dir, store, &state, &layout, reporter)?;
+    layout.finish_writes()?;
     node_modules::record_install(
         &state,
         &project.fingerprint("mount prod=false"),
@@ -120,8 +121,9 @@ pub fn serve_foreground(
         reset_overlay(project, &store)?;
     }
     let layout = frozen_layout(project, &store, settings, reporter)?;
+    layout.finish_writes()?;
     let state = store.project_state(&project.dir)?;
-    dx_store::write_atomic(&state.dxl(), &layout.dxl)
+    dx_store::replace_atomic_unsynced(&state.dxl(), &layout.dxl)
         .with_context(|| format!("cannot write {}", state.dxl().display()))?;
     let store = Arc::try_unwrap(store).map_err(|_| Error::msg("the store is still shared"))?;
     serving(&state.log());

@@ -63,6 +63,9 @@ pub struct PreparedLayout {
     pub members: Vec<MemberLayout>,
     /// The other tool's lockfile this run imported into dx.lock, if it did.
     pub imported: Option<crate::migrate::ForeignImport>,
+    /// dx.lock as this run resolved it, still being written (see [`LockWrite`]): waited for by
+    /// [`PreparedLayout::finish_writes`] once node_modules is in place.
+    pub(crate) lock_write: std::sync::Mutex<LockWrite>,
 }
 
 /// A workspace member's own node_modules, compiled: what npm's layout nests there.
@@ -76,6 +79,22 @@ pub struct MemberLayout {
 }
 
 impl PreparedLayout {
+    /// Queues `bytes` for `path` after dx.lock (an edit's package.json).
+    pub fn write_after_lock(&self, path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+        self.lock_write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .then_write(path, bytes)
+    }
+
+    /// Waits until dx.lock (and what was queued after it) is durably written.
+    pub fn finish_writes(&self) -> Result<()> {
+        self.lock_write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .wait()
+    }
+
     /// Takes the insert guard (if still held) to drop it once node_modules serves the layout:
     /// files written, or a mount daemon holding its store mount guard.
     pub fn take_store_guard(&self) -> Option<dx_store::InsertGuard> {
@@ -149,24 +168,16 @@ pub(crate) fn prepare(
             "dx.lock is incomplete: {missing}; resolving again to repair it"
         ));
     }
-    // Network pieces are built lazily: a warm install never needs them.
-    let runtime = std::cell::OnceCell::new();
-    let get_runtime = || -> Result<&tokio::runtime::Runtime> {
-        if runtime.get().is_none() {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            let _ = runtime.set(rt);
-        }
-        Ok(runtime.get().expect("just set"))
-    };
+    // Network pieces are built lazily: a warm install never needs them. The runtime is the
+    // process's (`crate::runtime`): `dx add` may have looked a version up on it already.
+    let get_runtime = crate::runtime::handle;
     // The reporter's progress sink, if any, sees this install's network events; it is told
     // when they are over, whatever path `prepare` returns by.
     let _progress_done = ProgressDone(reporter);
-    let client = std::cell::OnceCell::new();
+    // Freed off this thread when `prepare` returns: it holds every packument it loaded.
+    let client = DropInBackground(std::cell::OnceCell::new());
     let get_client = || -> Result<RegistryClient> {
-        if let Some(c) = client.get() {
+        if let Some(c) = client.0.get() {
             return Ok(Clone::clone(c));
         }
         let config = crate::config::registry_config(options.registry, &project.dir, store)?;
@@ -180,19 +191,19 @@ pub(crate) fn prepare(
             Some(sink) => c.with_progress(sink),
             None => c,
         };
-        let _ = client.set(c.clone());
+        let _ = client.0.set(c.clone());
         Ok(c)
     };
 
     let remote = Remote::of(project, store, options.network, options.registry);
-    let (lock_text, lockfile, resolved) = match (existing, stale.or(incomplete)) {
+    let (lock_text, lockfile, resolved, mut lock_write) = match (existing, stale.or(incomplete)) {
         (Some((text, lock)), None) if options.update == UpdateSelection::Nothing => {
-            (text, lock, false)
+            (text, lock, false, LockWrite::none())
         }
         (previous, _) => {
-            let source = RegistrySource::new(get_client()?, get_runtime()?.handle().clone())
-                .with_remote(remote.clone());
-            let previous = previous
+            let source =
+                RegistrySource::new(get_client()?, get_runtime()?).with_remote(remote.clone());
+            let previous_lock = previous
                 .as_ref()
                 .map(|(_, lock)| lock)
                 .or(foreign.as_ref().map(|(_, lock, _)| lock));
@@ -200,13 +211,15 @@ pub(crate) fn prepare(
                 &source,
                 project,
                 store,
-                previous,
+                previous_lock,
                 options.update.clone(),
                 reporter,
             );
             source.take_notes().iter().for_each(|n| reporter.warn(n));
-            let (text, lock) = resolved?;
-            (text, lock, true)
+            // The packuments the resolution loaded are freed off this thread.
+            crate::runtime::drop_in_background((source, previous));
+            let (text, lock, write) = resolved?;
+            (text, lock, true, write)
         }
     };
     let imported = match &foreign {
@@ -218,6 +231,7 @@ pub(crate) fn prepare(
             let added = lockfile.packages.len() - kept;
             if options.frozen && (kept < versions.len() || added > 0) {
                 // Frozen: the foreign lock had to be installable as it is; nothing is left.
+                let _ = lock_write.wait();
                 let _ = std::fs::remove_file(project.lockfile_path());
                 return Err(Error::FrozenLockfileStale {
                     difference: format!(
@@ -238,6 +252,7 @@ pub(crate) fn prepare(
     };
     let key = dxl_key(&lock_text, &layout_options);
     if options.lockfile_only {
+        lock_write.wait()?;
         return Ok(PreparedLayout {
             key,
             dxl: Vec::new(),
@@ -249,6 +264,7 @@ pub(crate) fn prepare(
             store_guard: Default::default(),
             members: Vec::new(),
             imported,
+            lock_write: std::sync::Mutex::new(LockWrite::none()),
         });
     }
 
@@ -356,6 +372,7 @@ pub(crate) fn prepare(
         store_guard: std::sync::Mutex::new(Some(insert_guard)),
         members: member_layouts,
         imported,
+        lock_write: std::sync::Mutex::new(lock_write),
     })
 }
 
@@ -369,6 +386,15 @@ pub(crate) struct Tree<'p> {
     pub links: &'p [dx_resolve::DirLink],
 }
 
+/// Hands its value to [`crate::runtime::drop_in_background`] when dropped.
+struct DropInBackground<T: Send + Default + 'static>(T);
+
+impl<T: Send + Default + 'static> Drop for DropInBackground<T> {
+    fn drop(&mut self) {
+        crate::runtime::drop_in_background(std::mem::take(&mut self.0));
+    }
+}
+
 /// Tells the reporter the network part is over when dropped.
 struct ProgressDone<'r>(&'r dyn Reporter);
 
@@ -379,8 +405,10 @@ impl Drop for ProgressDone<'_> {
 }
 
 /// Resolves `project`'s package.json (preferring `previous`'s choices, re-resolving `update`),
-/// passes the resolver's warnings on, and writes dx.lock atomically; returns its text and model.
-/// The one place a resolution becomes dx.lock (`dx install`, `add`, `update`, `migrate`).
+/// passes the resolver's warnings on, and starts writing dx.lock atomically and durably;
+/// returns its text, its model and the write, which finishes (fsync, rename, fsync of the
+/// directory) while the caller goes on. The one place a resolution becomes dx.lock
+/// (`dx install`, `add`, `update`, `migrate`).
 pub(crate) fn resolve_and_write(
     source: &dyn dx_resolve::PackageSource,
     project: &Project,
@@ -388,7 +416,7 @@ pub(crate) fn resolve_and_write(
     previous: Option<&Lockfile>,
     update: UpdateSelection,
     reporter: &dyn Reporter,
-) -> Result<(String, Lockfile)> {
+) -> Result<(String, Lockfile, LockWrite)> {
     let resolve_options = ResolveOptions {
         project_dir: Some(project.dir.clone()),
         node_version: installed_node_version(store),
@@ -402,9 +430,54 @@ pub(crate) fn resolve_and_write(
     }
     let lock = outcome.resolution;
     let text = lock.to_text();
-    dx_store::write_atomic(&project.lockfile_path(), text.as_bytes())
-        .with_context(|| format!("cannot write {}", project.lockfile_path().display()))?;
-    Ok((text, lock))
+    let write = LockWrite::start(&project.lockfile_path(), text.as_bytes())?;
+    Ok((text, lock, write))
+}
+
+/// dx.lock (and, for an edit, package.json after it) being written durably on another thread
+/// (`dx_store::PendingWrite`): on a busy disk each fsync took 5–200 ms, which the layout, the
+/// fetches and the mount now overlap. [`LockWrite::wait`] is called before anything reads the
+/// files back and before the command reports success; dropping it waits as well.
+#[derive(Debug)]
+pub struct LockWrite(Option<dx_store::PendingWrite>);
+
+impl LockWrite {
+    /// Nothing to write.
+    pub(crate) fn none() -> Self {
+        Self(None)
+    }
+
+    /// Starts replacing `path` with `bytes`.
+    pub(crate) fn start(path: &std::path::Path, bytes: &[u8]) -> Result<Self> {
+        let pending = dx_store::PendingWrite::start(path, bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self(Some(pending)))
+    }
+
+    /// Queues `bytes` for `path` after what is already being written (the crash order is the
+    /// order asked for).
+    pub(crate) fn then_write(&mut self, path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+        let next = match self.0.take() {
+            Some(pending) => pending.then_write(path, bytes),
+            None => dx_store::PendingWrite::start(path, bytes),
+        }
+        .with_context(|| format!("cannot write {}", path.display()))?;
+        self.0 = Some(next);
+        Ok(())
+    }
+
+    /// Waits until everything queued is durably in place; the first failure, naming its file.
+    pub(crate) fn wait(&mut self) -> Result<()> {
+        match self.0.take() {
+            Some(pending) => {
+                let path = pending.path().to_path_buf();
+                pending
+                    .wait()
+                    .with_context(|| format!("cannot write {}", path.display()))
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// The version of the `node` on PATH, so versions whose `engines.node` it does not meet are
@@ -446,10 +519,10 @@ pub fn installed_node_version(store: &Store) -> Option<dx_resolve::semver::Versi
 /// Makes sure every planned package is in the store, downloading what is missing, and returns
 /// each package key's content hash.
 #[allow(clippy::too_many_arguments)]
-fn ensure_in_store<'r>(
+fn ensure_in_store(
     store: &Arc<Store>,
     remote: &Remote,
-    get_runtime: &dyn Fn() -> Result<&'r tokio::runtime::Runtime>,
+    get_runtime: &dyn Fn() -> Result<tokio::runtime::Handle>,
     get_client: &dyn Fn() -> Result<RegistryClient>,
     resolution: &Lockfile,
     plan: &LayoutPlan,

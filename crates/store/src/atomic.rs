@@ -34,15 +34,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_via(&temp, path, bytes, 0o644)
 }
 
-/// Atomic for concurrent readers (temp file, rename) but not durable: no fsync. Only for
-/// caches whose readers treat a missing, empty or damaged file as a miss (the packument cache,
-/// whose entries are checksummed): a crash may lose the file, never hand out a half-written one
-/// that passes for whole.
-pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let temp = parent_dir(path).join(unique_name(".dx-tmp-"));
-    write_via(&temp, path, bytes, 0o644, Durability::RenameOnly)
-}
-
 /// [`write_atomic`] unless `path` already holds exactly `bytes`: a repeat costs one read and no
 /// fsync. Returns whether it wrote.
 pub fn write_atomic_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
@@ -51,6 +42,161 @@ pub fn write_atomic_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
     }
     write_atomic(path, bytes)?;
     Ok(true)
+}
+
+/// Replaces `path` with `bytes` atomically for concurrent readers, without fsync: after a crash
+/// the file may be the old one, missing or empty. Only for state a reader treats as a miss when
+/// it is missing or does not parse, and that is written again before it is relied on (the
+/// project's `current.dxl` and install record, the daemon's reload acknowledgement, the
+/// checksummed packument cache, whose lost entries are fetched again); each
+/// fsync'd write cost 5–70 ms on the install path of a busy ext4 disk.
+pub fn replace_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temp = parent_dir(path).join(unique_name(".dx-tmp-"));
+    write_via(&temp, path, bytes, 0o644, Durability::RenameOnly)
+}
+
+/// [`replace_atomic_unsynced`] unless `path` already holds exactly `bytes`. Returns whether it
+/// wrote.
+pub fn replace_atomic_unsynced_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
+    if std::fs::read(path).is_ok_and(|existing| existing == bytes) {
+        return Ok(false);
+    }
+    replace_atomic_unsynced(path, bytes)?;
+    Ok(true)
+}
+
+/// A [`write_atomic`] whose durable part (fsync of the file, rename, fsync of the directory)
+/// runs on a thread of its own while the caller goes on; [`PendingWrite::wait`] joins it.
+///
+/// The temporary file is created and written before [`PendingWrite::start`] returns, so the
+/// usual failures (permissions, a full disk) are reported at once; until `wait` returns, the
+/// destination still holds its old content. Dropping a pending write waits for it too (its
+/// error is then lost: call `wait` where it matters).
+#[derive(Debug)]
+pub struct PendingWrite {
+    path: PathBuf,
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl PendingWrite {
+    /// Writes `bytes` to a temporary file beside `path`, then fsyncs it, renames it over `path`
+    /// and fsyncs the directory on another thread.
+    pub fn start(path: &Path, bytes: &[u8]) -> io::Result<Self> {
+        let temp = parent_dir(path).join(unique_name(".dx-tmp-"));
+        let file = create_written(&temp, bytes, 0o644)?;
+        let (dest, thread_temp) = (path.to_path_buf(), temp.clone());
+        let spawned = std::thread::Builder::new()
+            .name("dx-write".into())
+            .spawn(move || finish_durably(file, &thread_temp, &dest));
+        match spawned {
+            Ok(thread) => Ok(Self {
+                path: path.to_path_buf(),
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                Err(e)
+            }
+        }
+    }
+
+    /// The file being replaced.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits until the new content is durably in place (or the write failed, leaving the old
+    /// content).
+    pub fn wait(mut self) -> io::Result<()> {
+        self.join()
+    }
+
+    /// A pending write of `bytes` to `path` that starts once this one has finished (and only
+    /// if it succeeded): the order in which a crash may reveal them is the order they were
+    /// asked for.
+    pub fn then_write(self, path: &Path, bytes: &[u8]) -> io::Result<PendingWrite> {
+        let temp = parent_dir(path).join(unique_name(".dx-tmp-"));
+        let file = create_written(&temp, bytes, 0o644)?;
+        let (dest, thread_temp) = (path.to_path_buf(), temp.clone());
+        let mut first = self;
+        let first_thread = first.thread.take();
+        let spawned = std::thread::Builder::new()
+            .name("dx-write".into())
+            .spawn(move || {
+                let earlier = match first_thread {
+                    Some(thread) => join_write(thread),
+                    None => Ok(()),
+                };
+                if let Err(e) = earlier {
+                    drop(file);
+                    let _ = fs::remove_file(&thread_temp);
+                    return Err(e);
+                }
+                finish_durably(file, &thread_temp, &dest)
+            });
+        match spawned {
+            Ok(thread) => Ok(PendingWrite {
+                path: path.to_path_buf(),
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                Err(e)
+            }
+        }
+    }
+
+    fn join(&mut self) -> io::Result<()> {
+        match self.thread.take() {
+            Some(thread) => join_write(thread),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
+}
+
+fn join_write(thread: std::thread::JoinHandle<io::Result<()>>) -> io::Result<()> {
+    thread
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the thread writing the file panicked")))
+}
+
+/// Creates `temp` exclusively with mode `mode` and writes `bytes` into it (not yet synced).
+fn create_written(temp: &Path, bytes: &[u8], mode: u32) -> io::Result<File> {
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(temp)?;
+        file.write_all(bytes)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        Ok(file)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(temp);
+    }
+    written
+}
+
+/// fsync `file` (written at `temp`), rename it to `dest`, fsync `dest`'s directory; `temp` is
+/// removed on failure.
+fn finish_durably(file: File, temp: &Path, dest: &Path) -> io::Result<()> {
+    let result = (|| {
+        file.sync_all()?;
+        drop(file);
+        rename_creating_parent(temp, dest)?;
+        sync_dir(parent_dir(dest))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(temp);
+    }
+    result
 }
 
 /// Writes `bytes` to `temp` (created exclusively, mode `mode`), fsyncs it, renames it to `dest`
@@ -227,6 +373,94 @@ mod tests {
         let dest = dir.path().join("file").join("sub").join("x");
         assert!(write_atomic_via(&temp, &dest, b"x", 0o444).is_err());
         assert!(!temp.exists());
+    }
+
+    #[test]
+    fn pending_write_replaces_only_once_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dx.lock");
+        fs::write(&path, b"old").unwrap();
+        let pending = PendingWrite::start(&path, b"new").unwrap();
+        assert_eq!(pending.path(), path);
+        pending.wait().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("dx.lock")]);
+    }
+
+    #[test]
+    fn pending_write_that_cannot_start_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dx.lock");
+        fs::write(&path, b"old").unwrap();
+        // The destination's directory does not exist: the temporary file cannot be created,
+        // and `start` says so at once.
+        let missing = dir.path().join("gone").join("dx.lock");
+        assert!(PendingWrite::start(&missing, b"new").is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+    }
+
+    #[test]
+    fn failed_rename_leaves_the_old_file_and_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        // The destination is a non-empty directory: the rename fails after the temp file
+        // was written and synced.
+        let dest = dir.path().join("dx.lock");
+        fs::create_dir(&dest).unwrap();
+        fs::write(dest.join("keep"), b"old").unwrap();
+        let pending = PendingWrite::start(&dest, b"new").unwrap();
+        assert!(pending.wait().is_err());
+        assert_eq!(fs::read(dest.join("keep")).unwrap(), b"old");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("dx.lock")]);
+    }
+
+    #[test]
+    fn chained_writes_land_in_order_and_stop_at_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lock, manifest) = (dir.path().join("dx.lock"), dir.path().join("package.json"));
+        PendingWrite::start(&lock, b"lock")
+            .unwrap()
+            .then_write(&manifest, b"manifest")
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(fs::read(&lock).unwrap(), b"lock");
+        assert_eq!(fs::read(&manifest).unwrap(), b"manifest");
+        // The first write fails (its destination is a non-empty directory): the second one
+        // does not happen and leaves no temp file.
+        let blocked = dir.path().join("blocked");
+        fs::create_dir(&blocked).unwrap();
+        fs::write(blocked.join("x"), b"").unwrap();
+        let chained = PendingWrite::start(&blocked, b"lock")
+            .unwrap()
+            .then_write(&manifest, b"second")
+            .unwrap();
+        assert!(chained.wait().is_err());
+        assert_eq!(fs::read(&manifest).unwrap(), b"manifest");
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["blocked", "dx.lock", "package.json"]);
+    }
+
+    #[test]
+    fn unsynced_replace_is_atomic_and_skips_identical_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("installed");
+        assert!(replace_atomic_unsynced_if_changed(&path, b"one").unwrap());
+        assert!(!replace_atomic_unsynced_if_changed(&path, b"one").unwrap());
+        assert!(replace_atomic_unsynced_if_changed(&path, b"two").unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -21,7 +21,10 @@ mod lock;
 mod session;
 mod store;
 
-pub use atomic::{write_atomic, write_atomic_if_changed, write_atomic_unsynced};
+pub use atomic::{
+    PendingWrite, replace_atomic_unsynced, replace_atomic_unsynced_if_changed, write_atomic,
+    write_atomic_if_changed,
+};
 pub use error::StoreError;
 pub use lock::{FileLock, LockMode};
 pub use store::PROJECT_LOCKFILE;

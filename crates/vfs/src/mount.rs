@@ -307,7 +307,8 @@ pub fn reload_ack_path(dxl_path: &Path) -> PathBuf {
 fn acknowledge_reload(dxl_path: &Path, bytes: &[u8]) {
     let ack = reload_ack_path(dxl_path);
     let digest = blake3::hash(bytes).to_hex();
-    if let Err(e) = dx_store::write_atomic(&ack, digest.as_bytes()) {
+    // Read only by the `dx install` waiting for this reload: atomic, no fsync.
+    if let Err(e) = dx_store::replace_atomic_unsynced(&ack, digest.as_bytes()) {
         log::error!("writing {}: {e}", ack.display());
     }
 }

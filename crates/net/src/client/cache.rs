@@ -2,7 +2,7 @@
 //! holding the packument's index ([`dx_metadata::index`]: compact, checksummed, decoded
 //! lazily) with the validators (ETag, Last-Modified) recorded inside it.
 //!
-//! Invariants: files are replaced atomically (`dx_store::write_atomic_unsynced`: a temp file
+//! Invariants: files are replaced atomically (`dx_store::replace_atomic_unsynced`: a temp file
 //! renamed over, not fsynced, since a lost entry is only a miss), never written in
 //! place, so a mapped file does not change under its reader; a file that is damaged,
 //! truncated, of another format version or for another (registry, package) is a miss, never
@@ -177,7 +177,7 @@ impl PackumentCache {
             let _ = std::fs::create_dir_all(parent);
         }
         // Not fsynced: an entry lost or damaged by a crash is a miss (checksum), refetched.
-        if dx_store::write_atomic_unsynced(&path, packument.index_bytes()).is_ok() {
+        if dx_store::replace_atomic_unsynced(&path, packument.index_bytes()).is_ok() {
             self.set_expiry(registry, package, expires);
             // A format-1 JSON entry for the same package is dead weight from now on.
             let _ = std::fs::remove_file(self.file(registry, package, "json"));

@@ -1,0 +1,131 @@
+//! The one async runtime of a dx process.
+//!
+//! Resolution, tarball fetches, one-off registry lookups (`dx add` learning a version) and the
+//! remote packages of `fetch_other` all run their network futures here. It is built on first
+//! use (a warm install or a no-op never builds it) and then shared, so a command that looks a
+//! package up and then installs starts its worker threads once, not once per step.
+//!
+//! Work still on it when the command is over is speculative (packuments prefetched for names
+//! the resolver did not ask for in the end): [`shutdown`] drops what has not started and gives
+//! what is running a short grace period, instead of each step's runtime waiting for all of it
+//! when the step returns.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::runtime::{Handle, Runtime};
+
+use crate::error::{Context as _, Result};
+
+/// The shared runtime, once built; taken out again by [`shutdown`].
+static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
+
+/// How long [`shutdown`] lets tasks that are being polled finish (a metadata-cache write in
+/// flight completes; a packument decode for a name nobody asked for is abandoned after this).
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(100);
+
+/// A handle to the process's runtime, building it on first use. The handle drives futures with
+/// [`Handle::block_on`] from any thread that is not itself one of the runtime's workers.
+pub fn handle() -> Result<Handle> {
+    let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(runtime) = slot.as_ref() {
+        return Ok(runtime.handle().clone());
+    }
+    // Multi-threaded: the resolver drives requests through `Handle::block_on` from its own
+    // thread, which a current-thread runtime would never poll.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("dx-async")
+        .build()
+        .context("cannot start the async runtime")?;
+    let handle = runtime.handle().clone();
+    *slot = Some(runtime);
+    Ok(handle)
+}
+
+/// Whether the runtime has been built (and not shut down) in this process.
+pub fn is_running() -> bool {
+    RUNTIME.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+}
+
+/// Shuts the runtime down if it was built: tasks not yet started are dropped, running ones get
+/// [`SHUTDOWN_GRACE`]. Called once the command's work is done (the CLI calls it before exiting);
+/// a later [`handle`] builds a new runtime.
+pub fn shutdown() {
+    let runtime = RUNTIME.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(runtime) = runtime {
+        runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    }
+}
+
+/// Drops `value` on a thread of its own, so the caller does not wait for it: the packuments a
+/// resolution loaded are millions of small allocations whose freeing took ~150 ms of a
+/// re-resolution of a 1,350-package project. A process that exits first simply does not finish
+/// freeing them.
+pub fn drop_in_background<T: Send + 'static>(value: T) {
+    let spawned = std::thread::Builder::new()
+        .name("dx-drop".into())
+        .spawn(move || drop(value));
+    // Without a thread, the value was moved into the failed closure and is dropped here.
+    drop(spawned);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serializes the tests below: they share the process's one runtime slot.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    #[test]
+    fn one_runtime_serves_every_caller_until_shutdown() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let first = handle().unwrap();
+        let second = handle().unwrap();
+        assert_eq!(
+            first.id(),
+            second.id(),
+            "the second caller built a runtime of its own"
+        );
+        // Usable from another thread, as the resolver uses it.
+        let answer = std::thread::spawn(move || second.block_on(async { 6 * 7 }))
+            .join()
+            .unwrap();
+        assert_eq!(answer, 42);
+        assert!(is_running());
+        shutdown();
+        assert!(!is_running());
+        let rebuilt = handle().unwrap();
+        assert_ne!(rebuilt.id(), first.id());
+        shutdown();
+    }
+
+    #[test]
+    fn shutdown_does_not_wait_for_abandoned_work() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let handle = handle().unwrap();
+        // A task that would run for a minute (stands for speculative prefetches).
+        handle.spawn(async { tokio::time::sleep(Duration::from_secs(60)).await });
+        let started = std::time::Instant::now();
+        shutdown();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "shutdown waited {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn dropped_in_background_values_are_dropped() {
+        struct Flag(std::sync::mpsc::Sender<()>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        drop_in_background(Flag(tx));
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the value was never dropped");
+    }
+}
