@@ -32,8 +32,10 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     };
-    // What is left on the async runtime is speculative (prefetched metadata): it is not
-    // waited for.
+    // What is left on the async runtime is speculative (metadata prefetched for names the
+    // resolver did not need): it is not waited for, but a file write in flight finishes first
+    // and none starts after this.
+    dx_store::quiesce_writes(std::time::Duration::from_secs(2));
     dx_install::runtime::shutdown();
     code
 }

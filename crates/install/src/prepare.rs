@@ -195,6 +195,11 @@ pub(crate) fn prepare(
         Ok(c)
     };
 
+    // The layout the current dx.lock compiled to, if the store has it: its archives are where
+    // a re-resolution finds every package it kept.
+    let previous_key = existing
+        .as_ref()
+        .map(|(text, _)| dxl_key(text, &layout_options));
     let remote = Remote::of(project, store, options.network, options.registry);
     let (lock_text, lockfile, resolved, mut lock_write) = match (existing, stale.or(incomplete)) {
         (Some((text, lock)), None) if options.update == UpdateSelection::Nothing => {
@@ -306,6 +311,10 @@ pub(crate) fn prepare(
             let resolution = &lockfile;
             let plan = dx_resolve::plan_layout(resolution, &layout_options)
                 .context("cannot plan node_modules")?;
+            let known = previous_key
+                .as_deref()
+                .map(|k| archives_of_layout(store, k))
+                .unwrap_or_default();
             let (hashes, downloaded) = ensure_in_store(
                 store,
                 &remote,
@@ -313,6 +322,7 @@ pub(crate) fn prepare(
                 &get_client,
                 resolution,
                 &plan,
+                &known,
                 options.network,
                 reporter,
             )?;
@@ -516,8 +526,24 @@ pub fn installed_node_version(store: &Store) -> Option<dx_resolve::semver::Versi
     Some(parsed)
 }
 
+/// The archive of every package in the stored layout `key`, by integrity (empty when the
+/// store does not have it or it does not parse).
+fn archives_of_layout(store: &Store, key: &str) -> HashMap<Integrity, ContentHash> {
+    let Ok(bytes) = std::fs::read(store.dxl_path(key)) else {
+        return HashMap::new();
+    };
+    let Ok(dxl) = Dxl::parse(&bytes) else {
+        return HashMap::new();
+    };
+    dxl.packages()
+        .filter_map(|p| Some((p.integrity()?, p.content_hash())))
+        .collect()
+}
+
 /// Makes sure every planned package is in the store, downloading what is missing, and returns
-/// each package key's content hash.
+/// each package key's content hash. `known` (the archives of the layout this one replaces)
+/// answers for the packages a re-resolution kept with one `stat` each instead of a read of the
+/// integrity index.
 #[allow(clippy::too_many_arguments)]
 fn ensure_in_store(
     store: &Arc<Store>,
@@ -526,6 +552,7 @@ fn ensure_in_store(
     get_client: &dyn Fn() -> Result<RegistryClient>,
     resolution: &Lockfile,
     plan: &LayoutPlan,
+    known: &HashMap<Integrity, ContentHash>,
     network: NetworkMode,
     reporter: &dyn Reporter,
 ) -> Result<(HashMap<String, ContentHash>, usize)> {
@@ -549,11 +576,15 @@ fn ensure_in_store(
                 "{key} has no integrity in dx.lock; only registry packages are supported so far"
             )
         })?;
-        match store
-            .lookup_integrity(&integrity)
-            .with_context(|| format!("cannot look up {key} in the store"))?
-        {
-            Some(hash) if store.contains(&hash) => {
+        // Either way the archive is known to be present (`lookup_integrity` checks too).
+        let stored = match known.get(&integrity) {
+            Some(hash) if store.contains(hash) => Some(*hash),
+            _ => store
+                .lookup_integrity(&integrity)
+                .with_context(|| format!("cannot look up {key} in the store"))?,
+        };
+        match stored {
+            Some(hash) => {
                 hashes.insert(key.to_owned(), hash);
             }
             // Git and `file:` tarballs: packed or read again, checked against dx.lock.

@@ -7,9 +7,79 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 
 /// Distinguishes temp files written by threads of one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes of this process between creating their temporary file and renaming (or removing) it,
+/// and whether the process is about to exit ([`quiesce_writes`]).
+static IN_FLIGHT: Mutex<InFlight> = Mutex::new(InFlight {
+    writes: 0,
+    exiting: false,
+});
+/// Signalled when the last write in flight ends.
+static SETTLED: Condvar = Condvar::new();
+
+struct InFlight {
+    writes: usize,
+    exiting: bool,
+}
+
+fn in_flight() -> std::sync::MutexGuard<'static, InFlight> {
+    IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by one write from before its temporary file exists until it is renamed or removed.
+struct WriteGuard(());
+
+impl WriteGuard {
+    fn begin() -> Self {
+        let mut state = in_flight();
+        // The process is exiting: a write started now could be cut short by the exit and
+        // leave its temporary file behind, so it waits for the exit instead.
+        while state.exiting {
+            state = SETTLED.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.writes += 1;
+        WriteGuard(())
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        let mut state = in_flight();
+        state.writes -= 1;
+        if state.writes == 0 {
+            SETTLED.notify_all();
+        }
+    }
+}
+
+/// Readies the process to exit while other threads may still be writing files (speculative
+/// work on an async runtime that is not waited for): writes already started finish, for at
+/// most `timeout`, and any write asked for from now on never starts (its thread waits until
+/// the process exits). So an exit cuts no atomic write short and leaves no temporary file.
+/// Returns whether every write in flight finished in time.
+///
+/// Call it last, from the thread that then exits: a write this thread asks for afterwards
+/// would wait forever.
+pub fn quiesce_writes(timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut state = in_flight();
+    state.exiting = true;
+    while state.writes > 0 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        state = SETTLED
+            .wait_timeout(state, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    true
+}
 
 /// A name no other thread or process will pick at the same time: pid, a per-process counter and
 /// the clock's nanoseconds (two processes with the same pid in different pid namespaces may share
@@ -82,12 +152,16 @@ impl PendingWrite {
     /// Writes `bytes` to a temporary file beside `path`, then fsyncs it, renames it over `path`
     /// and fsyncs the directory on another thread.
     pub fn start(path: &Path, bytes: &[u8]) -> io::Result<Self> {
+        let in_flight = WriteGuard::begin();
         let temp = parent_dir(path).join(unique_name(".dx-tmp-"));
         let file = create_written(&temp, bytes, 0o644)?;
         let (dest, thread_temp) = (path.to_path_buf(), temp.clone());
         let spawned = std::thread::Builder::new()
             .name("dx-write".into())
-            .spawn(move || finish_durably(file, &thread_temp, &dest));
+            .spawn(move || {
+                let _in_flight = in_flight;
+                finish_durably(file, &thread_temp, &dest)
+            });
         match spawned {
             Ok(thread) => Ok(Self {
                 path: path.to_path_buf(),
@@ -115,6 +189,7 @@ impl PendingWrite {
     /// if it succeeded): the order in which a crash may reveal them is the order they were
     /// asked for.
     pub fn then_write(self, path: &Path, bytes: &[u8]) -> io::Result<PendingWrite> {
+        let in_flight = WriteGuard::begin();
         let temp = parent_dir(path).join(unique_name(".dx-tmp-"));
         let file = create_written(&temp, bytes, 0o644)?;
         let (dest, thread_temp) = (path.to_path_buf(), temp.clone());
@@ -123,6 +198,7 @@ impl PendingWrite {
         let spawned = std::thread::Builder::new()
             .name("dx-write".into())
             .spawn(move || {
+                let _in_flight = in_flight;
                 let earlier = match first_thread {
                     Some(thread) => join_write(thread),
                     None => Ok(()),
@@ -230,6 +306,7 @@ pub(crate) fn write_via(
     mode: u32,
     durability: Durability,
 ) -> io::Result<()> {
+    let _in_flight = WriteGuard::begin();
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
@@ -461,6 +538,48 @@ mod tests {
         assert!(replace_atomic_unsynced_if_changed(&path, b"two").unwrap());
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Set in the child process [`quiesced_exit_cuts_no_write_short`] starts.
+    const QUIESCE_CHILD: &str = "DX_STORE_QUIESCE_CHILD";
+
+    /// In its own process (a flag set here would stop every other test's writes): writes race
+    /// an exit that quiesces first, and no temporary file is left behind.
+    #[test]
+    fn quiesced_exit_cuts_no_write_short() {
+        if let Some(dir) = std::env::var_os(QUIESCE_CHILD) {
+            let dir = PathBuf::from(dir);
+            for t in 0..4 {
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    let big = vec![b'x'; 1 << 20];
+                    for i in 0.. {
+                        let _ = write_atomic(&dir.join(format!("f{t}-{}", i % 8)), &big);
+                    }
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            assert!(quiesce_writes(std::time::Duration::from_secs(10)));
+            std::process::exit(0);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "atomic::tests::quiesced_exit_cuts_no_write_short",
+            ])
+            .env(QUIESCE_CHILD, dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(!names.is_empty(), "the child wrote nothing");
+        let temps: Vec<&String> = names.iter().filter(|n| n.starts_with(".dx-tmp-")).collect();
+        assert!(temps.is_empty(), "left behind: {temps:?}");
     }
 
     #[test]

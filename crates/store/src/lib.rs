@@ -22,8 +22,8 @@ mod session;
 mod store;
 
 pub use atomic::{
-    PendingWrite, replace_atomic_unsynced, replace_atomic_unsynced_if_changed, write_atomic,
-    write_atomic_if_changed,
+    PendingWrite, quiesce_writes, replace_atomic_unsynced, replace_atomic_unsynced_if_changed,
+    write_atomic, write_atomic_if_changed,
 };
 pub use error::StoreError;
 pub use lock::{FileLock, LockMode};

@@ -17,12 +17,16 @@ pub fn mount(args: MountArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         reset,
         daemon_child,
     } = args;
-    let project = Project::open_current()?;
-    let store = dx_install::open_store()?;
     if daemon_child {
-        mount::run_daemon_child(&project.dir, store)?;
+        // Started by an install or a mount in the project's root directory: it serves that
+        // directory's node_modules and needs nothing from package.json (nor the walk up
+        // looking for a workspace root).
+        let dir = std::env::current_dir()?;
+        mount::run_daemon_child(&dir, dx_install::open_store()?)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let project = Project::open_current()?;
+    let store = dx_install::open_store()?;
     let settings = InstallSettings {
         frozen_lockfile: true,
         network: NetworkMode::Online,
