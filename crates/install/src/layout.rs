@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use dx_formats::dxl::{Dxl, DxlError, NodeKind, PackageView};
 use dx_formats::lockfile::workspace_key;
 use dx_resolve::{BinLink, DirLink, LayoutOptions, LayoutPlan, Lockfile, PlacedPackage};
-use dx_resolve::{WorkspaceLayout, plan_layout};
+use dx_resolve::{WorkspaceLayout, join_relative, plan_layout};
 use dx_store::Store;
 
 use crate::error::{Context as _, Result};
@@ -269,7 +269,7 @@ impl<'l> LockIndex<'l> {
                     .strip_prefix("file:")
                     .or_else(|| version.strip_prefix("link:"))
                     .unwrap_or(version);
-                linked.entry(normalize("", dir)).or_default().push(key);
+                linked.entry(join_relative("", dir)).or_default().push(key);
             } else {
                 archived
                     .entry((&package.name, &package.version))
@@ -375,7 +375,7 @@ fn read_tree(
                     // Relative to the directory holding the link (`node_modules/@s` for `@s/b`).
                     let location = format!("{node_modules}/{path}");
                     let from = location.rsplit_once('/').map_or("", |(dir, _)| dir);
-                    normalize(from, target)
+                    join_relative(from, target)
                 };
                 let key = index.linked(name, &dir).ok_or_else(|| unmatched(path))?;
                 at.insert(path, key.clone());
@@ -434,26 +434,6 @@ fn bin_owner(link_path: &str, target: &str) -> Option<String> {
         first.to_owned()
     };
     Some(format!("{node_modules}{name}"))
-}
-
-/// `base/rel` with `.` and `..` folded (a path that climbs above the root keeps its leading
-/// `..`s, and `./x/` is `x`), as dx.lock writes `file:` directories relative to the root.
-fn normalize(base: &str, rel: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in base.split('/').chain(rel.split('/')) {
-        match part {
-            "" | "." => {}
-            ".." if parts.last().is_some_and(|p| *p != "..") => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    if parts.is_empty() {
-        ".".to_owned()
-    } else {
-        parts.join("/")
-    }
 }
 
 /// A plan's placements as one sorted map (`<member>: node <path>` → key, and so on), to

@@ -41,3 +41,4 @@ pub use resolver::{
     resolve,
 };
 pub use source::{PackageSource, SourceError};
+pub use tree::package::join_relative;

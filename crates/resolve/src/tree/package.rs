@@ -254,8 +254,9 @@ pub(crate) fn normalize_relative(path: &str) -> String {
 }
 
 /// `base/rel`, with `.` and `..` components folded (a path that climbs above the root keeps
-/// its leading `..`s).
-fn join_relative(base: &str, rel: &str) -> String {
+/// its leading `..`s; an empty result is `.`): how dx.lock writes `file:` and `link:`
+/// directories relative to the root.
+pub fn join_relative(base: &str, rel: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in base.split('/').chain(rel.split('/')) {
         match part {
