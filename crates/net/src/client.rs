@@ -170,7 +170,7 @@ impl RegistryClient {
             });
         }
         let registry = self.registry_for(package)?.to_owned();
-        let url = format!("{registry}/{}", escape_package_name(package));
+        let url = packument_url(&registry, package);
         let (packument, _) = with_retries(&self.inner.config, self.progress(), package, |_| {
             self.fetch_packument(&registry, &url, package, None)
         })
@@ -215,7 +215,7 @@ impl RegistryClient {
                 Ok(Arc::new(hit.packument))
             }
             (_, cached) => {
-                let url = format!("{registry}/{}", escape_package_name(package));
+                let url = packument_url(&registry, package);
                 let cached = cached.map(|hit| hit.packument);
                 // Boxed: the network path's state is large, and every load's future (a
                 // prefetch task each) would otherwise carry it, cache hits included.
@@ -322,7 +322,7 @@ impl RegistryClient {
             });
         }
         let registry = self.registry_for(package)?.to_owned();
-        let url = format!("{registry}/{}", escape_package_name(package));
+        let url = packument_url(&registry, package);
         with_retries(&self.inner.config, self.progress(), package, |_| async {
             let response = self
                 .get(&url)
@@ -358,6 +358,11 @@ impl RegistryClient {
         })
         .await
     }
+}
+
+/// Where `package`'s packument is on `registry`.
+fn packument_url(registry: &str, package: &str) -> String {
+    format!("{registry}/{}", escape_package_name(package))
 }
 
 /// How long a response may be used without revalidation: `Cache-Control: max-age=N`; none
