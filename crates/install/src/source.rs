@@ -17,13 +17,66 @@ use crate::fetch_other::{self, Remote};
 pub struct RegistrySource {
     client: RegistryClient,
     runtime: Handle,
+    prefetcher: Arc<Prefetcher>,
     /// Names already asked for (their likely dependencies are prefetched once).
     asked: Mutex<HashSet<String>>,
-    /// Names already put in flight: each gets one prefetch task, however often the resolver
-    /// and the speculation above name it (a task costs an allocation the size of the load).
-    in_flight: Mutex<HashSet<String>>,
     remote: Option<Remote>,
     notes: Mutex<Vec<String>>,
+}
+
+/// Puts packument loads in flight on the runtime, off the resolver's thread.
+struct Prefetcher {
+    client: RegistryClient,
+    runtime: Handle,
+    /// Names already put in flight: each gets one prefetch task, however often the resolver
+    /// and the speculation name it (a task costs an allocation the size of the load).
+    in_flight: Mutex<HashSet<String>>,
+}
+
+impl Prefetcher {
+    fn spawn(&self, name: &str) {
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if in_flight.contains(name) {
+                return;
+            }
+            in_flight.insert(name.to_owned());
+        }
+        let client = self.client.clone();
+        let name = name.to_owned();
+        self.runtime.spawn(async move {
+            // Errors surface when the resolver asks for the name itself.
+            let _ = client.packument(&name).await;
+        });
+    }
+
+    /// Prefetches the dependencies of `name`'s latest version: what the resolver is likely to
+    /// ask for next. Decoding that manifest is a task of its own, so the resolver's thread
+    /// does not wait for it.
+    fn speculate(self: &Arc<Self>, name: &str) {
+        let this = self.clone();
+        let name = name.to_owned();
+        self.runtime.spawn(async move {
+            let Ok(packument) = this.client.packument(&name).await else {
+                return;
+            };
+            let Some(latest) = packument
+                .dist_tags
+                .get("latest")
+                .and_then(|v| packument.manifest(v))
+            else {
+                return;
+            };
+            for dep in latest
+                .dependencies
+                .keys()
+                .chain(latest.optional_dependencies.keys())
+                .chain(latest.peer_dependencies.keys())
+            {
+                this.spawn(dep);
+            }
+        });
+    }
 }
 
 /// Tarball manifests and git resolutions already fetched by this process (`dx add` learns a
@@ -36,10 +89,14 @@ impl RegistrySource {
     /// A source over `client`, running its requests on `runtime`.
     pub fn new(client: RegistryClient, runtime: Handle) -> Self {
         Self {
+            prefetcher: Arc::new(Prefetcher {
+                client: client.clone(),
+                runtime: runtime.clone(),
+                in_flight: Mutex::default(),
+            }),
             client,
             runtime,
             asked: Mutex::default(),
-            in_flight: Mutex::default(),
             remote: None,
             notes: Mutex::default(),
         }
@@ -63,53 +120,26 @@ impl RegistrySource {
             .as_ref()
             .ok_or(SourceError::Unsupported { what })
     }
-
-    fn spawn_prefetch(&self, name: String) {
-        if !self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.clone())
-        {
-            return;
-        }
-        let client = self.client.clone();
-        self.runtime.spawn(async move {
-            // Errors surface when the resolver asks for the name itself.
-            let _ = client.packument(&name).await;
-        });
-    }
 }
 
 impl PackageSource for RegistrySource {
     fn packument(&self, name: &str) -> Result<Arc<Packument>, SourceError> {
-        // The client shares one load per name, so a name asked for again (or already
-        // prefetched) costs a map lookup.
-        let packument = self
-            .runtime
-            .block_on(self.client.packument(name))
-            .map_err(|e| source_error(name, e))?;
-        // Names the resolver is likely to ask for next: the dependencies of the latest version
-        // (once per name: the first ask).
-        let first = self
-            .asked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_owned());
-        if first
-            && let Some(latest) = packument
-                .dist_tags
-                .get("latest")
-                .and_then(|v| packument.manifest(v))
-        {
-            for dep in latest
-                .dependencies
-                .keys()
-                .chain(latest.optional_dependencies.keys())
-                .chain(latest.peer_dependencies.keys())
-            {
-                self.spawn_prefetch(dep.clone());
-            }
+        // The client shares one load per name: one already loaded (prefetched) is handed out
+        // without entering the runtime; otherwise this thread waits for the load.
+        let packument = match self.client.packument_loaded(name) {
+            Some(packument) => packument,
+            None => self
+                .runtime
+                .block_on(self.client.packument(name))
+                .map_err(|e| source_error(name, e))?,
+        };
+        // Names the resolver is likely to ask for next (once per name: the first ask).
+        let first = {
+            let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+            !asked.contains(name) && asked.insert(name.to_owned())
+        };
+        if first {
+            self.prefetcher.speculate(name);
         }
         Ok(packument)
     }
@@ -143,7 +173,7 @@ impl PackageSource for RegistrySource {
 
     fn prefetch(&self, names: &[&str]) {
         for name in names {
-            self.spawn_prefetch((*name).to_owned());
+            self.prefetcher.spawn(name);
         }
     }
 

@@ -159,6 +159,18 @@ impl RegistryClient {
             .cloned()
     }
 
+    /// The packument of `package` if a load of it in this client has already finished (a
+    /// prefetch): no waiting, no runtime needed. `None` when it has not started, is still in
+    /// flight or failed ([`Self::packument`] says why).
+    pub fn packument_loaded(&self, package: &str) -> Option<Arc<Packument>> {
+        let map = self
+            .inner
+            .packuments
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(package).and_then(|cell| cell.get().cloned())
+    }
+
     /// The packument of `package` fetched again from the registry, whatever the cache holds:
     /// for a cached entry found damaged after it was opened (a manifest that fails its
     /// checksum). The new document replaces the cache entry and what [`Self::packument`]

@@ -37,15 +37,6 @@ const ASCII_WEIGHTS: [u16; 128] = {
     table
 };
 
-/// Primary weight of a character (ASCII by table; anything else after ASCII, by code point).
-fn primary(c: char) -> u32 {
-    if c.is_ascii() {
-        u32::from(ASCII_WEIGHTS[c as usize])
-    } else {
-        1000 + c as u32
-    }
-}
-
 /// `a.localeCompare(b, 'en')` for package names and install paths.
 pub fn locale_compare(a: &str, b: &str) -> Ordering {
     if a == b {
@@ -57,12 +48,22 @@ pub fn locale_compare(a: &str, b: &str) -> Ordering {
 /// A byte string whose plain byte order is [`locale_compare`]'s order, for sorting many strings
 /// (computed once per string, compared with `memcmp`): primary weights, then the text with
 /// letter case swapped so that lowercase sorts first at equal primary weight.
+///
+/// Weights are written as a prefix-free code whose byte order is the weights' order: an ASCII
+/// weight (1..=727) as two bytes (first byte 0..=2), any other character as `0x04` and its code
+/// point in three bytes (all of them weigh more than ASCII), then the terminator `0, 0`, which
+/// sorts before every weight.
 pub fn collation_key(s: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(s.len() * 3 + 4);
+    let mut key = Vec::with_capacity(s.len() * 3 + 2);
     for c in s.chars() {
-        key.extend_from_slice(&primary(c).to_be_bytes());
+        if c.is_ascii() {
+            key.extend_from_slice(&ASCII_WEIGHTS[c as usize].to_be_bytes());
+        } else {
+            let [_, a, b, c] = (c as u32).to_be_bytes();
+            key.extend_from_slice(&[0x04, a, b, c]);
+        }
     }
-    key.extend_from_slice(&[0, 0, 0, 0]);
+    key.extend_from_slice(&[0, 0]);
     for b in s.bytes() {
         key.push(if b.is_ascii_alphabetic() { b ^ 0x20 } else { b });
     }
@@ -72,6 +73,44 @@ pub fn collation_key(s: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The order the key encodes, spelled out: the sequence of primary weights (ASCII by
+    /// table, anything else after ASCII by code point), then the case-swapped bytes.
+    fn reference_order(a: &str, b: &str) -> Ordering {
+        let weights = |s: &str| -> Vec<u32> {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii() {
+                        u32::from(ASCII_WEIGHTS[c as usize])
+                    } else {
+                        1000 + c as u32
+                    }
+                })
+                .collect()
+        };
+        let swapped = |s: &str| -> Vec<u8> {
+            s.bytes()
+                .map(|b| if b.is_ascii_alphabetic() { b ^ 0x20 } else { b })
+                .collect()
+        };
+        weights(a)
+            .cmp(&weights(b))
+            .then_with(|| swapped(a).cmp(&swapped(b)))
+    }
+
+    proptest! {
+        #[test]
+        fn key_order_is_weight_order_then_case(a in "[ -~é中@/._-]{0,12}", b in "[ -~é中@/._-]{0,12}") {
+            prop_assert_eq!(collation_key(&a).cmp(&collation_key(&b)), reference_order(&a, &b));
+        }
+
+        #[test]
+        fn a_prefix_sorts_first(a in "[ -~é中]{0,8}", rest in "[ -~é中]{1,4}") {
+            let longer = format!("{a}{rest}");
+            prop_assert_eq!(collation_key(&a).cmp(&collation_key(&longer)), Ordering::Less);
+        }
+    }
 
     #[test]
     fn punctuation_before_digits_before_letters() {

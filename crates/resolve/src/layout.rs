@@ -308,7 +308,7 @@ fn reach_excluding(tree: &Tree, excluded: &[Option<SkipReason>], omit_dev: bool)
         stack.push(m);
     }
     while let Some(n) = stack.pop() {
-        for d in &tree.pkgs.list[tree.nodes[n].pkg].deps {
+        for d in tree.pkgs.list[tree.nodes[n].pkg].deps.iter() {
             if d.bundled || (tree.is_importer(n) && omit_dev && d.kind == EdgeKind::Dev) {
                 continue;
             }

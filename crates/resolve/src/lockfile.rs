@@ -32,14 +32,14 @@ pub fn parse(text: &str) -> Result<Lockfile, LockfileError> {
 pub fn manifest_importer(pj: &PackageJson) -> Importer {
     let edges = PkgInfo::root(pj)
         .deps
-        .into_iter()
+        .iter()
         .map(|d| {
             let edge = LockedEdge {
-                specifier: d.raw,
+                specifier: d.raw.clone(),
                 kind: d.kind,
                 target: None,
             };
-            (d.name, edge)
+            (d.name.clone(), edge)
         })
         .collect();
     Importer {

@@ -261,14 +261,14 @@ pub fn resolve(
         overrides: &overrides,
         options,
         packuments: HashMap::new(),
-        picks: HashMap::new(),
+        picks: PickMemo::default(),
         tags: HashMap::new(),
         fetched: 0,
     };
     let root_info = PkgInfo::root(root);
     let names: Vec<&str> = std::iter::once(&root_info)
         .chain(&members)
-        .flat_map(|p| &p.deps)
+        .flat_map(|p| p.deps.iter())
         .filter_map(|d| {
             d.spec
                 .as_ref()
@@ -278,6 +278,8 @@ pub fn resolve(
     source.prefetch(&names);
     let (tree, mut warnings) = TreeBuilder::new(root_info, members, &mut chooser).build()?;
     let resolution = tree.to_lockfile(overrides.to_flat());
+    // The tree is tens of thousands of small allocations; the caller needs only the lock.
+    drop_in_background(tree);
     for (key, p) in &resolution.packages {
         if let Some(message) = &p.deprecated {
             warnings.push(ResolveWarning::Deprecated {
@@ -293,6 +295,15 @@ pub fn resolve(
     })
 }
 
+/// Drops `value` on a thread of its own (or here, when no thread can be started): freeing a
+/// large resolution's tree took milliseconds the caller does not need to wait for.
+fn drop_in_background<T: Send + 'static>(value: T) {
+    let spawned = std::thread::Builder::new()
+        .name("dx-drop".into())
+        .spawn(move || drop(value));
+    drop(spawned);
+}
+
 fn dependent_name(pkgs: &Packages, from: PkgIdx) -> String {
     let info = &pkgs.list[from];
     if info.key.is_empty() {
@@ -304,13 +315,20 @@ fn dependent_name(pkgs: &Packages, from: PkgIdx) -> String {
     }
 }
 
+type PickMemo = rustc_hash::FxHashMap<
+    String,
+    Vec<(DependencySpec, Option<crate::semver::Range>, Option<String>)>,
+>;
+
 struct RegistryChooser<'a> {
     source: &'a dyn PackageSource,
     previous: Option<&'a Lockfile>,
     overrides: &'a Overrides,
     options: &'a ResolveOptions,
     packuments: HashMap<String, Arc<Packument>>,
-    picks: HashMap<(String, String, String), Option<String>>,
+    /// Versions picked, per packument name: (request, extra range, answer). A name sees few
+    /// distinct requests, so a scan beats building a key for every lookup.
+    picks: PickMemo,
     tags: HashMap<(String, String), String>,
     fetched: usize,
 }
@@ -501,17 +519,22 @@ impl RegistryChooser<'_> {
         request: &DependencySpec,
         also: Option<&crate::semver::Range>,
     ) -> Option<String> {
-        let key = (
-            packument.name.clone(),
-            request.to_string(),
-            also.map(|r| r.to_string()).unwrap_or_default(),
-        );
-        if let Some(hit) = self.picks.get(&key) {
+        if let Some(seen) = self.picks.get(packument.name.as_str())
+            && let Some((_, _, hit)) = seen
+                .iter()
+                .find(|(r, a, _)| r == request && a.as_ref() == also)
+        {
             return hit.clone();
         }
         let picked =
             pick::pick_version(packument, request, also, self.options.node_version.as_ref());
-        self.picks.insert(key, picked.clone());
+        let entry = (request.clone(), also.cloned(), picked.clone());
+        match self.picks.get_mut(packument.name.as_str()) {
+            Some(seen) => seen.push(entry),
+            None => {
+                self.picks.insert(packument.name.clone(), vec![entry]);
+            }
+        }
         picked
     }
 
@@ -667,7 +690,7 @@ impl Chooser for RegistryChooser<'_> {
         if let Some(choice) = self.reuse(pkgs, from, dep, advisory) {
             return Ok(choice);
         }
-        let Some(spec) = dep.spec.clone() else {
+        let Some(spec) = &dep.spec else {
             return self.fail_or_skip(
                 pkgs,
                 from,
@@ -679,13 +702,13 @@ impl Chooser for RegistryChooser<'_> {
                 },
             );
         };
-        match &spec {
+        match spec {
             DependencySpec::Range(_) | DependencySpec::Tag(_) | DependencySpec::Alias { .. } => {
-                self.choose_registry(pkgs, from, dep, &spec, advisory)
+                self.choose_registry(pkgs, from, dep, spec, advisory)
             }
-            DependencySpec::Tarball(url) => self.choose_tarball(pkgs, from, dep, &spec, url),
-            DependencySpec::File(path) => self.choose_local(pkgs, from, dep, &spec, path, false),
-            DependencySpec::Link(path) => self.choose_local(pkgs, from, dep, &spec, path, true),
+            DependencySpec::Tarball(url) => self.choose_tarball(pkgs, from, dep, spec, url),
+            DependencySpec::File(path) => self.choose_local(pkgs, from, dep, spec, path, false),
+            DependencySpec::Link(path) => self.choose_local(pkgs, from, dep, spec, path, true),
             DependencySpec::Git(git) => self.choose_git(pkgs, from, dep, git),
             DependencySpec::Workspace(range) => choose_workspace(pkgs, from, dep, range),
         }

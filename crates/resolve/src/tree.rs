@@ -12,6 +12,10 @@ pub(crate) mod package;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
 use dx_formats::lockfile::{EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, Workspace};
 
 use crate::collate::collation_key;
@@ -32,12 +36,14 @@ pub(crate) struct Node {
     pub name: String,
     pub pkg: PkgIdx,
     pub parent: Option<NodeIdx>,
-    pub children: BTreeMap<String, NodeIdx>,
+    /// By name (never iterated: order comes from `sort_key`).
+    pub children: FxHashMap<String, NodeIdx>,
     pub depth: u32,
     /// `node_modules/a/node_modules/b`; empty for the root.
     pub location: String,
-    /// [`collation_key`] of `location`: npm's path order as plain bytes.
-    pub sort_key: Vec<u8>,
+    /// [`collation_key`] of `location`: npm's path order as plain bytes (shared with the
+    /// queue).
+    pub sort_key: Arc<[u8]>,
     pub alive: bool,
 }
 
@@ -88,7 +94,7 @@ pub(crate) struct Tree {
     pub pkgs: Packages,
     pub nodes: Vec<Node>,
     /// Edges resolved to an ancestor instead of a copy (dependency loops).
-    pub forced: HashMap<(NodeIdx, String), PkgIdx>,
+    pub forced: FxHashMap<(NodeIdx, String), PkgIdx>,
     /// Workspace members' nodes, by path: each is the root's child under its name (what
     /// `node_modules/<name>` links to) and lives at its own directory (`location` is the
     /// member's path), so what it needs is placed in `<path>/node_modules` or hoisted above.
@@ -126,7 +132,12 @@ impl Tree {
     pub fn edge_target(&self, n: NodeIdx, name: &str) -> Option<PkgIdx> {
         self.resolve(n, name)
             .map(|t| self.nodes[t].pkg)
-            .or_else(|| self.forced.get(&(n, name.to_string())).copied())
+            .or_else(|| {
+                if self.forced.is_empty() {
+                    return None;
+                }
+                self.forced.get(&(n, name.to_string())).copied()
+            })
     }
 
     /// The root or a workspace member: a project whose devDependencies are installed.
@@ -156,9 +167,9 @@ impl Tree {
 pub(crate) struct TreeBuilder<'c, C: Chooser> {
     tree: Tree,
     chooser: &'c mut C,
-    queue: BTreeSet<(u32, Vec<u8>, NodeIdx)>,
+    queue: BTreeSet<(u32, Arc<[u8]>, NodeIdx)>,
     /// name → nodes whose package has an edge of that name (may repeat; checks are idempotent).
-    dependents: HashMap<String, Vec<NodeIdx>>,
+    dependents: FxHashMap<String, Vec<NodeIdx>>,
     warnings: Vec<ResolveWarning>,
 }
 
@@ -172,22 +183,22 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             name: String::new(),
             pkg: root_pkg,
             parent: None,
-            children: BTreeMap::new(),
+            children: FxHashMap::default(),
             depth: 0,
             location: String::new(),
-            sort_key: Vec::new(),
+            sort_key: Arc::from(&[][..]),
             alive: true,
         };
         let mut builder = TreeBuilder {
             tree: Tree {
                 pkgs,
                 nodes: vec![node],
-                forced: HashMap::new(),
+                forced: FxHashMap::default(),
                 members: Vec::new(),
             },
             chooser,
             queue: BTreeSet::new(),
-            dependents: HashMap::new(),
+            dependents: FxHashMap::default(),
             warnings: Vec::new(),
         };
         builder.index_dependents(ROOT);
@@ -202,9 +213,9 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                 name: name.clone(),
                 pkg,
                 parent: Some(ROOT),
-                children: BTreeMap::new(),
+                children: FxHashMap::default(),
                 depth: 0,
-                sort_key: collation_key(&path),
+                sort_key: collation_key(&path).into(),
                 location: path,
                 alive: true,
             });
@@ -258,8 +269,13 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
 
     fn index_dependents(&mut self, n: NodeIdx) {
         let pkg = &self.tree.pkgs.list[self.tree.nodes[n].pkg];
-        for d in &pkg.deps {
-            self.dependents.entry(d.name.clone()).or_default().push(n);
+        for d in pkg.deps.iter() {
+            match self.dependents.get_mut(d.name.as_str()) {
+                Some(nodes) => nodes.push(n),
+                None => {
+                    self.dependents.insert(d.name.clone(), vec![n]);
+                }
+            }
         }
     }
 
@@ -297,7 +313,8 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
     /// package the edge resolved to, only that package is valid (another copy that merely
     /// satisfies the range would drop a version the lock holds: npm's tree keeps it nested).
     fn edge_valid(&self, from: NodeIdx, dep: &Dep) -> Option<bool> {
-        if self.tree.forced.contains_key(&(from, dep.name.clone())) {
+        if !self.tree.forced.is_empty() && self.tree.forced.contains_key(&(from, dep.name.clone()))
+        {
             return Some(true);
         }
         let t = self.tree.resolve(from, &dep.name)?;
@@ -317,9 +334,10 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             return Ok(());
         }
         let importer = self.tree.is_importer(n);
-        let deps: Vec<Dep> = self
-            .pkg(n)
-            .deps
+        // The package's edges are shared (`Arc`): walking them needs no copy while packages
+        // are added below.
+        let all = self.pkg(n).deps.clone();
+        let deps: Vec<&Dep> = all
             .iter()
             .filter(|d| {
                 !d.bundled
@@ -327,7 +345,6 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                     && (importer || d.kind != EdgeKind::Dev)
             })
             .filter(|d| self.edge_valid(n, d) != Some(true))
-            .cloned()
             .collect();
         if deps.is_empty() {
             return Ok(());
@@ -343,23 +360,23 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         self.chooser.prefetch(&names);
         let from_pkg = self.tree.nodes[n].pkg;
         for dep in deps {
-            if self.edge_valid(n, &dep) == Some(true) {
+            if self.edge_valid(n, dep) == Some(true) {
                 continue;
             }
             if dep.kind == EdgeKind::Peer && n != ROOT {
                 // A peer is the parent's business: resolve it as seen from the parent.
                 if let Some(p) = self.tree.nodes[n].parent
                     && let Some(t) = self.tree.resolve(p, &dep.name)
-                    && !self.satisfies(self.tree.nodes[t].pkg, &dep)
+                    && !self.satisfies(self.tree.nodes[t].pkg, dep)
                 {
                     continue; // a peer conflict, reported by check_peers
                 }
             }
-            let Some(pkg) = self.choose(from_pkg, &dep, None)? else {
+            let Some(pkg) = self.choose(from_pkg, dep, None)? else {
                 continue;
             };
             let peer_set = self.load_peer_set(n, &dep.name, pkg)?;
-            self.place_dep(n, &dep, pkg, &peer_set);
+            self.place_dep(n, dep, pkg, &peer_set);
         }
         Ok(())
     }
@@ -392,13 +409,8 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         set.insert(name.to_string(), pkg);
         let mut stack = vec![pkg];
         while let Some(member) = stack.pop() {
-            let peers: Vec<Dep> = self.tree.pkgs.list[member]
-                .deps
-                .iter()
-                .filter(|d| d.kind == EdgeKind::Peer)
-                .cloned()
-                .collect();
-            for pd in peers {
+            let deps = self.tree.pkgs.list[member].deps.clone();
+            for pd in deps.iter().filter(|d| d.kind == EdgeKind::Peer) {
                 if set.contains_key(&pd.name) {
                     continue;
                 }
@@ -414,7 +426,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                             .dep_of(requester, &pd.name)
                             .filter(|d| !d.kind.is_peer() || requester == ROOT)
                             .cloned();
-                        self.choose(member, &pd, advisory.as_ref())?
+                        self.choose(member, pd, advisory.as_ref())?
                     }
                 };
                 if let Some(p) = chosen {
@@ -498,23 +510,18 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             }
         };
         // Place the unmet peers of what was just placed, beside it.
-        let peers: Vec<Dep> = self.tree.pkgs.list[pkg]
-            .deps
-            .iter()
-            .filter(|d| d.kind == EdgeKind::Peer)
-            .cloned()
-            .collect();
-        for pd in peers {
-            if self.edge_valid(placed, &pd) == Some(true) {
+        let deps = self.tree.pkgs.list[pkg].deps.clone();
+        for pd in deps.iter().filter(|d| d.kind == EdgeKind::Peer) {
+            if self.edge_valid(placed, pd) == Some(true) {
                 continue;
             }
             let Some(&peer) = peer_set.get(&pd.name) else {
                 continue;
             };
-            if !self.satisfies(peer, &pd) {
+            if !self.satisfies(peer, pd) {
                 continue;
             }
-            self.place_dep(placed, &pd, peer, peer_set);
+            self.place_dep(placed, pd, peer, peer_set);
         }
         Some(placed)
     }
@@ -584,9 +591,9 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             name: name.to_string(),
             pkg,
             parent: Some(parent),
-            children: BTreeMap::new(),
+            children: FxHashMap::default(),
             depth: parent_node.depth + 1,
-            sort_key: collation_key(&location),
+            sort_key: collation_key(&location).into(),
             location,
             alive: true,
         };
@@ -895,12 +902,16 @@ impl Tree {
         let not_dev = self.reach(|n, kind| !self.is_importer(n) || kind != EdgeKind::Dev);
         let not_optional = self
             .reach(|n, kind| !kind.is_optional() && (self.is_importer(n) || kind != EdgeKind::Dev));
-        let mut packages: BTreeMap<String, LockedPackage> = BTreeMap::new();
-        let mut prod_reachable_keys = HashSet::new();
-        let mut required_keys = HashSet::new();
+        // Per package (not per copy): reached without dev edges, without optional edges,
+        // and whether its block is written yet (from its shallowest copy, the first in order).
+        let count = self.pkgs.list.len();
+        let (mut prod_reachable, mut required, mut written) =
+            (vec![false; count], vec![false; count], vec![false; count]);
+        let mut packages: Vec<(PkgIdx, LockedPackage)> = Vec::with_capacity(count);
         let mut workspaces = BTreeMap::new();
         for &n in &order {
-            let info = &self.pkgs.list[self.nodes[n].pkg];
+            let p = self.nodes[n].pkg;
+            let info = &self.pkgs.list[p];
             if let Some(path) = &info.workspace {
                 workspaces.insert(
                     path.clone(),
@@ -916,17 +927,13 @@ impl Tree {
                 );
                 continue;
             }
-            if not_dev[n] {
-                prod_reachable_keys.insert(info.key.clone());
-            }
-            if not_optional[n] {
-                required_keys.insert(info.key.clone());
-            }
-            if packages.contains_key(&info.key) {
+            prod_reachable[p] |= not_dev[n];
+            required[p] |= not_optional[n];
+            if std::mem::replace(&mut written[p], true) {
                 continue;
             }
-            packages.insert(
-                info.key.clone(),
+            packages.push((
+                p,
                 LockedPackage {
                     name: info.name.clone(),
                     version: info.version.clone(),
@@ -939,15 +946,22 @@ impl Tree {
                     bin: info.bin.clone(),
                     has_install_script: info.has_install_script,
                     deprecated: info.deprecated.clone(),
+                    // Set below, once every copy has been seen.
                     optional: false,
                     dev: false,
                 },
-            );
+            ));
         }
-        for (key, p) in packages.iter_mut() {
-            p.dev = !prod_reachable_keys.contains(key);
-            p.optional = !required_keys.contains(key);
-        }
+        let mut packages: Vec<(String, LockedPackage)> = packages
+            .into_iter()
+            .map(|(p, mut locked)| {
+                locked.dev = !prod_reachable[p];
+                locked.optional = !required[p];
+                (self.pkgs.list[p].key.clone(), locked)
+            })
+            .collect();
+        packages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let packages: BTreeMap<String, LockedPackage> = packages.into_iter().collect();
         Lockfile {
             root: Importer {
                 edges: edges_of(ROOT),
@@ -968,7 +982,7 @@ impl Tree {
             stack.push(m);
         }
         while let Some(n) = stack.pop() {
-            for d in &self.pkgs.list[self.nodes[n].pkg].deps {
+            for d in self.pkgs.list[self.nodes[n].pkg].deps.iter() {
                 if d.bundled || !follow(n, d.kind) {
                     continue;
                 }

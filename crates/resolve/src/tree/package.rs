@@ -2,11 +2,12 @@
 //! (a registry manifest, a previous lock, a directory), with its edges already overridden.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use dx_formats::hash::Integrity;
 use dx_formats::lockfile::{EdgeKind, LockedEdge, LockedPackage, package_key};
 
-use crate::collate::locale_compare;
+use crate::collate::collation_key;
 use crate::manifest::PackageJson;
 use crate::overrides::Overrides;
 use crate::packument::{PeerDependencyMeta, VersionManifest};
@@ -43,8 +44,9 @@ pub(crate) struct PkgInfo {
     pub semver: Option<Version>,
     pub resolved: Option<String>,
     pub integrity: Option<Integrity>,
-    /// Sorted by name with npm's collation.
-    pub deps: Vec<Dep>,
+    /// Sorted by name with npm's collation; shared, so the tree builder walks a package's
+    /// edges while it adds packages.
+    pub deps: Arc<[Dep]>,
     pub bin: BTreeMap<String, String>,
     pub os: Vec<String>,
     pub cpu: Vec<String>,
@@ -84,7 +86,7 @@ impl PkgInfo {
             key: String::new(),
             name: pj.name.clone().unwrap_or_default(),
             version: pj.version.clone().unwrap_or_default(),
-            deps: build_deps(&sources, None),
+            deps: build_deps(&sources, None).into(),
             ..PkgInfo::default()
         }
     }
@@ -108,7 +110,8 @@ impl PkgInfo {
             deps: rebase_local_specs(
                 build_deps(&sources, Some((&name, semver.as_ref(), overrides))),
                 path,
-            ),
+            )
+            .into(),
             bin: pj.bins(),
             semver,
             name,
@@ -133,7 +136,8 @@ impl PkgInfo {
                     Some((&ws.name, semver.as_ref(), overrides)),
                 ),
                 path,
-            ),
+            )
+            .into(),
             bin: ws.bin.clone(),
             semver,
             name: ws.name.clone(),
@@ -146,7 +150,7 @@ impl PkgInfo {
     /// The root rebuilt from recorded edges (the planner's input).
     pub fn root_from_edges(edges: &BTreeMap<String, LockedEdge>) -> Self {
         PkgInfo {
-            deps: deps_from_edges(edges, None),
+            deps: deps_from_edges(edges, None).into(),
             ..PkgInfo::default()
         }
     }
@@ -184,7 +188,7 @@ impl PkgInfo {
         Ok(PkgInfo {
             key,
             name: m.name.clone(),
-            deps: build_deps(&sources, Some((&m.name, semver.as_ref(), overrides))),
+            deps: build_deps(&sources, Some((&m.name, semver.as_ref(), overrides))).into(),
             semver,
             version,
             resolved: m.dist.tarball.clone(),
@@ -204,7 +208,8 @@ impl PkgInfo {
     /// A package recorded in a previous resolution (no fetch needed).
     pub fn from_resolved(key: &str, p: &LockedPackage, overrides: &Overrides) -> Self {
         let semver = Version::parse(&p.version).ok();
-        let deps = deps_from_edges(&p.dependencies, Some((&p.name, semver.as_ref(), overrides)));
+        let deps =
+            deps_from_edges(&p.dependencies, Some((&p.name, semver.as_ref(), overrides))).into();
         // Non-registry packages carry their source (`file:../x`, a URL) as their version.
         let origin = semver.is_none().then(|| p.version.clone());
         PkgInfo {
@@ -328,7 +333,7 @@ fn build_deps(s: &DepSources<'_>, ctx: OverrideContext<'_>) -> Vec<Dep> {
         }
     }
     let mut deps: Vec<Dep> = by_name.into_values().collect();
-    deps.sort_by(|a, b| locale_compare(&a.name, &b.name));
+    deps.sort_by_cached_key(|d| collation_key(&d.name));
     deps
 }
 
@@ -341,7 +346,7 @@ fn deps_from_edges(edges: &BTreeMap<String, LockedEdge>, ctx: OverrideContext<'_
             make_dep(name, &e.specifier, e.kind, bundled, ctx)
         })
         .collect();
-    deps.sort_by(|a, b| locale_compare(&a.name, &b.name));
+    deps.sort_by_cached_key(|d| collation_key(&d.name));
     deps
 }
 
@@ -349,7 +354,7 @@ fn deps_from_edges(edges: &BTreeMap<String, LockedEdge>, ctx: OverrideContext<'_
 #[derive(Debug, Default)]
 pub(crate) struct Packages {
     pub list: Vec<PkgInfo>,
-    pub by_key: HashMap<String, PkgIdx>,
+    pub by_key: rustc_hash::FxHashMap<String, PkgIdx>,
 }
 
 impl Packages {
