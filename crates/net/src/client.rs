@@ -372,8 +372,8 @@ impl RegistryClient {
     }
 }
 
-/// Where `package`'s packument is on `registry`.
-fn packument_url(registry: &str, package: &str) -> String {
+/// Where `package`'s packument is on `registry` (no trailing slash): the name escaped as npm does.
+pub(crate) fn packument_url(registry: &str, package: &str) -> String {
     format!("{registry}/{}", escape_package_name(package))
 }
 

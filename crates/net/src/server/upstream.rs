@@ -12,7 +12,7 @@ use dx_formats::registry_url::tarball_url_for_file;
 use serde_json::Value;
 
 use crate::NetError;
-use crate::client::escape_package_name;
+use crate::client::{escape_package_name, packument_url};
 
 pub(super) struct UpstreamProxy {
     base: String,
@@ -48,7 +48,7 @@ impl UpstreamProxy {
         abbreviated: bool,
         base_url: &str,
     ) -> Result<Option<Bytes>, String> {
-        let url = format!("{}/{}", self.base, escape_package_name(name));
+        let url = packument_url(&self.base, name);
         let accept = if abbreviated {
             "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8"
         } else {
