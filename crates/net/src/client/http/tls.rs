@@ -7,8 +7,11 @@
 //! (system roots plus `cafile`) the first time a server presents a certificate. The system store
 //! is read once per process ([`native_roots`]); [`preload_native_roots`] starts that read on a
 //! thread when the first https request is made, so it overlaps the DNS lookup and TCP connect.
+//! A `cafile` is read at the same moment, not before: npm's configuration often names the
+//! system bundle (hundreds of certificates, a few milliseconds to parse) for every command.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -79,7 +82,7 @@ pub(crate) fn client_config(config: &RegistryConfig) -> Result<rustls::ClientCon
     let verifier: Arc<dyn ServerCertVerifier> = if config.strict_ssl {
         Arc::new(LazyRootsVerifier::new(
             provider.clone(),
-            extra_roots(config)?,
+            config.cafile.clone(),
         ))
     } else {
         Arc::new(AcceptAnyCertificate(provider.clone()))
@@ -95,19 +98,17 @@ pub(crate) fn client_config(config: &RegistryConfig) -> Result<rustls::ClientCon
 }
 
 /// The certificates of `cafile` (npm adds them to the system's, and so does dx).
-fn extra_roots(config: &RegistryConfig) -> Result<Vec<CertificateDer<'static>>, NetError> {
-    let Some(cafile) = &config.cafile else {
-        return Ok(Vec::new());
-    };
-    let pem = std::fs::read(cafile).map_err(|e| NetError::io("reading cafile", cafile, e))?;
+fn extra_roots(cafile: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(cafile)
+        .map_err(|e| format!("cannot read cafile `{}`: {e}", cafile.display()))?;
     let certificates = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| NetError::ClientSetup(format!("cafile `{}`: {e}", cafile.display())))?;
+        .map_err(|e| format!("cafile `{}`: {e}", cafile.display()))?;
     if certificates.is_empty() {
-        return Err(NetError::ClientSetup(format!(
+        return Err(format!(
             "cafile `{}` holds no PEM certificate",
             cafile.display()
-        )));
+        ));
     }
     Ok(certificates)
 }
@@ -116,24 +117,25 @@ fn extra_roots(config: &RegistryConfig) -> Result<Vec<CertificateDer<'static>>, 
 /// first certificate it is asked about.
 pub(crate) struct LazyRootsVerifier {
     provider: Arc<CryptoProvider>,
-    extra: Vec<CertificateDer<'static>>,
+    /// `cafile`: read with the system roots, on the first certificate.
+    cafile: Option<PathBuf>,
     verifier: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
 }
 
 impl fmt::Debug for LazyRootsVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LazyRootsVerifier")
-            .field("extra_roots", &self.extra.len())
+            .field("cafile", &self.cafile)
             .field("built", &self.verifier.get().is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl LazyRootsVerifier {
-    fn new(provider: Arc<CryptoProvider>, extra: Vec<CertificateDer<'static>>) -> Self {
+    fn new(provider: Arc<CryptoProvider>, cafile: Option<PathBuf>) -> Self {
         Self {
             provider,
-            extra,
+            cafile,
             verifier: OnceLock::new(),
         }
     }
@@ -143,9 +145,13 @@ impl LazyRootsVerifier {
             .get_or_init(|| {
                 let native = native_roots();
                 let mut roots = RootCertStore::clone(&native.store);
-                for certificate in &self.extra {
+                let extra = match &self.cafile {
+                    Some(cafile) => extra_roots(cafile)?,
+                    None => Vec::new(),
+                };
+                for certificate in extra {
                     roots
-                        .add(certificate.clone())
+                        .add(certificate)
                         .map_err(|e| format!("a cafile certificate is unusable: {e}"))?;
                 }
                 if roots.is_empty() {
