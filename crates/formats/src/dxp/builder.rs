@@ -3,9 +3,16 @@
 //! Files are compressed as they arrive (so the builder holds about the archive's size, not the
 //! unpacked size) and laid out at [`ArchiveBuilder::finish`] in path order, which makes the
 //! output independent of the order files were added.
+//!
+//! Once a package has proven large ([`BACKGROUND_AFTER`] bytes encoded), later files are
+//! compressed on a second thread while the caller produces the next ones (for a tarball:
+//! inflates them), so a big package costs about the longer of the two instead of their sum
+//! (measured in docs/dxp.md). The bytes are the same either way.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 use bytemuck::Zeroable;
 
@@ -59,13 +66,63 @@ pub struct BuiltArchive {
     pub file_count: u64,
 }
 
-/// One file, already in its stored form.
+/// Raw bytes a builder encodes on the caller's thread before it starts the background encoder:
+/// small packages (almost all) never start a thread.
+pub(crate) const BACKGROUND_AFTER: u64 = 1 << 20;
+/// Files queued for the background encoder at most; the caller waits when it is this far ahead
+/// (its memory stays bounded by the queue, not by the package).
+const BACKGROUND_QUEUE: usize = 32;
+
+/// One file, in its stored form (or, while `pending`, with its encoding still being done by the
+/// background encoder).
 struct StoredFile {
     executable: bool,
     compression: Compression,
     real_size: u64,
     content_hash: u64,
     stored: Vec<u8>,
+    /// Which `add` made this entry: a result from the background encoder applies only to the
+    /// entry of the same `add` (a path added twice keeps the later copy).
+    seq: u64,
+    /// Its encoding is with the background encoder.
+    pending: bool,
+}
+
+/// A file the background encoder has encoded: `(seq, path, stored form or raw)`.
+type Encoded = (
+    u64,
+    String,
+    Result<Option<(Compression, Vec<u8>)>, DxpError>,
+);
+
+/// The second thread that compresses files while the caller reads the next ones.
+struct BackgroundEncoder {
+    jobs: mpsc::SyncSender<(u64, String, Vec<u8>)>,
+    done: JoinHandle<Vec<(Encoded, Vec<u8>)>>,
+}
+
+impl BackgroundEncoder {
+    /// Starts the thread, or `None` when there is no second core or no thread to be had.
+    fn start(policy: CompressionPolicy) -> Option<Self> {
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return None;
+        }
+        let (jobs, queue) = mpsc::sync_channel::<(u64, String, Vec<u8>)>(BACKGROUND_QUEUE);
+        let done = std::thread::Builder::new()
+            .name("dx-dxp-encode".into())
+            .spawn(move || {
+                let mut encoder = Encoder::new(policy);
+                queue
+                    .into_iter()
+                    .map(|(seq, path, contents)| {
+                        let encoded = encoder.encode(&path, &contents);
+                        ((seq, path, encoded), contents)
+                    })
+                    .collect()
+            })
+            .ok()?;
+        Some(Self { jobs, done })
+    }
 }
 
 /// Collects files and lays out a DXP archive.
@@ -78,6 +135,12 @@ pub struct ArchiveBuilder {
     unpacked_size: u64,
     path_bytes: u64,
     warnings: Vec<String>,
+    /// Raw bytes encoded on the caller's thread so far (see [`BACKGROUND_AFTER`]).
+    encoded_inline: u64,
+    /// The background encoder, once started; `Some(None)` when it could not be.
+    background: Option<Option<BackgroundEncoder>>,
+    /// Number of `add` calls so far.
+    seq: u64,
 }
 
 impl ArchiveBuilder {
@@ -96,6 +159,9 @@ impl ArchiveBuilder {
             unpacked_size: 0,
             path_bytes: 0,
             warnings: Vec::new(),
+            encoded_inline: 0,
+            background: None,
+            seq: 0,
         }
     }
 
@@ -150,9 +216,24 @@ impl ArchiveBuilder {
 
         let real_size = contents.len() as u64;
         let content_hash = xxhash_rust::xxh3::xxh3_64(&contents);
-        let (compression, stored) = match self.encoder.encode(path, &contents)? {
-            Some(encoded) => encoded,
-            None => (Compression::Raw, contents.into_owned()),
+        self.seq += 1;
+        let seq = self.seq;
+        let (compression, stored, pending) = match self.background_for(path) {
+            Some(background) => {
+                let job = (seq, path.to_owned(), contents.into_owned());
+                match background.jobs.send(job) {
+                    Ok(()) => (Compression::Raw, Vec::new(), true),
+                    // The thread is gone (it panicked): `finish` reports that.
+                    Err(mpsc::SendError((_, _, contents))) => (Compression::Raw, contents, true),
+                }
+            }
+            None => {
+                self.encoded_inline += real_size;
+                match self.encoder.encode(path, &contents)? {
+                    Some((compression, stored)) => (compression, stored, false),
+                    None => (Compression::Raw, contents.into_owned(), false),
+                }
+            }
         };
         let file = StoredFile {
             executable,
@@ -160,6 +241,8 @@ impl ArchiveBuilder {
             real_size,
             content_hash,
             stored,
+            seq,
+            pending,
         };
         if previous_size.is_some() {
             self.warnings
@@ -171,6 +254,52 @@ impl ArchiveBuilder {
         self.unpacked_size = unpacked_after;
         self.files.insert(path.to_owned(), file);
         Ok(())
+    }
+
+    /// The background encoder for `path`, started when the package has proven large; `None`
+    /// to encode on this thread (small packages, the manifest, no codec, no second core).
+    fn background_for(&mut self, path: &str) -> Option<&BackgroundEncoder> {
+        if self.encoded_inline < BACKGROUND_AFTER
+            || path == "package.json"
+            || self.encoder.policy().codec.is_none()
+        {
+            return None;
+        }
+        let policy = self.encoder.policy();
+        self.background
+            .get_or_insert_with(|| BackgroundEncoder::start(policy))
+            .as_ref()
+    }
+
+    /// Waits for the background encoder and puts what it encoded in place.
+    fn collect_background(&mut self) -> Result<(), DxpError> {
+        let Some(Some(background)) = self.background.take() else {
+            return Ok(());
+        };
+        let BackgroundEncoder { jobs, done } = background;
+        drop(jobs);
+        let encoded = match done.join() {
+            Ok(encoded) => encoded,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        for ((seq, path, result), contents) in encoded {
+            let Some(file) = self.files.get_mut(&path).filter(|f| f.seq == seq) else {
+                continue;
+            };
+            let (compression, stored) = result?.unwrap_or((Compression::Raw, contents));
+            file.compression = compression;
+            file.stored = stored;
+            file.pending = false;
+        }
+        debug_assert!(self.files.values().all(|f| !f.pending));
+        Ok(())
+    }
+
+    /// Never starts the background encoder (tests compare its output with this).
+    #[cfg(test)]
+    pub(crate) fn without_background(mut self) -> Self {
+        self.background = Some(None);
+        self
     }
 
     /// Adds a directory, so that empty directories survive. Directories holding files need
@@ -209,6 +338,7 @@ impl ArchiveBuilder {
     /// Lays the archive out: entries in path order (each directory followed by its subtree,
     /// siblings by name), data in the same order.
     pub fn finish(mut self) -> Result<BuiltArchive, DxpError> {
+        self.collect_background()?;
         mark_bin_targets(&mut self.files);
         let Self {
             files,

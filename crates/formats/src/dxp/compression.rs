@@ -178,6 +178,11 @@ impl Encoder {
         }
     }
 
+    /// The policy this encoder follows.
+    pub(crate) fn policy(&self) -> CompressionPolicy {
+        self.policy
+    }
+
     /// Chooses how to store `contents` and returns the stored bytes, or `None` to store raw.
     pub(crate) fn encode(
         &mut self,

@@ -704,3 +704,59 @@ fn owned_and_borrowed_contents_build_the_same_archive() {
     let tiny = archive.get("tiny.js").unwrap();
     assert_eq!(archive.read(&tiny).unwrap().as_ref(), b"x");
 }
+
+#[test]
+fn a_large_package_encoded_in_the_background_is_byte_identical() {
+    // Past BACKGROUND_AFTER of inline encoding the rest goes to the second thread: compressible
+    // text, an incompressible file, a small file, and paths added twice in both directions (a
+    // queued copy replaced by an inline one and the other way round).
+    let big = text(30_000);
+    assert!(big.len() as u64 > builder::BACKGROUND_AFTER);
+    let noise: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "package.json".into(),
+            br#"{"name":"big","version":"1.0.0"}"#.to_vec(),
+        ),
+        ("dist/a.js".into(), big.clone()),
+        ("dist/b.js".into(), text(5_000)),
+        ("dist/noise.bin".into(), noise),
+        ("dist/c.js".into(), text(40)),
+        ("dist/twice.js".into(), text(3_000)),
+        ("dist/small.js".into(), b"x".to_vec()),
+        ("dist/twice.js".into(), b"later and small".to_vec()),
+        ("dist/other.js".into(), b"short".to_vec()),
+        ("dist/other.js".into(), text(4_000)),
+    ];
+    let build_with = |builder: ArchiveBuilder| {
+        let mut builder = builder;
+        for (path, contents) in &files {
+            builder
+                .add_file_owned(path, false, contents.clone())
+                .unwrap();
+        }
+        builder.finish().unwrap()
+    };
+    let background = build_with(ArchiveBuilder::new(BuildLimits::default()));
+    let inline = build_with(ArchiveBuilder::new(BuildLimits::default()).without_background());
+    assert_eq!(background, inline);
+    let archive = PackageArchive::parse(&background.bytes).unwrap();
+    archive.verify().unwrap();
+    let read = |path: &str| {
+        archive
+            .read(&archive.get(path).unwrap())
+            .unwrap()
+            .into_owned()
+    };
+    assert_eq!(read("dist/twice.js"), b"later and small");
+    assert_eq!(read("dist/other.js"), text(4_000));
+    assert_eq!(read("dist/b.js"), text(5_000));
+    assert!(
+        background
+            .warnings
+            .iter()
+            .any(|w| w.contains("dist/twice.js"))
+    );
+}
