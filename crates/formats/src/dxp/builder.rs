@@ -88,17 +88,14 @@ struct StoredFile {
     pending: bool,
 }
 
-/// A file the background encoder has encoded: `(seq, path, stored form or raw)`.
-type Encoded = (
-    u64,
-    String,
-    Result<Option<(Compression, Vec<u8>)>, DxpError>,
-);
+/// A file the background encoder has stored: `(seq, path, stored form)`. Only the stored form
+/// is kept: a file it compressed does not also hold its raw bytes until `finish`.
+type Encoded = (u64, String, Result<(Compression, Vec<u8>), DxpError>);
 
 /// The second thread that compresses files while the caller reads the next ones.
 struct BackgroundEncoder {
     jobs: mpsc::SyncSender<(u64, String, Vec<u8>)>,
-    done: JoinHandle<Vec<(Encoded, Vec<u8>)>>,
+    done: JoinHandle<Vec<Encoded>>,
 }
 
 impl BackgroundEncoder {
@@ -115,8 +112,8 @@ impl BackgroundEncoder {
                 queue
                     .into_iter()
                     .map(|(seq, path, contents)| {
-                        let encoded = encoder.encode(&path, &contents);
-                        ((seq, path, encoded), contents)
+                        let stored = encoder.store(&path, Cow::Owned(contents));
+                        (seq, path, stored)
                     })
                     .collect()
             })
@@ -229,10 +226,8 @@ impl ArchiveBuilder {
             }
             None => {
                 self.encoded_inline += real_size;
-                match self.encoder.encode(path, &contents)? {
-                    Some((compression, stored)) => (compression, stored, false),
-                    None => (Compression::Raw, contents.into_owned(), false),
-                }
+                let (compression, stored) = self.encoder.store(path, contents)?;
+                (compression, stored, false)
             }
         };
         let file = StoredFile {
@@ -282,11 +277,11 @@ impl ArchiveBuilder {
             Ok(encoded) => encoded,
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        for ((seq, path, result), contents) in encoded {
+        for (seq, path, result) in encoded {
             let Some(file) = self.files.get_mut(&path).filter(|f| f.seq == seq) else {
                 continue;
             };
-            let (compression, stored) = result?.unwrap_or((Compression::Raw, contents));
+            let (compression, stored) = result?;
             file.compression = compression;
             file.stored = stored;
             file.pending = false;

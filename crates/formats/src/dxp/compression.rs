@@ -183,6 +183,19 @@ impl Encoder {
         self.policy
     }
 
+    /// The stored form of `contents`: encoded when [`Self::encode`] says so, else the contents
+    /// themselves, raw.
+    pub(crate) fn store(
+        &mut self,
+        path: &str,
+        contents: std::borrow::Cow<'_, [u8]>,
+    ) -> Result<(Compression, Vec<u8>), DxpError> {
+        Ok(match self.encode(path, &contents)? {
+            Some(encoded) => encoded,
+            None => (Compression::Raw, contents.into_owned()),
+        })
+    }
+
     /// Chooses how to store `contents` and returns the stored bytes, or `None` to store raw.
     pub(crate) fn encode(
         &mut self,
