@@ -55,17 +55,10 @@ pub fn shutdown() {
     }
 }
 
-/// Drops `value` on a thread of its own, so the caller does not wait for it: the packuments a
-/// resolution loaded are millions of small allocations whose freeing took ~150 ms of a
-/// re-resolution of a 1,350-package project. A process that exits first simply does not finish
-/// freeing them.
-pub fn drop_in_background<T: Send + 'static>(value: T) {
-    let spawned = std::thread::Builder::new()
-        .name("dx-drop".into())
-        .spawn(move || drop(value));
-    // Without a thread, the value was moved into the failed closure and is dropped here.
-    drop(spawned);
-}
+/// The resolver's background drop, for what an install no longer needs (packuments, the
+/// previous lock).
+#[doc(inline)]
+pub use dx_resolve::drop_in_background;
 
 #[cfg(test)]
 mod tests {

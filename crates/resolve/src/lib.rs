@@ -38,7 +38,7 @@ pub use packument::{Dist, Packument, VersionManifest};
 pub use platform::Platform;
 pub use resolver::{
     ResolveError, ResolveOptions, ResolveOutcome, ResolveWarning, UpdateSelection, WorkspaceMember,
-    resolve,
+    drop_in_background, resolve,
 };
 pub use source::{PackageSource, SourceError};
 pub use tree::package::join_relative;
