@@ -418,7 +418,7 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
                     .tree
                     .resolve(requester, &pd.name)
                     .map(|t| self.tree.nodes[t].pkg)
-                    .filter(|&p| self.satisfies(p, &pd));
+                    .filter(|&p| self.satisfies(p, pd));
                 let chosen = match visible {
                     Some(p) => Some(p),
                     None => {
