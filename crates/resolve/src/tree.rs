@@ -119,13 +119,18 @@ impl Tree {
         let mut v: Vec<NodeIdx> = (1..self.nodes.len())
             .filter(|&i| self.nodes[i].alive)
             .collect();
-        v.sort_by(|&a, &b| {
+        self.sort_in_order(&mut v);
+        v
+    }
+
+    /// Sorts `nodes` shallowest first, then by path in npm's order.
+    pub fn sort_in_order(&self, nodes: &mut [NodeIdx]) {
+        nodes.sort_unstable_by(|&a, &b| {
             let (na, nb) = (&self.nodes[a], &self.nodes[b]);
             na.depth
                 .cmp(&nb.depth)
                 .then_with(|| na.sort_key.cmp(&nb.sort_key))
         });
-        v
     }
 
     /// The package an edge of node `n` leads to.
@@ -816,7 +821,14 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
     fn check_peers(&mut self) {
         let mut seen = HashSet::new();
         let mut found_problems = Vec::new();
-        for n in self.tree.ordered_nodes() {
+        // Only nodes with peer edges, in the tree's order (what the warnings' order follows).
+        let mut with_peers: Vec<NodeIdx> = (1..self.tree.nodes.len())
+            .filter(|&i| {
+                self.tree.nodes[i].alive && self.pkg(i).deps.iter().any(|d| d.kind.is_peer())
+            })
+            .collect();
+        self.tree.sort_in_order(&mut with_peers);
+        for n in with_peers {
             let pkg = self.pkg(n);
             for pd in pkg.deps.iter().filter(|d| d.kind.is_peer()) {
                 let found = self.tree.resolve(n, &pd.name);
