@@ -31,6 +31,7 @@ pub use error::LinkError;
 pub use link_mode::{LinkMode, UnknownLinkMode};
 pub use marker::MARKER_FILE;
 pub use materialize::{
-    InjectedFailure, MaterializeOptions, MaterializeReport, materialize, remove_tree,
+    InjectedFailure, MaterializeOptions, MaterializeReport, materialize, remove_leftovers,
+    remove_tree,
 };
 pub use unpacked_check::{UnpackedDamage, UnpackedProblem, repair_unpacked, verify_unpacked};

@@ -18,7 +18,7 @@ use crate::marker::LayoutMarker;
 
 pub use place::InjectedFailure;
 pub(crate) use plan::is_plain_relative;
-pub use swap::remove_tree;
+pub use swap::{remove_leftovers, remove_tree};
 
 /// What to materialize where, and how.
 #[derive(Clone, Debug)]
@@ -100,6 +100,9 @@ pub fn materialize(
         refreshed.then_some(marker)
     });
     if let Some(marker) = intact {
+        // A staging tree left by a killed install goes on the no-op too (best effort: the
+        // tree in place is intact, and the next build removes it or says why it cannot).
+        drop(swap::remove_leftovers(&opts.project_dir));
         return Ok(MaterializeReport {
             mode_used: marker.used,
             step_down: None,

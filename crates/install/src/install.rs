@@ -409,6 +409,8 @@ impl Install {
                 if !node_modules::mounted_with(store, state, dir, key) {
                     return Ok(None);
                 }
+                // What a killed materialized install left beside the mount (best effort).
+                drop(dx_fallback_link::remove_leftovers(dir));
                 (
                     InstallPath::UpToDate,
                     NodeModules::Mounted { reloaded: false },

@@ -27,9 +27,10 @@ fn aside_path(project_dir: &Path) -> PathBuf {
     project_dir.join(format!("{OLD_PREFIX}{}", std::process::id()))
 }
 
-/// Removes staging and set-aside trees left by dx processes that are gone (or by an earlier,
-/// failed run of this one), so interrupted installs do not pile up.
-pub(crate) fn remove_leftovers(project_dir: &Path) -> Result<(), LinkError> {
+/// Removes the staging and set-aside trees (`node_modules.dx-new-<pid>`,
+/// `node_modules.dx-old-<pid>`) that dx processes which are gone left in `project_dir` (or an
+/// earlier, failed run of this one), so interrupted installs do not pile up.
+pub fn remove_leftovers(project_dir: &Path) -> Result<(), LinkError> {
     let entries = match fs::read_dir(project_dir) {
         Ok(entries) => entries,
         Err(e) => return Err(LinkError::io("read directory", project_dir)(e)),

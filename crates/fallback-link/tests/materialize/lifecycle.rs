@@ -124,6 +124,31 @@ fn a_crashed_install_s_staging_tree_is_removed_and_ignored() {
 }
 
 #[test]
+fn a_no_op_install_removes_a_killed_install_s_staging_tree() {
+    let scratch = fixture::scratch();
+    let packages = fixture::packages();
+    let (store, hashes) = fixture::store_with(&scratch.path().join("store"), &packages);
+    let bytes = fixture::layout(&packages, &hashes, 0);
+    let dxl = Dxl::parse(&bytes).expect("dxl");
+    let project = scratch.path().join("project");
+    fs::create_dir(&project).expect("mkdir");
+    let opts = MaterializeOptions::new(&project, LinkMode::Auto);
+    materialize(&store, &dxl, "key-0", &opts).expect("first");
+    // Killed while building its own tree (the pid cannot exist), after the first install.
+    let crashed = project.join(format!("node_modules.dx-new-{}", i32::MAX));
+    fs::create_dir_all(crashed.join("left-pad")).expect("mkdir");
+    fs::write(crashed.join("left-pad/partial"), b"half").expect("write");
+    let aside = project.join(format!("node_modules.dx-old-{}", i32::MAX));
+    fs::create_dir_all(&aside).expect("mkdir");
+
+    let again = materialize(&store, &dxl, "key-0", &opts).expect("repeat");
+
+    assert!(again.noop);
+    assert!(!crashed.exists() && !aside.exists(), "leftovers removed");
+    fixture::assert_tree_matches(&store, &dxl, &project.join("node_modules"));
+}
+
+#[test]
 fn a_repeat_install_is_a_noop_until_the_tree_or_the_lock_changes() {
     let scratch = fixture::scratch();
     let packages = fixture::packages();
