@@ -201,6 +201,46 @@ fn unknown_package_is_a_one_line_error() {
 }
 
 #[test]
+fn a_dependency_name_npm_refuses_is_an_error_and_nothing_is_written() {
+    let ctx = TestContext::with_fixtures();
+    // Each would put a package where node_modules keeps something else.
+    for name in [".bin", "node_modules", ".dx-layout", "a b", "../b"] {
+        let manifest = serde_json::json!({ "dependencies": { name: "npm:b@^1.0.0" } });
+        ctx.package_json(manifest);
+        let out = ctx.dx(&["install", "--materialize"]);
+        out.assert_code(1);
+        let err = out.stderr_text();
+        assert!(
+            err.contains(&format!("invalid package name {name:?}")),
+            "{name}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            !ctx.path("node_modules").exists() && !ctx.path("dx.lock").exists(),
+            "{name}: nothing may be written"
+        );
+        if name == ".bin" {
+            assert_dx_snapshot!("invalid_dependency_name", out);
+        }
+    }
+    // An optional dependency with such a name is skipped, as a failing optional one is.
+    ctx.write(
+        "package.json",
+        r#"{ "dependencies": { "b": "^1.0.0" }, "optionalDependencies": { ".bin": "npm:b@^1.0.0" } }"#,
+    );
+    let out = ctx.dx(&["install", "--materialize"]);
+    assert!(out.success(), "{}", out.render());
+    assert!(
+        out.stderr_text()
+            .contains("skipped optional dependency .bin"),
+        "{}",
+        out.render()
+    );
+    assert!(ctx.path("node_modules/b/package.json").exists());
+    assert!(!ctx.path("node_modules/.bin/package.json").exists());
+}
+
+#[test]
 fn broken_lockfile_is_named() {
     let ctx = TestContext::with_fixtures();
     project_json(&ctx);

@@ -14,6 +14,7 @@ pub mod layout;
 
 pub mod lockfile;
 pub mod manifest;
+pub mod name;
 pub mod overrides;
 pub mod packument;
 pub mod platform;

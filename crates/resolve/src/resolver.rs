@@ -123,6 +123,17 @@ impl fmt::Display for ResolveWarning {
 /// Why resolution failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
+    /// A dependency's name is one npm refuses to install (`EINVALIDPACKAGENAME`): it would
+    /// land on `node_modules/.bin`, outside node_modules, or another reserved place.
+    #[error("invalid package name {name:?} (a dependency of {dependent}): {reason}")]
+    InvalidName {
+        /// Who depends on it.
+        dependent: String,
+        /// The name as written.
+        name: String,
+        /// npm's reason.
+        reason: &'static str,
+    },
     /// The specifier is not understood.
     #[error("{dependent} depends on {name}@{specifier:?}, which is not a valid specifier")]
     InvalidSpec {
@@ -315,7 +326,7 @@ fn normalized_version(version: &str) -> String {
         .unwrap_or_else(|_| version.to_string())
 }
 
-fn dependent_name(pkgs: &Packages, from: PkgIdx) -> String {
+pub(crate) fn dependent_name(pkgs: &Packages, from: PkgIdx) -> String {
     let info = &pkgs.list[from];
     if info.key.is_empty() {
         "the root project".to_string()

@@ -392,6 +392,28 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         dep: &Dep,
         advisory: Option<&Dep>,
     ) -> Result<Option<PkgIdx>, ResolveError> {
+        // Before any chooser looks at it: `.bin`, `node_modules` or `../x` as a dependency's
+        // name would place a package where node_modules keeps something else.
+        let registry_name = dep.spec.as_ref().map(|s| s.registry_name(&dep.name));
+        for name in std::iter::once(dep.name.as_str()).chain(registry_name) {
+            if let Err(reason) = crate::name::validate_dependency_name(name) {
+                let dependent = crate::resolver::dependent_name(&self.tree.pkgs, from);
+                if dep.kind.is_optional() {
+                    self.warnings.push(ResolveWarning::OptionalSkipped {
+                        dependent,
+                        name: dep.name.clone(),
+                        specifier: dep.effective.clone(),
+                        reason: format!("invalid package name {name:?}: {reason}"),
+                    });
+                    return Ok(None);
+                }
+                return Err(ResolveError::InvalidName {
+                    dependent,
+                    name: name.to_string(),
+                    reason,
+                });
+            }
+        }
         match self.chooser.choose(&self.tree.pkgs, from, dep, advisory)? {
             Choice::Known(i) => Ok(Some(i)),
             Choice::New(info) => Ok(Some(self.tree.pkgs.intern(*info))),
