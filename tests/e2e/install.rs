@@ -186,6 +186,27 @@ fn corrupt_tarball_fails_naming_the_package_and_installs_nothing() {
 }
 
 #[test]
+fn an_html_page_as_metadata_is_named_as_html() {
+    let ctx = TestContext::with_fixtures();
+    ctx.registry()
+        .faults()
+        .add(FaultRule::new(Fault::HtmlPage).on_path_containing("/b"));
+    project_json(&ctx);
+
+    let out = ctx.dx(&["install", "--materialize"]);
+    out.assert_code(1);
+    let err = out.stderr_text();
+    assert!(
+        err.contains("package b") && err.contains("HTML page, not JSON"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_dx_snapshot!("html_metadata", out);
+    assert!(!exists_no_follow(&ctx.path("node_modules")));
+    assert!(!ctx.path("dx.lock").exists());
+}
+
+#[test]
 fn unknown_package_is_a_one_line_error() {
     let ctx = TestContext::with_fixtures();
     ctx.write(

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use reqwest::header::{
-    ACCEPT, AUTHORIZATION, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
 };
 use tokio::sync::OnceCell;
 
@@ -307,6 +307,7 @@ impl RegistryClient {
             etag: header(ETAG),
             last_modified: header(LAST_MODIFIED),
         };
+        let content_type = header(CONTENT_TYPE);
         let body = response
             .bytes()
             .await
@@ -315,7 +316,7 @@ impl RegistryClient {
             AttemptError::Fatal(NetError::BadPackument {
                 package: package.into(),
                 url: url.into(),
-                reason: e.to_string(),
+                reason: not_json_reason(&body, content_type.as_deref(), &e),
             })
         })?;
         let packument = Packument::from_raw(&raw, &meta);
@@ -356,6 +357,11 @@ impl RegistryClient {
                     },
                 ));
             }
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let body = response
                 .bytes()
                 .await
@@ -364,11 +370,31 @@ impl RegistryClient {
                 AttemptError::Fatal(NetError::BadPackument {
                     package: package.into(),
                     url: url.clone(),
-                    reason: e.to_string(),
+                    reason: not_json_reason(&body, content_type.as_deref(), &e),
                 })
             })
         })
         .await
+    }
+}
+
+/// Why a metadata body did not parse, for the user: an HTML page (a proxy's error or login
+/// page served with status 200) is named as such instead of a JSON parser's position.
+fn not_json_reason(body: &[u8], content_type: Option<&str>, error: &serde_json::Error) -> String {
+    let start = body.trim_ascii_start();
+    let html = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"))
+        || start
+            .get(..9)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"<!doctype"))
+        || start
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"<html"));
+    if html {
+        "the registry answered with an HTML page, not JSON metadata (a proxy's error or login \
+         page?)"
+            .to_string()
+    } else {
+        format!("not valid JSON: {error}")
     }
 }
 

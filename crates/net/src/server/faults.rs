@@ -33,6 +33,10 @@ pub enum Fault {
     TruncateBody,
     /// Send a body of the right length whose bytes were changed, so integrity fails.
     CorruptBody,
+    /// Answer 200 with an HTML page (what a proxy's error or login page looks like).
+    HtmlPage,
+    /// Send the route's answer one byte at a time, this long apart (a stalled server).
+    Trickle(Duration),
 }
 
 /// A fault, where it applies and how many more times it fires.
@@ -150,7 +154,17 @@ pub(super) async fn respond(
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             response
         }
-        Some(body_fault @ (Fault::TruncateBody | Fault::CorruptBody)) => {
+        Some(Fault::HtmlPage) => {
+            let mut response = Response::new(full(Bytes::from_static(
+                b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Proxy login</body></html>\n",
+            )));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
+        Some(body_fault @ (Fault::TruncateBody | Fault::CorruptBody | Fault::Trickle(_))) => {
             let response = route(state, request, path).await;
             damage_body(response, &body_fault).await
         }
@@ -169,6 +183,18 @@ async fn damage_body(response: Response<ResponseBody>, fault: &Fault) -> Respons
         return Response::from_parts(parts, full(bytes));
     }
     match fault {
+        Fault::Trickle(every) => {
+            let every = *every;
+            let bytes_left = futures_util::stream::unfold(bytes, move |rest| async move {
+                if rest.is_empty() {
+                    return None;
+                }
+                tokio::time::sleep(every).await;
+                let frame: Result<Frame<Bytes>, std::io::Error> = Ok(Frame::data(rest.slice(..1)));
+                Some((frame, rest.slice(1..)))
+            });
+            Response::from_parts(parts, StreamBody::new(bytes_left).boxed())
+        }
         Fault::CorruptBody => {
             let mut damaged = bytes.to_vec();
             let middle = damaged.len() / 2;
