@@ -207,6 +207,30 @@ fn an_html_page_as_metadata_is_named_as_html() {
 }
 
 #[test]
+fn a_server_that_trickles_is_a_stall_not_a_hang() {
+    let ctx = TestContext::with_fixtures();
+    // One byte every 50 ms: "progress" on every read, far below 1 KiB per window.
+    ctx.registry().faults().add(
+        FaultRule::new(Fault::Trickle(std::time::Duration::from_millis(50)))
+            .on_path_containing("/b/-/b-2.0.0.tgz"),
+    );
+    project_json(&ctx);
+    ctx.write(
+        ".npmrc",
+        "fetch-stall-timeout=400\nfetch-retries=1\nfetch-retry-mintimeout=10\n",
+    );
+
+    // Without the guard the trickle ends and the install succeeds; with it, each attempt
+    // fails after one window.
+    let out = ctx.dx(&["install", "--materialize"]);
+    out.assert_code(1);
+    let err = out.stderr_text();
+    assert!(err.contains("b@2.0.0") && err.contains("stalled"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(!exists_no_follow(&ctx.path("node_modules")));
+}
+
+#[test]
 fn unknown_package_is_a_one_line_error() {
     let ctx = TestContext::with_fixtures();
     ctx.write(

@@ -8,6 +8,7 @@ mod download;
 pub(crate) mod http;
 pub(crate) mod retry;
 mod search;
+pub(crate) mod stall;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -308,10 +309,8 @@ impl RegistryClient {
             last_modified: header(LAST_MODIFIED),
         };
         let content_type = header(CONTENT_TYPE);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&e, url, package))?;
+        let stall = self.inner.config.fetch_stall_timeout;
+        let body = stall::read_body(response, stall, url, package).await?;
         let raw: RawPackument = serde_json::from_slice(&body).map_err(|e| {
             AttemptError::Fatal(NetError::BadPackument {
                 package: package.into(),
@@ -362,10 +361,8 @@ impl RegistryClient {
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(&e, &url, package))?;
+            let stall = self.inner.config.fetch_stall_timeout;
+            let body = stall::read_body(response, stall, &url, package).await?;
             serde_json::from_slice(&body).map_err(|e| {
                 AttemptError::Fatal(NetError::BadPackument {
                     package: package.into(),

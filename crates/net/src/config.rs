@@ -117,7 +117,14 @@ pub struct RegistryConfig {
     pub retry_max_delay: Duration,
     /// Per-request timeout (`fetch-timeout`, ms).
     pub fetch_timeout: Duration,
+    /// A response that sends nothing, or less than 1 KiB, for this long has stalled and the
+    /// attempt fails (`fetch-stall-timeout`, ms; 0 turns it off). dx's own setting: npm has
+    /// only `fetch-timeout`, which a server sending a byte a second never reaches.
+    pub fetch_stall_timeout: Option<Duration>,
 }
+
+/// The default `fetch-stall-timeout`: what cargo waits below its low-speed limit.
+pub const DEFAULT_FETCH_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Tarball downloads in flight by default: enough to fill a fast link with small packages
 /// (most tarballs are a few kB, so latency, not bandwidth, bounds throughput).
@@ -139,6 +146,7 @@ impl Default for RegistryConfig {
             retry_min_delay: Duration::from_millis(100),
             retry_max_delay: Duration::from_secs(10),
             fetch_timeout: Duration::from_secs(300),
+            fetch_stall_timeout: Some(DEFAULT_FETCH_STALL_TIMEOUT),
         }
     }
 }
@@ -224,6 +232,7 @@ impl RegistryConfig {
             "fetch-retry-mintimeout",
             "fetch-retry-maxtimeout",
             "fetch-timeout",
+            "fetch-stall-timeout",
         ] {
             if let Some(value) = inputs.npm_config_var(key) {
                 merged.insert(
@@ -338,6 +347,9 @@ impl RegistryConfig {
         }
         if let Some(ms) = number("fetch-timeout").filter(|ms| *ms > 0) {
             config.fetch_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = number("fetch-stall-timeout") {
+            config.fetch_stall_timeout = (ms > 0).then(|| Duration::from_millis(ms));
         }
         Ok(config)
     }

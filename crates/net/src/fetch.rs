@@ -11,12 +11,12 @@ use bytes::Bytes;
 use dx_formats::dxp::BuildLimits;
 use dx_formats::hash::{ContentHash, Integrity};
 use dx_store::{Store, StoreError};
-use futures_util::StreamExt as _;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::NetError;
 use crate::client::RegistryClient;
 use crate::client::retry::{AttemptError, status_error, transport_error, with_retries};
+use crate::client::stall::StallGuard;
 use crate::progress::ProgressEvent;
 use channel_reader::{CHANNEL_CHUNKS, ChannelReader};
 
@@ -227,7 +227,19 @@ impl TarballFetcher {
         let mut body = response.bytes_stream();
         let mut downloaded = 0u64;
         let mut network_failure = None;
-        while let Some(chunk) = body.next().await {
+        let mut guard = StallGuard::new(self.inner.client.config().fetch_stall_timeout);
+        loop {
+            let chunk = match guard.next(&mut body).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(stalled) => {
+                    let _ = chunks
+                        .send(Err(std::io::Error::other("download stalled")))
+                        .await;
+                    network_failure = Some(stalled.attempt_error(url, what));
+                    break;
+                }
+            };
             match chunk {
                 Ok(bytes) => {
                     downloaded += bytes.len() as u64;

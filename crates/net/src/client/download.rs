@@ -31,10 +31,9 @@ impl RegistryClient {
                     },
                 ));
             }
-            match response.bytes().await {
-                Ok(bytes) => Ok(bytes.to_vec()),
-                Err(e) => Err(transport_error(&e, url, what)),
-            }
+            let stall = self.config().fetch_stall_timeout;
+            let body = crate::client::stall::read_body(response, stall, url, what).await?;
+            Ok(body.to_vec())
         })
         .await
     }

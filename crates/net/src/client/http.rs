@@ -72,6 +72,10 @@ fn build(
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(config.fetch_timeout)
         .tcp_nodelay(true);
+    // A server that sends nothing at all (headers included) for the stall timeout.
+    if let Some(stall) = config.fetch_stall_timeout {
+        builder = builder.read_timeout(stall);
+    }
     let no_proxy = config
         .noproxy
         .as_deref()
