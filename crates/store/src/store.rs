@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use dx_formats::hash::ContentHash;
 
-use crate::atomic::write_atomic_via;
+use crate::atomic::{remove_tree, write_atomic_via};
 use crate::error::StoreError;
 use crate::layout::StoreLayout;
 use crate::lock::{FileLock, LockMode};
@@ -123,6 +123,33 @@ impl Store {
     /// The registry-metadata cache directory (written by dx-net; the store only creates it).
     pub fn metadata_dir(&self) -> PathBuf {
         self.layout.metadata_dir()
+    }
+
+    /// Empties the registry-metadata cache (`dx cache clean`): the directory is renamed into
+    /// this process's temp session in one step, then removed there. A concurrent install that
+    /// caches a packument meanwhile writes into a fresh directory, or fails that cache write
+    /// (which it ignores); removing the tree in place raced with such writers ("Directory not
+    /// empty").
+    pub fn clear_metadata(&self) -> Result<(), StoreError> {
+        let dir = self.layout.metadata_dir();
+        let aside = self.session.temp_path("metadata-");
+        match fs::rename(&dir, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io("move aside", &dir)(e)),
+        }
+        // A writer that looked the directory up just before the rename can still create one
+        // file in it (its path was resolved already): a removal that meets such a late file
+        // tries again.
+        let mut attempts = 0;
+        loop {
+            match remove_tree(&aside) {
+                Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty && attempts < 20 => {
+                    attempts += 1;
+                }
+                other => return other.map_err(StoreError::io("remove", &aside)),
+            }
+        }
     }
 
     /// Where the compiled DXL file for `key` lives. Keys other than plain file names are hashed,
@@ -243,6 +270,46 @@ mod tests {
             Some("http://127.0.0.1:4873/")
         );
         assert!(store.metadata_dir().is_dir());
+    }
+
+    #[test]
+    fn clearing_metadata_while_packuments_are_written_does_not_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let packuments = store.metadata_dir().join("packuments").join("reg");
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            // An install caching packuments as the cache writes them: create the directory,
+            // write a temp file, rename it in; failures are ignored.
+            s.spawn(|| {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    if fs::create_dir_all(&packuments).is_ok() {
+                        let temp = packuments.join(format!(".tmp-{i}"));
+                        if fs::write(&temp, b"x").is_ok() {
+                            let _ = fs::rename(&temp, packuments.join(format!("p{}.dxpk", i % 50)));
+                        }
+                    }
+                }
+            });
+            let results: Vec<_> = (0..200).map(|_| store.clear_metadata()).collect();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for result in results {
+                result.expect("clear while written");
+            }
+        });
+        store.clear_metadata().unwrap();
+        assert!(!store.metadata_dir().exists());
+        // Nothing of the cleared copies is left in the temp session.
+        let tmp = dir.path().join("v1").join("tmp");
+        let leftovers: Vec<_> = fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .flat_map(|e| fs::read_dir(e.path()).unwrap().flatten())
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     #[test]

@@ -58,14 +58,9 @@ pub fn run(action: CacheAction, printer: &Printer) -> anyhow::Result<ExitCode> {
                 .gc_locked(&lock, &options)
                 .context("cannot clean the store")?;
             drop(lock);
-            let metadata = store.metadata_dir();
-            match std::fs::remove_dir_all(&metadata) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(e).with_context(|| format!("cannot remove {}", metadata.display()));
-                }
-            }
+            store
+                .clear_metadata()
+                .context("cannot clear the metadata cache")?;
             if printer.json() {
                 printer.json_value(&json!({
                     "archivesRemoved": report.archives_removed,
