@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let root = serde_json::json!({ "dependencies": { "a": "^1" } });
-    let options = ImportOptions { root_manifest: &root, tarball_url: &|n, v| format!("http://r/{n}-{v}.tgz"), members: &[] };
+    let options = ImportOptions {
+        root_manifest: &root,
+        tarball_url: &|n, v| format!("http://r/{n}-{v}.tgz"),
+        members: &[],
+    };
     for format in Format::ALL {
         let _ = import("lockfile", format, text, &options);
     }

@@ -30,7 +30,9 @@ fuzz_target!(|data: &[u8]| {
     // head (the bytes before the manifests offset, directory word 6).
     let head_end = data
         .get(24..28)
-        .map_or(data.len(), |w| u32::from_le_bytes(w.try_into().unwrap()) as usize)
+        .map_or(data.len(), |w| {
+            u32::from_le_bytes(w.try_into().unwrap()) as usize
+        })
         .min(data.len());
     let mut sealed = Vec::with_capacity(HEADER_LEN + data.len());
     sealed.extend_from_slice(&dx_metadata::index::MAGIC);

@@ -19,6 +19,20 @@ use base64::Engine as _;
 
 use crate::NetError;
 
+/// The `key = value` settings of `.npmrc` text, in file order, with `${VAR}` expanded through
+/// `env` (an unset `${VAR}` is an error naming `origin` and the line): what every `.npmrc`
+/// file is read with. Public for the fuzz target; callers want [`RegistryConfig`].
+pub fn parse_npmrc(
+    text: &str,
+    origin: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, NetError> {
+    Ok(npmrc::parse(text, origin, env)?
+        .into_iter()
+        .map(|s| (s.key, s.value))
+        .collect())
+}
+
 /// How a request authenticates to a registry. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
