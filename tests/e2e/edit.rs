@@ -93,7 +93,7 @@ fn failed_add_changes_nothing() {
     for (name, args) in [
         ("add_unknown_package", &["add", "no-such-package"][..]),
         ("add_unsatisfiable_range", &["add", "pad@^9"]),
-        ("add_invalid_name", &["add", "Bad_Name"]),
+        ("add_invalid_name", &["add", ".bad"]),
         ("add_unknown_tag", &["add", "pad@nope-tag"]),
     ] {
         let out = ctx.dx(args);

@@ -65,7 +65,10 @@ pub fn add(
             }
             (None, None) => split_name_spec(request),
         };
-        validate_name(name)?;
+        // npm's rules for names that install (`EINVALIDPACKAGENAME`), the resolver's own.
+        if let Err(reason) = dx_resolve::name::validate_dependency_name(name) {
+            bail!("invalid package name `{name}`: {reason}");
+        }
         let parsed = DependencySpec::parse(name, spec)
             .with_context(|| format!("invalid specifier in `{request}`"))?;
         let saved = match needed_tag(&parsed, spec) {
@@ -374,62 +377,4 @@ fn latest_spec(lookup: &Lookup, name: &str, spec: &str) -> Result<Option<String>
     } else {
         format!("npm:{registry_name}@{new_range}")
     }))
-}
-
-/// npm's rules for a package name that can be installed: lowercase, URL-safe, at most 214
-/// characters, not starting with `.` or `_`, scoped as `@scope/name`.
-pub fn validate_name(name: &str) -> Result<()> {
-    let bare = match name.strip_prefix('@') {
-        Some(scoped) => match scoped.split_once('/') {
-            Some((scope, rest)) if !scope.is_empty() && !rest.is_empty() && !rest.contains('/') => {
-                check_part(scope, name)?;
-                rest
-            }
-            _ => bail!("invalid package name `{name}`: a scoped name is @scope/name"),
-        },
-        None => name,
-    };
-    check_part(bare, name)?;
-    if name.len() > 214 {
-        bail!("invalid package name `{name}`: longer than 214 characters");
-    }
-    Ok(())
-}
-
-fn check_part(part: &str, name: &str) -> Result<()> {
-    if part.is_empty() {
-        bail!("invalid package name `{name}`: empty");
-    }
-    if part.starts_with('.') || part.starts_with('_') {
-        bail!("invalid package name `{name}`: cannot start with `.` or `_`");
-    }
-    if part.bytes().any(|b| b.is_ascii_uppercase()) {
-        bail!("invalid package name `{name}`: must be lowercase");
-    }
-    if !part
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-    {
-        bail!(
-            "invalid package name `{name}`: only lowercase letters, digits and - . _ ~ are allowed"
-        );
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_npm_rules() {
-        for ok in ["react", "@types/node", "lodash.merge", "a-b_c~d"] {
-            validate_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
-        }
-        for bad in [
-            "", "React", "_x", ".x", "@scope", "@/x", "@s/a/b", "a b", "a/b",
-        ] {
-            assert!(validate_name(bad).is_err(), "{bad} accepted");
-        }
-    }
 }

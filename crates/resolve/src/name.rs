@@ -44,6 +44,27 @@ pub fn validate_dependency_name(name: &str) -> Result<(), &'static str> {
     Err("name can only contain URL-friendly characters")
 }
 
+/// Why `name` cannot be the name of a new package (what `dx init` writes), or `Ok`: the
+/// installable rules plus npm's for publishing (`validForNewPackages`): lowercase, at most 214
+/// characters, none of `~'!()*`, a scope that is not empty.
+pub fn validate_new_package_name(name: &str) -> Result<(), &'static str> {
+    validate_dependency_name(name)?;
+    if name.len() > 214 {
+        return Err("name can no longer contain more than 214 characters");
+    }
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("name can no longer contain capital letters");
+    }
+    let bare = name.rsplit('/').next().unwrap_or(name);
+    if bare
+        .bytes()
+        .any(|b| matches!(b, b'~' | b'\'' | b'!' | b'(' | b')' | b'*'))
+    {
+        return Err("name can no longer contain special characters (\"~'!()*\")");
+    }
+    Ok(())
+}
+
 /// What JavaScript's `encodeURIComponent` leaves as it is.
 fn url_safe(s: &str) -> bool {
     s.bytes().all(|b| {
@@ -72,6 +93,24 @@ mod tests {
             "a".repeat(300).as_str(),
         ] {
             assert_eq!(validate_dependency_name(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn new_package_names_follow_npm_s_publishing_rules() {
+        for ok in ["react", "@types/node", "lodash.merge", "a-b_c"] {
+            assert_eq!(validate_new_package_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "JSONStream",
+            "a(b)",
+            "a~b",
+            "",
+            ".x",
+            "a b",
+            &"a".repeat(215),
+        ] {
+            assert!(validate_new_package_name(bad).is_err(), "{bad} accepted");
         }
     }
 

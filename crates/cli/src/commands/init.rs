@@ -132,7 +132,7 @@ mod tests {
             "node_modules",
             "UPPER",
         ] {
-            dx_install::edit::validate_name(&package_name(dir))
+            dx_resolve::name::validate_new_package_name(&package_name(dir))
                 .unwrap_or_else(|e| panic!("{dir}: {e}"));
         }
     }
