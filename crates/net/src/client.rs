@@ -295,13 +295,7 @@ impl RegistryClient {
                 },
             ));
         }
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header = |name| header_text(&response, name);
         let meta = Meta {
             registry: registry.to_owned(),
             package: package.to_owned(),
@@ -356,11 +350,7 @@ impl RegistryClient {
                     },
                 ));
             }
-            let content_type = response
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let content_type = header_text(&response, CONTENT_TYPE);
             let stall = self.inner.config.fetch_stall_timeout;
             let body = stall::read_body(response, stall, &url, package).await?;
             serde_json::from_slice(&body).map_err(|e| {
@@ -373,6 +363,15 @@ impl RegistryClient {
         })
         .await
     }
+}
+
+/// A response header as text, when present and valid.
+fn header_text(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// Why a metadata body did not parse, for the user: an HTML page (a proxy's error or login

@@ -229,19 +229,9 @@ impl TarballFetcher {
         let mut network_failure = None;
         let mut guard = StallGuard::new(self.inner.client.config().fetch_stall_timeout);
         loop {
-            let chunk = match guard.next(&mut body).await {
-                Ok(Some(chunk)) => chunk,
+            let failure = match guard.next(&mut body).await {
                 Ok(None) => break,
-                Err(stalled) => {
-                    let _ = chunks
-                        .send(Err(std::io::Error::other("download stalled")))
-                        .await;
-                    network_failure = Some(stalled.attempt_error(url, what));
-                    break;
-                }
-            };
-            match chunk {
-                Ok(bytes) => {
+                Ok(Some(Ok(bytes))) => {
                     downloaded += bytes.len() as u64;
                     self.report(ProgressEvent::DownloadBytes {
                         package: package.clone(),
@@ -250,15 +240,17 @@ impl TarballFetcher {
                     if chunks.send(Ok(bytes)).await.is_err() {
                         break; // the importer stopped early; its result says why
                     }
+                    continue;
                 }
-                Err(error) => {
-                    let _ = chunks
-                        .send(Err(std::io::Error::other("download interrupted")))
-                        .await;
-                    network_failure = Some(transport_error(&error, url, what));
-                    break;
-                }
-            }
+                Ok(Some(Err(error))) => transport_error(&error, url, what),
+                Err(stalled) => stalled.attempt_error(url, what),
+            };
+            // The importer stops on this; the network failure is what the attempt reports.
+            let _ = chunks
+                .send(Err(std::io::Error::other("download interrupted")))
+                .await;
+            network_failure = Some(failure);
+            break;
         }
         drop(chunks);
         let imported = import.await.map_err(|e| {
