@@ -13,6 +13,7 @@ mod cli;
 mod edit;
 mod engine;
 mod everyday;
+mod hostile_registry;
 mod install;
 mod list_layout;
 mod lockfile;

@@ -14,6 +14,7 @@
 
 mod changes;
 mod config;
+mod content_check;
 pub mod edit;
 mod error;
 mod fetch_other;

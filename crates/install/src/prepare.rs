@@ -616,6 +616,17 @@ fn ensure_in_store(
         let started = Instant::now();
         for result in get_runtime()?.block_on(fetcher.fetch_all(missing)) {
             let stored = result?;
+            if !stored.already_stored
+                && let Some(package) = resolution.packages.get(&stored.package)
+                && let Some(warning) = crate::content_check::mismatch_warning(
+                    store,
+                    &stored.hash,
+                    &package.name,
+                    &package.version,
+                )
+            {
+                reporter.warn(&warning);
+            }
             hashes.insert(stored.package, stored.hash);
         }
         reporter.verbose(&format!(

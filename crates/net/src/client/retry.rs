@@ -120,8 +120,13 @@ pub(crate) fn describe(error: &reqwest::Error) -> String {
     let mut text = kind_of(error).to_owned();
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
+        let message = inner.to_string();
+        // hyper-util's wrapper ("client error (SendRequest)") names its own call, not the
+        // failure; the source after it does.
+        if !(message.starts_with("client error (") && inner.source().is_some()) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
         source = inner.source();
     }
     text

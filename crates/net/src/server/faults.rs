@@ -37,6 +37,25 @@ pub enum Fault {
     HtmlPage,
     /// Send the route's answer one byte at a time, this long apart (a stalled server).
     Trickle(Duration),
+    /// Send the first half of the route's answer under a `Content-Length` that says that is
+    /// all (a server whose length is short: the client stops reading there).
+    ShortContentLength,
+    /// Answer 200 with this body and `Content-Type` instead of the route's answer (invalid
+    /// JSON, a gzip stream that is garbage, another package's tarball).
+    Respond {
+        /// The `Content-Type` header.
+        content_type: &'static str,
+        /// The whole body.
+        body: Bytes,
+    },
+    /// Answer with a redirect (301, 302, 307, 308) to `to` followed by the request's own path
+    /// and query: another server, or this one again (a loop).
+    Redirect {
+        /// The status code.
+        status: u16,
+        /// What the request's path and query are appended to, e.g. `http://127.0.0.1:4873`.
+        to: String,
+    },
 }
 
 /// A fault, where it applies and how many more times it fires.
@@ -164,7 +183,34 @@ pub(super) async fn respond(
             );
             response
         }
-        Some(body_fault @ (Fault::TruncateBody | Fault::CorruptBody | Fault::Trickle(_))) => {
+        Some(Fault::Respond { content_type, body }) => {
+            let mut response = Response::new(full(body));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
+        Some(Fault::Redirect { status, to }) => {
+            let target = format!(
+                "{to}{}",
+                request
+                    .uri()
+                    .path_and_query()
+                    .map_or(request.uri().path(), |p| p.as_str())
+            );
+            let mut response =
+                status_response(StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND));
+            if let Ok(location) = HeaderValue::from_str(&target) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
+        }
+        Some(
+            body_fault @ (Fault::TruncateBody
+            | Fault::CorruptBody
+            | Fault::Trickle(_)
+            | Fault::ShortContentLength),
+        ) => {
             let response = route(state, request, path).await;
             damage_body(response, &body_fault).await
         }
@@ -172,7 +218,8 @@ pub(super) async fn respond(
     })
 }
 
-/// Applies a body fault: half the bytes then a broken connection, or flipped bytes.
+/// Applies a body fault: half the bytes then a broken connection, a lying length, flipped
+/// bytes, or a trickle.
 async fn damage_body(response: Response<ResponseBody>, fault: &Fault) -> Response<ResponseBody> {
     let (mut parts, body) = response.into_parts();
     let Ok(collected) = body.collect().await else {
@@ -194,6 +241,15 @@ async fn damage_body(response: Response<ResponseBody>, fault: &Fault) -> Respons
                 Some((frame, rest.slice(1..)))
             });
             Response::from_parts(parts, StreamBody::new(bytes_left).boxed())
+        }
+        Fault::ShortContentLength => {
+            // What a client reads from a server whose length is short: the first half, as if
+            // it were the whole body (the rest would be garbage on the connection).
+            let half = bytes.slice(..bytes.len() / 2);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(half.len()));
+            Response::from_parts(parts, full(half))
         }
         Fault::CorruptBody => {
             let mut damaged = bytes.to_vec();
