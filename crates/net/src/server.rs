@@ -11,6 +11,10 @@
 //! With an upstream, packuments come from the upstream (tarball URLs rewritten to point here)
 //! and tarballs missing from the directory are fetched once and stored in it.
 //!
+//! Every request's method, path, search query and audit body are parsed in
+//! [`request`] before anything is read, so the names it yields cannot leave the directory (a
+//! fuzz target holds it to that).
+//!
 //! Tests use the same server through `TestRegistry`, with `FaultInjector` rules and the
 //! [`RequestLog`]; both exist only with the `test-support` feature (and in this crate's tests),
 //! so a production build serves every request straight from [`route`].
@@ -20,6 +24,7 @@ mod catalog;
 #[cfg(any(test, feature = "test-support"))]
 mod faults;
 mod file_body;
+pub mod request;
 mod request_log;
 mod search;
 mod upstream;
@@ -35,12 +40,15 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sha1::Digest as _;
 
 #[cfg(any(test, feature = "test-support"))]
 pub use faults::{Fault, FaultInjector, FaultRule};
+use request::Route;
+#[cfg(any(test, feature = "test-support"))]
+use request::percent_decode;
 pub use request_log::{RecordedRequest, RequestLog};
 
 use crate::NetError;
@@ -271,11 +279,10 @@ async fn handle(
         accept: header_text(header::ACCEPT),
         status: 0,
     };
-    let path = percent_decode(&raw_path);
     let log = state.log.clone();
     let _in_flight = log.begin();
     #[cfg(any(test, feature = "test-support"))]
-    let response = match faults::respond(&state, request, &path).await {
+    let response = match faults::respond(&state, request, &percent_decode(&raw_path)).await {
         Ok(response) => response,
         Err(dropped) => {
             if state.config.record_requests {
@@ -285,7 +292,7 @@ async fn handle(
         }
     };
     #[cfg(not(any(test, feature = "test-support")))]
-    let response = route(&state, request, &path).await;
+    let response = route(&state, request).await;
     record.status = response.status().as_u16();
     if state.config.record_requests {
         state.log.push(record);
@@ -293,44 +300,29 @@ async fn handle(
     Ok(response)
 }
 
-async fn route(
-    state: &Arc<ServerState>,
-    request: Request<Incoming>,
-    path: &str,
-) -> Response<ResponseBody> {
-    let method = request.method().clone();
-    if path == "/-/npm/v1/security/advisories/bulk" {
-        if method != Method::POST {
-            return status_response(StatusCode::METHOD_NOT_ALLOWED);
+async fn route(state: &Arc<ServerState>, request: Request<Incoming>) -> Response<ResponseBody> {
+    let parsed = Route::parse(request.method().as_str(), request.uri().path());
+    let (name, version) = match parsed {
+        Route::AdvisoriesBulk => return advisories::bulk(&state.config.dir, request).await,
+        Route::Search => return search::search(&read_catalog(state), request.uri().query()),
+        Route::Ping => {
+            return json_response(
+                StatusCode::OK,
+                Bytes::from_static(b"{}"),
+                "application/json",
+            );
         }
-        return advisories::bulk(&state.config.dir, request).await;
-    }
-    if path == "/-/v1/search" {
-        return search::search(&read_catalog(state), request.uri().query());
-    }
-    if path == "/-/ping" {
-        return json_response(
-            StatusCode::OK,
-            Bytes::from_static(b"{}"),
-            "application/json",
-        );
-    }
-    if method != Method::GET && method != Method::HEAD {
-        return status_response(StatusCode::METHOD_NOT_ALLOWED);
-    }
+        Route::MethodNotAllowed => return status_response(StatusCode::METHOD_NOT_ALLOWED),
+        Route::NotFound => return not_found(),
+        Route::Tarball { name, file } => return tarball(state, &name, &file).await,
+        Route::Packument { name } => (name, None),
+        Route::Version { name, version } => (name, Some(version)),
+    };
     let base_url = request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map_or_else(|| state.url.clone(), |host| format!("http://{host}"));
-    let trimmed = path.trim_start_matches('/');
-    if let Some((name, file)) = dx_formats::registry_url::split_tarball_path(trimmed) {
-        return tarball(state, name, file).await;
-    }
-    let (name, rest) = split_name(trimmed);
-    if name.is_empty() {
-        return not_found();
-    }
     let abbreviated = request
         .headers()
         .get(header::ACCEPT)
@@ -341,12 +333,12 @@ async fn route(
         .get(header::IF_NONE_MATCH)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
-    match rest {
-        Some(version) => version_manifest(state, name, version, &base_url).await,
+    match version {
+        Some(version) => version_manifest(state, &name, &version, &base_url).await,
         None => {
             packument(
                 state,
-                name,
+                &name,
                 abbreviated,
                 &base_url,
                 if_none_match.as_deref(),
@@ -354,21 +346,6 @@ async fn route(
             .await
         }
     }
-}
-
-/// Splits `@scope/name/rest` or `name/rest` into the package name and what follows.
-fn split_name(path: &str) -> (&str, Option<&str>) {
-    let name_end = if path.starts_with('@') {
-        match path.match_indices('/').nth(1) {
-            Some((i, _)) => i,
-            None => path.len(),
-        }
-    } else {
-        path.find('/').unwrap_or(path.len())
-    };
-    let (name, rest) = path.split_at(name_end);
-    let rest = rest.trim_start_matches('/');
-    (name, (!rest.is_empty()).then_some(rest))
 }
 
 fn read_catalog(state: &ServerState) -> Arc<Catalog> {
@@ -609,51 +586,8 @@ fn not_found() -> Response<ResponseBody> {
     json_error(StatusCode::NOT_FOUND, "Not found")
 }
 
-/// Decodes `%XX` escapes (npm sends `@scope%2fname`); malformed escapes stay as they are.
-pub(crate) fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex_pair = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(byte) = hex_pair {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// How many versions a server's current catalog holds.
 #[cfg(any(test, feature = "test-support"))]
 pub(crate) fn served_version_count(state: &ServerState) -> usize {
     read_catalog(state).version_count()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_split_from_versions_and_scopes() {
-        assert_eq!(split_name("left-pad"), ("left-pad", None));
-        assert_eq!(split_name("left-pad/1.0.0"), ("left-pad", Some("1.0.0")));
-        assert_eq!(split_name("@s/pkg"), ("@s/pkg", None));
-        assert_eq!(split_name("@s/pkg/latest"), ("@s/pkg", Some("latest")));
-    }
-
-    #[test]
-    fn percent_decoding_handles_scopes_and_garbage() {
-        assert_eq!(percent_decode("/@s%2fpkg"), "/@s/pkg");
-        assert_eq!(percent_decode("/@s%2Fpkg"), "/@s/pkg");
-        assert_eq!(percent_decode("/a%zz%"), "/a%zz%");
-        assert_eq!(percent_decode("/a%2"), "/a%2");
-    }
 }

@@ -2,7 +2,6 @@
 //! answer lists the advisories of `<dir>/advisories.json` (`{ "<name>": [advisory, ...] }`,
 //! the bulk endpoint's own response shape) for the packages asked about.
 
-use std::io::Read as _;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -13,9 +12,6 @@ use serde_json::{Map, Value};
 
 use super::{ResponseBody, json_error, json_response};
 
-/// Requests larger than this are refused: a bulk audit of a huge tree is a few MB at most.
-const MAX_REQUEST_BYTES: usize = 64 << 20;
-
 pub(super) async fn bulk(dir: &Path, request: Request<Incoming>) -> Response<ResponseBody> {
     let gzipped = request
         .headers()
@@ -25,26 +21,9 @@ pub(super) async fn bulk(dir: &Path, request: Request<Incoming>) -> Response<Res
     let Ok(collected) = request.into_body().collect().await else {
         return json_error(StatusCode::BAD_REQUEST, "unreadable request body");
     };
-    let raw = collected.to_bytes();
-    let body = if gzipped {
-        let mut out = Vec::new();
-        let decoder = flate2::read::GzDecoder::new(&raw[..]);
-        if decoder
-            .take(MAX_REQUEST_BYTES as u64)
-            .read_to_end(&mut out)
-            .is_err()
-        {
-            return json_error(StatusCode::BAD_REQUEST, "invalid gzip body");
-        }
-        Bytes::from(out)
-    } else {
-        raw
-    };
-    let Ok(asked) = serde_json::from_slice::<Map<String, Value>>(&body) else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "expected a JSON object of package names to versions",
-        );
+    let asked = match super::request::parse_audit_body(gzipped, &collected.to_bytes()) {
+        Ok(asked) => asked,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
     };
     let known: Map<String, Value> = match tokio::fs::read(dir.join("advisories.json")).await {
         Ok(bytes) => match serde_json::from_slice(&bytes) {

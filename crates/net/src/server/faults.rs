@@ -211,10 +211,10 @@ pub(super) async fn respond(
             | Fault::Trickle(_)
             | Fault::ShortContentLength),
         ) => {
-            let response = route(state, request, path).await;
+            let response = route(state, request).await;
             damage_body(response, &body_fault).await
         }
-        Some(Fault::Latency(_)) | None => route(state, request, path).await,
+        Some(Fault::Latency(_)) | None => route(state, request).await,
     })
 }
 

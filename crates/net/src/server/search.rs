@@ -12,18 +12,7 @@ use super::{ResponseBody, json_response};
 
 /// Answers a search request whose query string is `query`.
 pub(super) fn search(catalog: &Catalog, query: Option<&str>) -> hyper::Response<ResponseBody> {
-    let mut text = String::new();
-    let mut size = 20usize;
-    for pair in query.unwrap_or_default().split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        // A query string may encode spaces as `+`.
-        let value = super::percent_decode(&value.replace('+', " "));
-        match key {
-            "text" => text = value.to_lowercase(),
-            "size" => size = value.parse().unwrap_or(20).clamp(1, 250),
-            _ => {}
-        }
-    }
+    let (text, size) = super::request::parse_search_query(query);
     let mut ranked: Vec<(usize, &str)> = catalog
         .names()
         .map(|name| {
