@@ -10,6 +10,7 @@ mod bench_smoke;
 mod bundled;
 mod cache;
 mod cli;
+mod crash;
 mod edit;
 mod engine;
 mod everyday;

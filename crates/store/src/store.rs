@@ -131,12 +131,18 @@ impl Store {
     /// (which it ignores); removing the tree in place raced with such writers ("Directory not
     /// empty").
     pub fn clear_metadata(&self) -> Result<(), StoreError> {
-        let dir = self.layout.metadata_dir();
-        let aside = self.session.temp_path("metadata-");
-        match fs::rename(&dir, &aside) {
+        self.remove_aside(&self.layout.metadata_dir())
+    }
+
+    /// Removes a file or tree so that no reader ever sees it half removed: it is renamed into
+    /// this process's temp session first (one atomic step), then deleted there. A process
+    /// killed in between leaves it in a dead session, which the next open cleans.
+    pub(crate) fn remove_aside(&self, path: &Path) -> Result<(), StoreError> {
+        let aside = self.session.temp_path("removed-");
+        match fs::rename(path, &aside) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(StoreError::io("move aside", &dir)(e)),
+            Err(e) => return Err(StoreError::io("move aside", path)(e)),
         }
         // A writer that looked the directory up just before the rename can still create one
         // file in it (its path was resolved already): a removal that meets such a late file

@@ -17,7 +17,7 @@ use dx_formats::hash::ContentHash;
 use super::projects::project_is_gone;
 use super::roots::PROJECT_LOCKFILE;
 use super::{GcLock, Store};
-use crate::atomic::{list_dir, remove_file_if_exists, remove_tree};
+use crate::atomic::{list_dir, remove_file_if_exists};
 use crate::error::StoreError;
 use crate::layout::safe_file_name;
 use crate::lock::{FileLock, LockMode};
@@ -126,17 +126,20 @@ impl Store {
             }
         }
 
+        // What goes, decided first, then removed in the order that keeps every step a valid
+        // store if the process dies there: unpacked trees (moved aside whole), then the index
+        // entries naming doomed archives, then the archives. A kill leaves at worst archives
+        // that nothing names, which the next gc collects; never an entry or a tree whose
+        // archive is gone.
+        let mut doomed: Vec<(ContentHash, PathBuf)> = Vec::new();
         for (hash, path) in self.archive_files()? {
             if live_hashes.contains(&hash) || !old_enough(&path) {
                 report.archives_kept += 1;
-                continue;
-            }
-            let size = fs::symlink_metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if remove_file_if_exists(&path).map_err(StoreError::io("remove archive", &path))? {
-                report.archives_removed += 1;
-                report.archive_bytes_removed += size;
+            } else {
+                doomed.push((hash, path));
             }
         }
+        let doomed_hashes: HashSet<ContentHash> = doomed.iter().map(|(hash, _)| *hash).collect();
 
         let unpacked = self.layout.unpacked_dir();
         for path in list_dir(&unpacked).map_err(StoreError::io("list unpacked", &unpacked))? {
@@ -144,10 +147,22 @@ impl Store {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.parse::<ContentHash>().ok());
-            let live = hash.is_some_and(|h| live_hashes.contains(&h) && self.contains(&h));
-            if !live && old_enough(&path) {
-                remove_tree(&path).map_err(StoreError::io("remove unpacked tree", &path))?;
+            let live = hash.is_some_and(|h| {
+                live_hashes.contains(&h) && !doomed_hashes.contains(&h) && self.contains(&h)
+            });
+            if !live && (old_enough(&path) || hash.is_some_and(|h| doomed_hashes.contains(&h))) {
+                self.remove_aside(&path)?;
                 report.unpacked_removed += 1;
+            }
+        }
+
+        report.index_entries_removed = self.prune_index(&doomed_hashes)?;
+
+        for (_, path) in doomed {
+            let size = fs::symlink_metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if remove_file_if_exists(&path).map_err(StoreError::io("remove archive", &path))? {
+                report.archives_removed += 1;
+                report.archive_bytes_removed += size;
             }
         }
 
@@ -165,7 +180,6 @@ impl Store {
             }
         }
 
-        report.index_entries_removed = self.prune_index()?;
         report.project_states_removed =
             self.reclaim_project_states(&live_mounts, &gone_projects)?;
         Ok(report)

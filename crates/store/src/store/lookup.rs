@@ -1,5 +1,6 @@
 //! Reading the store: archives by content hash (memory-mapped) and content hashes by integrity.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
 use std::path::PathBuf;
@@ -112,9 +113,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes index entries that are unreadable or point at an archive the store lacks;
-    /// returns how many.
-    pub(crate) fn prune_index(&self) -> Result<usize, StoreError> {
+    /// Removes index entries that are unreadable, point at an archive the store lacks, or at
+    /// one of `doomed` (archives gc is about to delete); returns how many.
+    pub(crate) fn prune_index(&self, doomed: &HashSet<ContentHash>) -> Result<usize, StoreError> {
         let root = self.layout.index_root();
         let mut removed = 0;
         for algorithm in
@@ -129,7 +130,7 @@ impl Store {
                     let live = fs::read_to_string(&entry)
                         .ok()
                         .and_then(|text| text.trim_end().parse::<ContentHash>().ok())
-                        .is_some_and(|hash| self.contains(&hash));
+                        .is_some_and(|hash| !doomed.contains(&hash) && self.contains(&hash));
                     if !live
                         && crate::atomic::remove_file_if_exists(&entry)
                             .map_err(StoreError::io("remove index entry", &entry))?

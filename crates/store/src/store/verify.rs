@@ -114,7 +114,7 @@ impl Store {
                 reason,
             });
         }
-        report.index_entries_removed = self.prune_index()?;
+        report.index_entries_removed = self.prune_index(&std::collections::HashSet::new())?;
         report.projects_missing_archives = self.check_projects()?;
 
         let unpacked_dir = self.layout.unpacked_dir();
