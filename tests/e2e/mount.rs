@@ -546,3 +546,43 @@ fn two_mounts_started_at_once_both_succeed_with_one_daemon() {
         ctx.dx_ok(&["unmount"]);
     }
 }
+
+/// Found by the crash campaign: an install killed right after it started its daemon leaves that
+/// daemon starting (holding the project's mount lock, not mounted yet). The next install waits
+/// for it instead of starting a second daemon that fails on the taken lock.
+#[test]
+fn an_install_waits_for_a_daemon_still_starting() {
+    if !fuse_available("an_install_waits_for_a_daemon_still_starting") {
+        return;
+    }
+    use std::os::fd::AsRawFd as _;
+    let ctx = TestContext::with_fixtures();
+    project(&ctx, DEPS);
+    ctx.dx_ok(&["install"]);
+    ctx.dx_ok(&["unmount"]);
+    let state = std::fs::read_dir(ctx.store.join("v1/projects"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    // A "daemon" that holds the lock for 400 ms, then exits without mounting.
+    let lock = std::fs::File::open(state.join("mount.lock")).unwrap();
+    // SAFETY: flock on a file this test owns.
+    assert_eq!(
+        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        drop(lock);
+    });
+    let out = ctx.dx(&["install"]);
+    release.join().unwrap();
+    assert!(out.success(), "{}", out.render());
+    assert!(is_mountpoint(&ctx.path("node_modules")));
+    assert_eq!(
+        std::fs::read_to_string(ctx.path("node_modules/b/index.js")).unwrap(),
+        "module.exports = 'b1';\n"
+    );
+}
