@@ -99,22 +99,6 @@ fn listing(dir: &Path) -> Option<BTreeMap<String, Vec<u8>>> {
     Some(out)
 }
 
-/// Removes a materialized node_modules: its directories are made writable, its files are left
-/// alone (they are hard links into the store's unpacked tier, whose modes `verify` checks).
-fn remove_materialized(dir: &Path) {
-    fn open_dirs(dir: &Path) {
-        use std::os::unix::fs::PermissionsExt as _;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                open_dirs(&entry.path());
-            }
-        }
-    }
-    open_dirs(dir);
-    std::fs::remove_dir_all(dir).expect("remove node_modules");
-}
-
 /// xorshift64, reproducible from the printed seed.
 struct Rng(u64);
 
@@ -386,7 +370,7 @@ impl Campaign {
             self.run(round, "empty", &["unmount"]);
         }
         if node_modules.exists() {
-            remove_materialized(&node_modules);
+            crate::support::make_writable_and_remove(&node_modules);
         }
         self.run(round, "empty", &["cache", "clean"]);
         self.settle();
@@ -426,7 +410,7 @@ impl Campaign {
                 c.run(round, "CacheClean", &["unmount"]);
             }
             if node_modules.exists() {
-                remove_materialized(&node_modules);
+                crate::support::make_writable_and_remove(&node_modules);
             }
             c.reset("--materialize");
         };

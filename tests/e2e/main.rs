@@ -17,6 +17,7 @@ mod everyday;
 mod hostile_registry;
 mod install;
 mod list_layout;
+mod load;
 mod lockfile;
 mod migrate;
 mod mount;
