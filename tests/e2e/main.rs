@@ -6,6 +6,7 @@ mod snapshot;
 mod support;
 
 mod audit;
+mod bad_input;
 mod bench_smoke;
 mod bundled;
 mod cache;

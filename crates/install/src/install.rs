@@ -179,11 +179,15 @@ impl Install {
         &self.project
     }
 
-    /// Runs the install. For an edit, a failure at any step leaves package.json and dx.lock
-    /// as they were.
+    /// Runs the install. A failure at any step leaves dx.lock (and, for an edit, package.json)
+    /// as it was: the new dx.lock is written while packages are fetched, and put back when a
+    /// fetch or a later step fails, as npm and pnpm write their lockfiles only on success.
     pub fn run(&self, reporter: &dyn Reporter) -> Result<InstallOutcome> {
         if !self.edit.is_edit() {
-            return self.run_paths(reporter);
+            let saved = SavedFiles::read_lock(&self.project)?;
+            return self
+                .run_paths(reporter)
+                .inspect_err(|_| saved.restore(reporter));
         }
         let before = DirectChanges::snapshot(&self.project)?;
         let saved = SavedFiles::read(&self.project)?;
@@ -476,19 +480,29 @@ fn materialized(report: MaterializeReport) -> NodeModules {
     }
 }
 
-/// package.json and dx.lock as they were before an edit, to put back if it fails.
+/// dx.lock (and, for an edit, package.json) as it was before an install, to put back if it
+/// fails.
 struct SavedFiles {
-    manifest_path: std::path::PathBuf,
-    manifest: Vec<u8>,
+    /// package.json's path and bytes, for an edit.
+    manifest: Option<(std::path::PathBuf, Vec<u8>)>,
     lock_path: std::path::PathBuf,
     lock: Option<Vec<u8>>,
 }
 
 impl SavedFiles {
+    /// package.json and dx.lock, before an edit.
     fn read(project: &Project) -> Result<Self> {
         let manifest_path = project.edited_dir().join("package.json");
         let manifest = std::fs::read(&manifest_path)
             .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+        Ok(Self {
+            manifest: Some((manifest_path, manifest)),
+            ..Self::read_lock(project)?
+        })
+    }
+
+    /// dx.lock only, before an install that does not edit package.json.
+    fn read_lock(project: &Project) -> Result<Self> {
         let lock_path = project.lockfile_path();
         let lock = match std::fs::read(&lock_path) {
             Ok(bytes) => Some(bytes),
@@ -498,16 +512,18 @@ impl SavedFiles {
             }
         };
         Ok(Self {
-            manifest_path,
-            manifest,
+            manifest: None,
             lock_path,
             lock,
         })
     }
 
-    /// Puts both files back (atomically), saying so if that fails.
+    /// Puts the files back (atomically), saying so if that fails.
     fn restore(&self, reporter: &dyn Reporter) {
-        let manifest = dx_store::write_atomic_if_changed(&self.manifest_path, &self.manifest);
+        let manifest = match &self.manifest {
+            Some((path, bytes)) => dx_store::write_atomic_if_changed(path, bytes).map(|_| ()),
+            None => Ok(()),
+        };
         let lock = match &self.lock {
             Some(bytes) => dx_store::write_atomic_if_changed(&self.lock_path, bytes).map(|_| ()),
             None => match std::fs::remove_file(&self.lock_path) {
@@ -516,9 +532,13 @@ impl SavedFiles {
             },
         };
         if manifest.is_err() || lock.is_err() {
+            let manifest = self
+                .manifest
+                .as_ref()
+                .map(|(path, _)| format!("{} and ", path.display()))
+                .unwrap_or_default();
             reporter.warn(&format!(
-                "could not put back {} and {} as they were",
-                self.manifest_path.display(),
+                "could not put back {manifest}{} as it was",
                 self.lock_path.display()
             ));
         }
