@@ -1,6 +1,7 @@
 //! Arbitrary text into the `dx.lock` parser: it must return, never panic, and whatever it
 //! accepts (version 1 or 2) must survive a write (always version 2) and re-read unchanged; the
-//! completeness check must not panic either.
+//! completeness check must not panic either. Text with merge-conflict markers goes through
+//! the conflict reader too, whose union must survive the same round trip.
 #![no_main]
 
 use dx_formats::lockfile::Lockfile;
@@ -10,6 +11,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    if dx_formats::lockfile::conflict_marker_line(text).is_some()
+        && let Ok(merged) = Lockfile::parse_conflicted(text)
+    {
+        let written = merged.to_text();
+        assert_eq!(Lockfile::parse(&written).expect("a merged lock must parse"), merged);
+    }
     let Ok(lock) = Lockfile::parse(text) else {
         return;
     };

@@ -215,3 +215,112 @@ fn a_version_1_lock_still_installs_frozen_and_a_lost_block_is_still_caught() {
     assert_eq!(std::fs::read_to_string(ctx.path("dx.lock")).unwrap(), lock);
     assert_complete_tree(&ctx.project);
 }
+
+/// dx.lock after `dx install` of a project depending on `deps` (a fresh directory each time).
+fn lock_for(ctx: &TestContext, deps: &str) -> String {
+    ctx.write(
+        "package.json",
+        &format!(r#"{{ "name": "app", "version": "1.0.0", "dependencies": {{ {deps} }} }}"#),
+    );
+    let _ = std::fs::remove_file(ctx.path("dx.lock"));
+    ctx.dx_ok(&["install", "--lockfile-only"]);
+    std::fs::read_to_string(ctx.path("dx.lock")).unwrap()
+}
+
+/// Two branches each added a dependency; git's merge of their dx.lock has conflict markers
+/// (made here with `git merge-file`, as `git merge` writes them).
+fn conflicted_project() -> (TestContext, String) {
+    let ctx = TestContext::with_fixtures();
+    let base = lock_for(&ctx, r#""solo": "^1.0.0""#);
+    let ours = lock_for(&ctx, r#""solo": "^1.0.0", "pad": "^1.0.0""#);
+    let theirs = lock_for(&ctx, r#""solo": "^1.0.0", "dep-c": "^1.0.0""#);
+    let dir = ctx.home.join("merge");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [("base", &base), ("ours", &ours), ("theirs", &theirs)] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let merged = std::process::Command::new("git")
+        .args([
+            "merge-file",
+            "-p",
+            "-L",
+            "HEAD",
+            "-L",
+            "base",
+            "-L",
+            "feature",
+        ])
+        .arg(dir.join("ours"))
+        .arg(dir.join("base"))
+        .arg(dir.join("theirs"))
+        .output()
+        .expect("run git merge-file");
+    let text = String::from_utf8(merged.stdout).unwrap();
+    assert!(
+        text.contains("<<<<<<< HEAD"),
+        "git made no conflict:\n{text}"
+    );
+    ctx.write("dx.lock", &text);
+    // package.json merged cleanly (git merges its lines).
+    ctx.write(
+        "package.json",
+        r#"{ "name": "app", "version": "1.0.0", "dependencies": { "solo": "^1.0.0", "pad": "^1.0.0", "dep-c": "^1.0.0" } }"#,
+    );
+    (ctx, text)
+}
+
+#[test]
+fn a_dx_lock_with_merge_conflicts_is_merged_and_resolved_again() {
+    let (ctx, _) = conflicted_project();
+    let out = ctx.dx(&["install", "--materialize"]);
+    assert!(out.success(), "{}", out.render());
+    assert!(
+        out.stderr_text().contains("dx.lock had merge conflicts"),
+        "{}",
+        out.render()
+    );
+    let lock = ctx.read("dx.lock");
+    assert!(
+        !lock.contains("<<<<<<<") && !lock.contains(">>>>>>>"),
+        "{lock}"
+    );
+    for key in [
+        "package solo@1.0.0",
+        "package pad@1.1.0",
+        "package dep-c@1.0.0",
+    ] {
+        assert!(lock.contains(key), "{key} in\n{lock}");
+    }
+    assert_eq!(
+        ctx.read("node_modules/pad/index.js"),
+        "module.exports = 'pad 1.1.0';\n"
+    );
+    // The repaired lock is what a fresh resolution writes.
+    let fresh = lock_for(
+        &ctx,
+        r#""solo": "^1.0.0", "pad": "^1.0.0", "dep-c": "^1.0.0""#,
+    );
+    assert_eq!(lock, fresh);
+}
+
+#[test]
+fn a_dx_lock_with_merge_conflicts_fails_frozen_and_for_readers_with_the_way_out() {
+    let (ctx, text) = conflicted_project();
+    let out = ctx.dx_with(&["install"], |cmd| {
+        cmd.env("CI", "true");
+    });
+    out.assert_code(1);
+    crate::snapshot::assert_dx_snapshot!("conflicted_lock_frozen", out);
+    assert_eq!(
+        ctx.read("dx.lock"),
+        text,
+        "a frozen install must not touch dx.lock"
+    );
+    let out = ctx.dx(&["list"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr_text().contains("merge conflicts"),
+        "{}",
+        out.render()
+    );
+}

@@ -20,6 +20,7 @@
 //! lines, so two branches that add different packages merge without conflicts.
 
 mod check;
+mod conflict;
 mod parse;
 mod token;
 mod write;
@@ -32,6 +33,7 @@ use std::collections::BTreeMap;
 use crate::hash::Integrity;
 
 pub use check::{DanglingEdge, Dependent};
+pub use conflict::{conflict_marker_line, split_conflict};
 
 /// The version written on the `dx-lock` header line; a reader refuses newer versions rather
 /// than guess at fields it does not know.

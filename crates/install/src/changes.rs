@@ -50,8 +50,8 @@ impl DirectChanges {
     pub fn snapshot(project: &Project) -> Result<Self> {
         let focus = project.focus.clone();
         let before = project
-            .read_lockfile()?
-            .map(|(_, lock)| direct_versions(&lock, focus.as_deref()))
+            .read_lockfile_merging()?
+            .map(|read| direct_versions(&read.lock, focus.as_deref()))
             .unwrap_or_default();
         Ok(Self {
             lock_path: project.lockfile_path(),

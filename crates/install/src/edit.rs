@@ -143,8 +143,14 @@ pub fn update(
     let mut editor = ManifestEditor::parse(project.edited_manifest_text())
         .context("package.json is not valid")?;
     let locked: Vec<String> = project
-        .read_lockfile()?
-        .map(|(_, lock)| lock.packages.values().map(|p| p.name.clone()).collect())
+        .read_lockfile_merging()?
+        .map(|read| {
+            read.lock
+                .packages
+                .values()
+                .map(|p| p.name.clone())
+                .collect()
+        })
         .unwrap_or_default();
     for name in names {
         let direct = DependencySection::ALL

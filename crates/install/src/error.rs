@@ -40,6 +40,15 @@ pub enum Error {
         /// The first dangling edge: dependent, edge and the missing target.
         missing: String,
     },
+    /// dx.lock holds git's merge-conflict markers where it cannot be repaired: with
+    /// `--frozen-lockfile`, or for a command that only reads it.
+    #[error("{path}:{line}: dx.lock has unresolved merge conflicts")]
+    LockfileConflicted {
+        /// dx.lock.
+        path: PathBuf,
+        /// The first `<<<<<<<` line.
+        line: usize,
+    },
     /// `--offline` and a package the store does not hold.
     #[error("--offline: {package} is not in the store")]
     Offline {
@@ -178,6 +187,9 @@ impl Error {
         match self {
             Error::NoManifest { .. } => Some("run `dx init` to create one".into()),
             Error::NoLockfile { .. } => Some("run `dx install` first".into()),
+            Error::LockfileConflicted { .. } => Some(
+                "run `dx install` (without --frozen-lockfile or CI=true): it merges both sides and resolves again".into(),
+            ),
             Error::FrozenLockfileIncomplete { .. } => Some(
                 "run `dx install` without --frozen-lockfile (or CI=true) to repair dx.lock".into(),
             ),

@@ -47,7 +47,7 @@ pub use lifecycle::{Placement, ScriptPlan};
 pub use lookup::Lookup;
 pub use mount::{MountOutcome, Unmounted};
 pub use prepare::{PreparedLayout, installed_node_version};
-pub use project::{LOCKFILE_NAME, Project};
+pub use project::{LOCKFILE_NAME, Project, ReadLockfile};
 pub use reporter::{Recorder, Reporter, Silent};
 pub use scripts::{LIFECYCLE_SCRIPTS, ScriptRunner};
 pub use settings::{InstallSettings, LinkerChoice, NetworkMode};

@@ -118,10 +118,27 @@ pub(crate) fn prepare(
         omit_optional: false,
     };
     let manifest = dx_resolve::manifest_importer(&project.manifest);
-    let existing = project.read_lockfile()?;
+    let (existing, conflicted) = match project.read_lockfile_merging()? {
+        Some(read) => (Some((read.text, read.lock)), read.conflicted),
+        None => (None, None),
+    };
+    if let Some(line) = conflicted {
+        if options.frozen {
+            return Err(Error::LockfileConflicted {
+                path: project.lockfile_path(),
+                line,
+            });
+        }
+        reporter.warn(&format!(
+            "dx.lock had merge conflicts (line {line}): both sides merged, resolving again"
+        ));
+    }
     let members = project.member_workspaces();
+    // A conflicted dx.lock is resolved again whatever it says: the file must be rewritten.
     let stale = existing.as_ref().and_then(|(_, lock)| {
-        lock.is_stale_for(&manifest)
+        conflicted
+            .map(|_| "dx.lock had merge conflicts".to_owned())
+            .or_else(|| lock.is_stale_for(&manifest))
             .or_else(|| lock.stale_members(&members))
     });
     // A lock that lost a `package` block (a bad merge, a truncated file) would install an

@@ -30,6 +30,17 @@ pub struct Project {
     pub catalogs: crate::workspace::Catalogs,
 }
 
+/// dx.lock as [`Project::read_lockfile_merging`] read it.
+#[derive(Debug)]
+pub struct ReadLockfile {
+    /// Its text (for a conflicted file, the merged lock's).
+    pub text: String,
+    /// Its parsed form.
+    pub lock: Lockfile,
+    /// The line of the first merge-conflict marker, when the file had conflicts.
+    pub conflicted: Option<usize>,
+}
+
 /// A workspace member as the install sees it.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -333,16 +344,43 @@ impl Project {
 
     /// dx.lock's text and parsed form, if the project has one (a version 1 lock with its root
     /// targets inferred, see [`dx_resolve::lockfile::parse`]).
+    /// A dx.lock with merge-conflict markers is [`Error::LockfileConflicted`]; an install reads
+    /// it with [`Project::read_lockfile_merging`].
     pub fn read_lockfile(&self) -> Result<Option<(String, Lockfile)>> {
+        match self.read_lockfile_merging()? {
+            Some(read) if read.conflicted.is_some() => Err(Error::LockfileConflicted {
+                path: self.lockfile_path(),
+                line: read.conflicted.unwrap_or_default(),
+            }),
+            Some(read) => Ok(Some((read.text, read.lock))),
+            None => Ok(None),
+        }
+    }
+
+    /// dx.lock's text and parsed form; one with merge-conflict markers is read as the union of
+    /// its two sides (the text is then that union's, not the file's).
+    pub fn read_lockfile_merging(&self) -> Result<Option<ReadLockfile>> {
         let path = self.lockfile_path();
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let lock = dx_resolve::lockfile::parse(&text)
-            .with_context(|| format!("{} is broken (delete it to re-resolve)", path.display()))?;
-        Ok(Some((text, lock)))
+        let broken = || format!("{} is broken (delete it to re-resolve)", path.display());
+        if let Some(line) = dx_formats::lockfile::conflict_marker_line(&text) {
+            let lock = Lockfile::parse_conflicted(&text).with_context(broken)?;
+            return Ok(Some(ReadLockfile {
+                text: lock.to_text(),
+                lock,
+                conflicted: Some(line),
+            }));
+        }
+        let lock = dx_resolve::lockfile::parse(&text).with_context(broken)?;
+        Ok(Some(ReadLockfile {
+            text,
+            lock,
+            conflicted: None,
+        }))
     }
 
     /// dx.lock's text and parsed form; a project without one is [`Error::NoLockfile`] (the
