@@ -410,3 +410,86 @@ fn a_redirect_loop_fails_naming_the_package() {
     );
     assert_dx_snapshot!("redirect_loop", out);
 }
+
+/// A gzip member holding `data` in stored (uncompressed) deflate blocks: a tarball whose tar
+/// headers say whatever the test wants, without a compressor in the test.
+fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    let mut chunks = data.chunks(0xffff).peekable();
+    if chunks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(chunk) = chunks.next() {
+        out.push(u8::from(chunks.peek().is_none()));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    out.extend_from_slice(&(!crc).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+/// A ustar header for `path` claiming `size` bytes.
+fn tar_header(path: &str, size: u64) -> [u8; 512] {
+    let mut header = [0u8; 512];
+    header[..path.len()].copy_from_slice(path.as_bytes());
+    header[100..108].copy_from_slice(b"0000644\0");
+    header[108..116].copy_from_slice(b"0000000\0");
+    header[116..124].copy_from_slice(b"0000000\0");
+    header[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    header[136..148].copy_from_slice(b"00000000000\0");
+    header[156] = b'0';
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    header
+}
+
+#[test]
+fn a_tarball_over_the_size_limit_is_refused_before_it_is_read() {
+    // A 900-byte download whose tar header claims a 2 GiB file: refused at the header (the
+    // limit is 1 GiB unpacked), not after inflating it.
+    let ctx = installed_project();
+    let mut tar = tar_header("package/package.json", 2).to_vec();
+    tar.extend_from_slice(b"{}");
+    tar.resize(1024, 0);
+    tar.extend_from_slice(&tar_header("package/zeros.bin", 2 << 30));
+    let bomb = Bytes::from(gzip_stored(&tar));
+    let url = format!("{}/pad/-/pad-1.1.0.tgz", ctx.registry_url());
+    let out = add_fails(
+        &ctx,
+        vec![
+            rule(
+                Fault::Respond {
+                    content_type: "application/octet-stream",
+                    body: bomb.clone(),
+                },
+                TARBALL,
+            ),
+            rule(
+                Fault::Respond {
+                    content_type: "application/json",
+                    body: lying_packument(&url, &sha512(&bomb)),
+                },
+                PACKUMENT,
+            ),
+        ],
+        &["pad@1.1.0", "zeros.bin"],
+    );
+    assert_dx_snapshot!("tarball_over_the_size_limit", out);
+}
