@@ -136,4 +136,17 @@ mod tests {
         let stray = "a\n>>>>>>> b\n";
         assert_eq!(split_conflict(stray).unwrap_err().line(), 2);
     }
+
+    proptest::proptest! {
+        /// Lines of markers and text in any order split or fail naming a line; never panic.
+        #[test]
+        fn any_marker_soup_splits_or_fails(lines in proptest::collection::vec("<<<<<<< x|=======|>>>>>>> y|\\|\\|\\|\\|\\|\\|\\||root|  dependency a \\^1 a@1.0.0|", 0..16)) {
+            let text = lines.join("\n");
+            match split_conflict(&text) {
+                Ok((ours, theirs)) => proptest::prop_assert!(!ours.contains("<<<<<<<") && !theirs.contains(">>>>>>>")),
+                Err(e) => proptest::prop_assert!(e.line() >= 1),
+            }
+            let _ = Lockfile::parse_conflicted(&text);
+        }
+    }
 }

@@ -232,3 +232,16 @@ fn nerf_darts_drop_scheme_userinfo_and_query() {
     );
     assert_eq!(nerf_dart("http://127.0.0.1"), "//127.0.0.1/");
 }
+
+proptest::proptest! {
+    /// The fuzz target's promise in CI: any text parses to settings or an error.
+    #[test]
+    fn any_npmrc_text_parses_or_fails_cleanly(text in "(\\PC{0,40}\n){0,8}") {
+        let _ = parse_npmrc(&text, Path::new(".npmrc"), &|_| None);
+        if let Ok(settings) = parse_npmrc(&text, Path::new(".npmrc"), &|name| Some(name.repeat(2))) {
+            for (key, _) in settings {
+                proptest::prop_assert!(!key.contains('\n'));
+            }
+        }
+    }
+}

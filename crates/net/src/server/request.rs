@@ -278,4 +278,35 @@ mod tests {
             assert_eq!(get(path), Route::NotFound, "{path}");
         }
     }
+
+    proptest::proptest! {
+        /// The fuzz target's promise in CI: any method and path parse, and every name or file
+        /// a route yields stays inside the served directory.
+        #[test]
+        fn any_request_stays_inside(method in "GET|HEAD|POST|PUT", path in "\\PC{0,80}") {
+            let inside = |rel: &str| std::path::Path::new(rel)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            match Route::parse(&method, &path) {
+                Route::Tarball { name, file } => {
+                    proptest::prop_assert!(inside(&name) && inside(&file) && !file.contains('/'));
+                }
+                Route::Packument { name } | Route::Version { name, .. } => {
+                    proptest::prop_assert!(inside(&name));
+                }
+                _ => {}
+            }
+            let (_, size) = parse_search_query(Some(&path));
+            proptest::prop_assert!((1..=250).contains(&size));
+        }
+
+        #[test]
+        fn escaped_traversals_stay_inside(parts in proptest::collection::vec("\\.\\.|%2[eEfF]|%5[cC]|/|-|@|[a-z]{1,3}", 0..12)) {
+            let path = format!("/{}", parts.concat());
+            if let Route::Tarball { name, file } = Route::parse("GET", &path) {
+                proptest::prop_assert!(!name.split('/').any(|p| p == ".." || p == "."), "{path}");
+                proptest::prop_assert!(file != ".." && !file.contains('/'), "{path}");
+            }
+        }
+    }
 }
