@@ -320,7 +320,7 @@ impl Campaign {
         let leftovers: Vec<PathBuf> = std::fs::read_dir(&self.ctx.project)
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.to_string_lossy().contains("node_modules.dx-"))
+            .filter(|p| p.to_string_lossy().contains("node_modules.dx-new-"))
             .collect();
         if !leftovers.is_empty() {
             self.anomaly(round, what, &format!("staging left behind: {leftovers:?}"));

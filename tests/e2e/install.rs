@@ -302,3 +302,47 @@ fn which(program: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// The tree a materialized install replaces is removed by a detached `dx remove-leftover`,
+/// not before the install returns; it goes away on its own, and the command refuses any
+/// directory that is not such a tree.
+#[test]
+fn a_replaced_tree_is_removed_in_the_background() {
+    let ctx = TestContext::with_fixtures();
+    project_json(&ctx);
+    ctx.dx_ok(&["install", "--materialize"]);
+    ctx.write(
+        "package.json",
+        r#"{ "name": "app", "version": "1.0.0", "dependencies": { "a": "^1.0.0", "b": "^1.0.0", "solo": "^1.0.0" } }"#,
+    );
+    ctx.dx_ok(&["install", "--materialize"]);
+    assert_eq!(ctx.read("node_modules/solo/index.js"), "1");
+    let leftovers = || {
+        std::fs::read_dir(&ctx.project)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("node_modules.dx-")
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while leftovers() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(leftovers(), 0, "the replaced tree was not removed");
+
+    let victim = ctx.write("keep/me.txt", "x");
+    let out = ctx.dx(&[
+        "remove-leftover",
+        victim.parent().unwrap().to_str().unwrap(),
+    ]);
+    out.assert_code(1);
+    assert!(
+        victim.exists(),
+        "remove-leftover removed a directory that is not dx's"
+    );
+}

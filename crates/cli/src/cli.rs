@@ -162,6 +162,13 @@ pub enum Command {
         #[command(subcommand)]
         action: RegistryAction,
     },
+    /// Internal: removes a node_modules tree an install replaced (`node_modules.dx-old-<pid>`),
+    /// started detached by the install so it does not wait for the removal.
+    #[command(hide = true, name = "remove-leftover")]
+    RemoveLeftover {
+        /// The set-aside tree.
+        path: std::path::PathBuf,
+    },
 }
 
 /// `dx install` flags (also taken by `add`, `remove` and `update`).

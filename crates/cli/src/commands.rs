@@ -33,6 +33,10 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
             workspace: _,
         } => install::install(&install, &cli.global, printer),
         Command::Registry { action } => registry::run(action, printer),
+        Command::RemoveLeftover { path } => {
+            dx_install::remove_leftover_tree(&path)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Mount(args) => mount::mount(args, &cli.global, printer),
         Command::Unmount => mount::unmount(printer),
         Command::Add(args) => in_each_member(&args.workspace, || {

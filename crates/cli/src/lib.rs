@@ -25,6 +25,10 @@ use printer::Printer;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(&cli.global);
+    // A tree an install replaces is removed by `dx remove-leftover` in the background.
+    if let Ok(exe) = std::env::current_exe() {
+        dx_install::remove_replaced_trees_with(exe);
+    }
     let code = match commands::run(cli, &printer) {
         Ok(code) => code,
         Err(err) => {

@@ -33,6 +33,10 @@ pub struct MaterializeOptions {
     /// mode: those whose trusted install scripts may rewrite their own files in place, which
     /// through a hardlink would reach the store (root ignores the read-only mode).
     pub private_copies: Vec<String>,
+    /// Leave the replaced tree for the caller to remove (renamed to
+    /// `node_modules.dx-old-<pid>`, returned in [`MaterializeReport::old_tree`]) instead of
+    /// removing it before returning: removing it costs about as much as building the new one.
+    pub detach_old_tree: bool,
 }
 
 impl MaterializeOptions {
@@ -43,6 +47,7 @@ impl MaterializeOptions {
             project_dir: project_dir.into(),
             inject_failure: None,
             private_copies: Vec::new(),
+            detach_old_tree: false,
         }
     }
 }
@@ -66,6 +71,9 @@ pub struct MaterializeReport {
     pub bytes: u64,
     /// True when `node_modules` already held this layout, intact, and nothing was written.
     pub noop: bool,
+    /// With [`MaterializeOptions::detach_old_tree`]: where the replaced tree is, still to be
+    /// removed (`remove_leftovers` removes it once this process is gone, if nobody did).
+    pub old_tree: Option<PathBuf>,
 }
 
 /// Writes the layout of `dxl` to `opts.project_dir/node_modules`, placing package files from
@@ -111,6 +119,7 @@ pub fn materialize(
             symlinks: marker.symlinks,
             bytes: marker.bytes,
             noop: true,
+            old_tree: None,
         });
     }
 
@@ -142,10 +151,15 @@ pub fn materialize(
         fingerprint: LayoutMarker::fingerprint(&node_modules, &plan.watched)?,
     };
     marker.fill(&node_modules)?;
+    let mut report = report;
     if let Some(old) = old {
-        // The new tree is in place; an old tree that cannot be removed now is a leftover that
-        // the next run removes, not a failed install.
-        drop(swap::remove_tree(&old));
+        if opts.detach_old_tree {
+            report.old_tree = Some(swap::set_aside(&opts.project_dir, &old));
+        } else {
+            // The new tree is in place; an old tree that cannot be removed now is a leftover
+            // that the next run removes, not a failed install.
+            drop(swap::remove_tree(&old));
+        }
     }
     Ok(report)
 }

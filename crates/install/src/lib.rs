@@ -46,6 +46,7 @@ pub use layout::{InstalledLayout, LayoutSource, StoredMiss, load_layout, stored_
 pub use lifecycle::{Placement, ScriptPlan};
 pub use lookup::Lookup;
 pub use mount::{MountOutcome, Unmounted};
+pub use node_modules::{remove_leftover_tree, remove_replaced_trees_with};
 pub use prepare::{PreparedLayout, installed_node_version};
 pub use project::{LOCKFILE_NAME, Project, ReadLockfile};
 pub use reporter::{Recorder, Reporter, Silent};

@@ -72,6 +72,7 @@ pub(crate) fn build_tree(
         symlinks: plan.symlinks.len() as u64,
         bytes,
         noop: false,
+        old_tree: None,
     })
 }
 

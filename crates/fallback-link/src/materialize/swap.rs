@@ -27,6 +27,18 @@ fn aside_path(project_dir: &Path) -> PathBuf {
     project_dir.join(format!("{OLD_PREFIX}{}", std::process::id()))
 }
 
+/// Moves the replaced tree at `old` (the staging name, after an exchange) to this process's
+/// set-aside name, which `remove_leftovers` of a later run treats as a leftover once this
+/// process is gone; returns where it is (`old` itself if the rename failed).
+pub(crate) fn set_aside(project_dir: &Path, old: &Path) -> PathBuf {
+    let aside = aside_path(project_dir);
+    if old == aside || fs::rename(old, &aside).is_ok() {
+        aside
+    } else {
+        old.to_path_buf()
+    }
+}
+
 /// Removes the staging and set-aside trees (`node_modules.dx-new-<pid>`,
 /// `node_modules.dx-old-<pid>`) that dx processes which are gone left in `project_dir` (or an
 /// earlier, failed run of this one), so interrupted installs do not pile up.
@@ -110,18 +122,31 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
         return fs::remove_file(path);
     }
     remove_dir_contents(path)?;
-    fs::remove_dir(path)
+    match fs::remove_dir(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
+/// Entries another process removed first (two runs removing one leftover) count as removed.
 fn remove_dir_contents(dir: &Path) -> io::Result<()> {
-    let entries: Vec<fs::DirEntry> = fs::read_dir(dir)?.collect::<io::Result<_>>()?;
+    let entries: Vec<fs::DirEntry> = match fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(Result::ok).collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
     entries.par_iter().try_for_each(|entry| {
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            remove_dir_contents(&path)?;
-            fs::remove_dir(&path)
-        } else {
-            fs::remove_file(&path)
+        let removed = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => {
+                remove_dir_contents(&path).and_then(|()| fs::remove_dir(&path))
+            }
+            Ok(_) => fs::remove_file(&path),
+            Err(e) => Err(e),
+        };
+        match removed {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
         }
     })
 }
