@@ -411,37 +411,6 @@ fn a_redirect_loop_fails_naming_the_package() {
     assert_dx_snapshot!("redirect_loop", out);
 }
 
-/// A gzip member holding `data` in stored (uncompressed) deflate blocks: a tarball whose tar
-/// headers say whatever the test wants, without a compressor in the test.
-fn gzip_stored(data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-    let mut chunks = data.chunks(0xffff).peekable();
-    if chunks.peek().is_none() {
-        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-    }
-    while let Some(chunk) = chunks.next() {
-        out.push(u8::from(chunks.peek().is_none()));
-        let len = chunk.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(chunk);
-    }
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    out.extend_from_slice(&(!crc).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out
-}
-
 /// A ustar header for `path` claiming `size` bytes.
 fn tar_header(path: &str, size: u64) -> [u8; 512] {
     let mut header = [0u8; 512];
@@ -469,7 +438,7 @@ fn a_tarball_over_the_size_limit_is_refused_before_it_is_read() {
     tar.extend_from_slice(b"{}");
     tar.resize(1024, 0);
     tar.extend_from_slice(&tar_header("package/zeros.bin", 2 << 30));
-    let bomb = Bytes::from(gzip_stored(&tar));
+    let bomb = Bytes::from(dx_formats::dxp::gzip_stored(&tar));
     let url = format!("{}/pad/-/pad-1.1.0.tgz", ctx.registry_url());
     let out = add_fails(
         &ctx,

@@ -35,7 +35,9 @@ pub use compression::{Codec, CompressionPolicy};
 pub use error::DxpError;
 pub use layout::{FORMAT_VERSION, HEADER_SIZE, MAGIC};
 pub use reader::{EntryRef, PackageArchive, ReadDir};
-pub use tarball::{build_from_dir, build_from_tarball, build_from_tarball_with_policy};
+pub use tarball::{
+    build_from_dir, build_from_tarball, build_from_tarball_with_policy, gzip_stored,
+};
 
 /// What an entry is. Links, devices and the like never enter an archive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -23,6 +23,7 @@ use std::io;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use dx_formats::dxp::gzip_stored;
 use dx_formats::hash::{Integrity, IntegrityAlgorithm, IntegrityHasher};
 
 /// npm's fixed mtime for packed entries (1985-10-26T08:15:00Z).
@@ -89,29 +90,6 @@ pub fn sha512(bytes: &[u8]) -> Integrity {
     let mut hasher = IntegrityHasher::new(IntegrityAlgorithm::Sha512);
     hasher.update(bytes);
     hasher.finish()
-}
-
-/// A gzip member of stored deflate blocks: header with mtime 0 and OS "unknown", blocks of at
-/// most 65535 bytes, CRC-32 and size.
-fn gzip_stored(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + data.len() / 65535 * 5 + 32);
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
-    if data.is_empty() {
-        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-    }
-    let mut chunks = data.chunks(u16::MAX as usize).peekable();
-    while let Some(chunk) = chunks.next() {
-        out.push(u8::from(chunks.peek().is_none()));
-        let len = chunk.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(chunk);
-    }
-    let mut crc = flate2::Crc::new();
-    crc.update(data);
-    out.extend_from_slice(&crc.sum().to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out
 }
 
 /// Every regular file under `dir/prefix`, skipping the directories npm never packs and links.
