@@ -19,6 +19,16 @@ fn project(ctx: &TestContext, deps: &str) {
 
 const DEPS: &str = r#"{ "a": "^1.0.0", "b": "^1.0.0", "@scope/c": "^3.0.0" }"#;
 
+/// The state directory of the context's only project in its store.
+fn project_state(ctx: &TestContext) -> std::path::PathBuf {
+    std::fs::read_dir(ctx.store.join("v1/projects"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 #[test]
 fn install_mounts_a_tree_identical_to_the_materialized_one() {
     if !fuse_available("install_mounts_a_tree_identical_to_the_materialized_one") {
@@ -214,12 +224,7 @@ fn a_killed_daemon_is_detected_and_the_next_install_remounts() {
     let ctx = TestContext::with_fixtures();
     project(&ctx, DEPS);
     ctx.dx_ok(&["install"]);
-    let lock_dir = std::fs::read_dir(ctx.store.join("v1/projects"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let lock_dir = project_state(&ctx);
     let pid: i32 = std::fs::read_to_string(lock_dir.join("mount.lock"))
         .unwrap()
         .trim()
@@ -560,12 +565,7 @@ fn an_install_waits_for_a_daemon_still_starting() {
     project(&ctx, DEPS);
     ctx.dx_ok(&["install"]);
     ctx.dx_ok(&["unmount"]);
-    let state = std::fs::read_dir(ctx.store.join("v1/projects"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let state = project_state(&ctx);
     // A "daemon" that holds the lock for 400 ms, then exits without mounting.
     let lock = std::fs::File::open(state.join("mount.lock")).unwrap();
     // SAFETY: flock on a file this test owns.
