@@ -119,14 +119,17 @@ pub(crate) fn transport_error(error: &reqwest::Error, url: &str, what: &str) -> 
 pub(crate) fn describe(error: &reqwest::Error) -> String {
     let mut text = kind_of(error).to_owned();
     let mut source = std::error::Error::source(error);
+    let mut previous = String::new();
     while let Some(inner) = source {
         let message = inner.to_string();
         // hyper-util's wrapper ("client error (SendRequest)") names its own call, not the
-        // failure; the source after it does.
-        if !(message.starts_with("client error (") && inner.source().is_some()) {
+        // failure; the source after it does. reqwest repeats a body error's kind at two levels.
+        let wrapper = message.starts_with("client error (") && inner.source().is_some();
+        if !wrapper && message != previous {
             text.push_str(": ");
             text.push_str(&message);
         }
+        previous = message;
         source = inner.source();
     }
     text

@@ -264,17 +264,20 @@ async fn damage_body(response: Response<ResponseBody>, fault: &Fault) -> Respons
                 .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
             let half = bytes.slice(..bytes.len() / 2);
-            let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
-                Ok(Frame::data(half)),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    "body truncated by fault injection",
-                )),
-            ];
-            Response::from_parts(
-                parts,
-                StreamBody::new(futures_util::stream::iter(frames)).boxed(),
-            )
+            // The headers and the first half go out (a pause lets hyper flush them) before the
+            // connection breaks: the client sees a reset in the middle of the body.
+            let first: Result<Frame<Bytes>, std::io::Error> = Ok(Frame::data(half));
+            let frames = futures_util::StreamExt::chain(
+                futures_util::stream::iter([first]),
+                futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "body truncated by fault injection",
+                    ))
+                }),
+            );
+            Response::from_parts(parts, StreamBody::new(frames).boxed())
         }
     }
 }
