@@ -305,13 +305,7 @@ impl RegistryClient {
         let content_type = header(CONTENT_TYPE);
         let stall = self.inner.config.fetch_stall_timeout;
         let body = stall::read_body(response, stall, url, package).await?;
-        let raw: RawPackument = serde_json::from_slice(&body).map_err(|e| {
-            AttemptError::Fatal(NetError::BadPackument {
-                package: package.into(),
-                url: url.into(),
-                reason: not_json_reason(&body, content_type.as_deref(), &e),
-            })
-        })?;
+        let raw: RawPackument = packument_json(&body, content_type.as_deref(), url, package)?;
         let packument = Packument::from_raw(&raw, &meta);
         if let Some(cache) = &self.inner.cache {
             cache.store(registry, package, &packument, expires);
@@ -353,16 +347,27 @@ impl RegistryClient {
             let content_type = header_text(&response, CONTENT_TYPE);
             let stall = self.inner.config.fetch_stall_timeout;
             let body = stall::read_body(response, stall, &url, package).await?;
-            serde_json::from_slice(&body).map_err(|e| {
-                AttemptError::Fatal(NetError::BadPackument {
-                    package: package.into(),
-                    url: url.clone(),
-                    reason: not_json_reason(&body, content_type.as_deref(), &e),
-                })
-            })
+            packument_json(&body, content_type.as_deref(), &url, package)
         })
         .await
     }
+}
+
+/// A packument body decoded as `T`; not JSON (an HTML page, a truncated body) is a fatal
+/// [`NetError::BadPackument`] naming the package and URL.
+fn packument_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    content_type: Option<&str>,
+    url: &str,
+    package: &str,
+) -> Result<T, AttemptError> {
+    serde_json::from_slice(body).map_err(|e| {
+        AttemptError::Fatal(NetError::BadPackument {
+            package: package.into(),
+            url: url.into(),
+            reason: not_json_reason(body, content_type, &e),
+        })
+    })
 }
 
 /// A response header as text, when present and valid.
