@@ -99,6 +99,21 @@ fn listing(dir: &Path) -> Option<BTreeMap<String, Vec<u8>>> {
     Some(out)
 }
 
+/// Writes a whole file and closes it, reporting a failed close too (`fs::write` ignores it:
+/// on FUSE the close is where cached writes reach the daemon).
+fn write_and_close(path: &Path, bytes: &[u8]) -> bool {
+    use std::io::Write as _;
+    use std::os::fd::IntoRawFd as _;
+    let Ok(mut file) = std::fs::File::create(path) else {
+        return false;
+    };
+    if file.write_all(bytes).is_err() {
+        return false;
+    }
+    // SAFETY: closing the descriptor this function owns, once.
+    unsafe { libc::close(file.into_raw_fd()) == 0 }
+}
+
 /// xorshift64, reproducible from the printed seed.
 struct Rng(u64);
 
@@ -444,7 +459,7 @@ impl Campaign {
                         break;
                     }
                     let contents = format!("{n}\n").repeat(200 + n % 300);
-                    if std::fs::write(dir.join(format!("f{n}")), &contents).is_err() {
+                    if !write_and_close(&dir.join(format!("f{n}")), contents.as_bytes()) {
                         break;
                     }
                     done.push((n, contents));
