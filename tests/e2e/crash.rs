@@ -289,7 +289,9 @@ impl Campaign {
         }
         let node_modules = self.ctx.path("node_modules");
         if !is_mountpoint(&node_modules) && node_modules.exists() {
-            let tree = listing(&node_modules);
+            // An empty directory is no tree (a mount daemon creates its mount point before
+            // mounting on it): node resolves nothing from it, as from no node_modules at all.
+            let tree = listing(&node_modules).filter(|t| !t.is_empty());
             if tree != self.old_tree && (tree.is_none() || tree != self.new_tree) {
                 let differs = |other: &Option<BTreeMap<String, Vec<u8>>>| -> Vec<String> {
                     let (Some(a), Some(b)) = (&tree, other) else {

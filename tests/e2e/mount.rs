@@ -586,3 +586,29 @@ fn an_install_waits_for_a_daemon_still_starting() {
         "module.exports = 'b1';\n"
     );
 }
+
+/// Found by the crash campaign: an install killed after it wrote the daemon's layout file but
+/// before it signalled left that file holding a layout the daemon did not serve; the next
+/// install found the file unchanged and did not signal, so node_modules kept the old tree.
+#[test]
+fn a_layout_file_written_but_never_signalled_is_loaded_by_the_next_install() {
+    if !fuse_available("a_layout_file_written_but_never_signalled_is_loaded_by_the_next_install") {
+        return;
+    }
+    let ctx = TestContext::with_fixtures();
+    project(&ctx, r#"{ "b": "^1.0.0" }"#);
+    ctx.dx_ok(&["install"]);
+    let current = project_state(&ctx).join("current.dxl");
+    let first = std::fs::read(&current).unwrap();
+    project(&ctx, r#"{ "solo": "^1.0.0" }"#);
+    ctx.dx_ok(&["install"]);
+    assert!(!ctx.path("node_modules/b").exists());
+    // What the killed install left: the first layout in the file, the daemon not told.
+    std::fs::write(&current, &first).unwrap();
+    project(&ctx, r#"{ "b": "^1.0.0" }"#);
+    ctx.dx_ok(&["install"]);
+    assert_eq!(
+        std::fs::read_to_string(ctx.path("node_modules/b/index.js")).unwrap(),
+        "module.exports = 'b1';\n"
+    );
+}
