@@ -165,8 +165,8 @@ fn eight_installs_at_once_beside_cache_clean_share_one_store() {
 
 /// Reads `file` in a loop until `stop` exists; after reading `marker` (the version the test
 /// says is installed), a file of an older version is a stale read. Also lists node_modules
-/// and reads another file each time, so lookups and directory reads run too. Prints the
-/// number of reads.
+/// and reads another file each time, so lookups and directory reads run too. Says it started
+/// (`<stop>.ready.<pid>`) after its first read; prints the number of reads.
 const READER: &str = r#"
 const fs = require('fs');
 const [marker, nm, stop] = process.argv.slice(2);
@@ -187,6 +187,7 @@ while (!fs.existsSync(stop)) {
   }
   fs.readFileSync(nm + '/' + names[reads % names.length] + '/lib/f3.txt');
   reads += 1;
+  if (reads === 1) fs.writeFileSync(`${stop}.ready.${process.pid}`, '');
 }
 console.log(reads);
 "#;
@@ -238,7 +239,7 @@ fn sixteen_node_readers_see_no_error_and_no_stale_file_across_two_reloads() {
     let stop = ctx.home.join("stop");
     let script = ctx.home.join("reader.js");
     std::fs::write(&script, READER).unwrap();
-    let readers: Vec<_> = (0..16)
+    let mut readers: Vec<_> = (0..16)
         .map(|_| {
             Command::new("node")
                 .arg(&script)
@@ -251,6 +252,29 @@ fn sixteen_node_readers_see_no_error_and_no_stale_file_across_two_reloads() {
                 .expect("spawn node")
         })
         .collect();
+    // Every reader is reading before the first reload (node starts slowly on a busy machine).
+    let ready = || {
+        std::fs::read_dir(&ctx.home)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("stop.ready.")
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut exited = false;
+    while ready() < 16 && Instant::now() < deadline && !exited {
+        std::thread::sleep(Duration::from_millis(10));
+        // A reader that failed before its first read is reported below, with its stderr.
+        exited = readers
+            .iter_mut()
+            .any(|r| matches!(r.try_wait(), Ok(Some(_))));
+    }
+    assert!(exited || ready() == 16, "not every reader started");
     let mut rss = vec![daemon_rss_kib(&ctx.store)];
     std::thread::sleep(Duration::from_millis(300));
     for version in &VERSIONS[1..] {
