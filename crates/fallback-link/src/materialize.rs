@@ -131,7 +131,7 @@ pub fn materialize(
         let old = swap::swap_in(&opts.project_dir, &staging, &node_modules)?;
         Ok((report, old))
     });
-    let (report, old) = match built {
+    let (mut report, old) = match built {
         Ok(done) => done,
         Err(e) => {
             // Best effort: a leftover is removed by the next run anyway.
@@ -151,7 +151,6 @@ pub fn materialize(
         fingerprint: LayoutMarker::fingerprint(&node_modules, &plan.watched)?,
     };
     marker.fill(&node_modules)?;
-    let mut report = report;
     if let Some(old) = old {
         if opts.detach_old_tree {
             report.old_tree = Some(swap::set_aside(&opts.project_dir, &old));

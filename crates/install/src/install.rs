@@ -183,21 +183,28 @@ impl Install {
     /// as it was: the new dx.lock is written while packages are fetched, and put back when a
     /// fetch or a later step fails, as npm and pnpm write their lockfiles only on success.
     pub fn run(&self, reporter: &dyn Reporter) -> Result<InstallOutcome> {
-        if !self.edit.is_edit() {
-            let saved = SavedFiles::read_lock(&self.project)?;
-            return self
-                .run_paths(reporter)
-                .inspect_err(|_| saved.restore(reporter));
-        }
-        let before = DirectChanges::snapshot(&self.project)?;
-        let saved = SavedFiles::read(&self.project)?;
-        match self.run_paths(reporter) {
+        // What to put back: an edit saves package.json and dx.lock before anything; a plain
+        // install saves dx.lock only on the paths that may write it (`prepare`), never on a
+        // no-op or a warm mount.
+        let saved = std::cell::OnceCell::new();
+        let before = if self.edit.is_edit() {
+            let before = DirectChanges::snapshot(&self.project)?;
+            let _ = saved.set(SavedFiles::read(&self.project)?);
+            Some(before)
+        } else {
+            None
+        };
+        match self.run_paths(reporter, &saved) {
             Ok(mut outcome) => {
-                outcome.changes = before.against_disk();
+                if let Some(before) = before {
+                    outcome.changes = before.against_disk();
+                }
                 Ok(outcome)
             }
             Err(e) => {
-                saved.restore(reporter);
+                if let Some(saved) = saved.get() {
+                    saved.restore(reporter);
+                }
                 if let Some((path, bytes)) = &self.catalog_saved
                     && dx_store::write_atomic_if_changed(path, bytes).is_err()
                 {
@@ -218,8 +225,16 @@ impl Install {
     }
 
     /// dx.lock (reused or resolved) and, unless `--lockfile-only`, the store and the compiled
-    /// layout; an edited package.json is written once dx.lock is.
-    fn prepare(&self, reporter: &dyn Reporter) -> Result<PreparedLayout> {
+    /// layout; an edited package.json is written once dx.lock is. dx.lock as it was is kept in
+    /// `saved` first, unless an edit saved it already, to be put back if the install fails.
+    fn prepare(
+        &self,
+        reporter: &dyn Reporter,
+        saved: &std::cell::OnceCell<SavedFiles>,
+    ) -> Result<PreparedLayout> {
+        if saved.get().is_none() {
+            let _ = saved.set(SavedFiles::read_lock(&self.project)?);
+        }
         let settings = &self.settings;
         let options = PrepareOptions {
             frozen: settings.frozen_lockfile,
@@ -239,11 +254,15 @@ impl Install {
         Ok(layout)
     }
 
-    fn run_paths(&self, reporter: &dyn Reporter) -> Result<InstallOutcome> {
+    fn run_paths(
+        &self,
+        reporter: &dyn Reporter,
+        saved: &std::cell::OnceCell<SavedFiles>,
+    ) -> Result<InstallOutcome> {
         let started = Instant::now();
         let (project, store, settings) = (&self.project, &self.store, &self.settings);
         if settings.lockfile_only {
-            let layout = self.prepare(reporter)?;
+            let layout = self.prepare(reporter, saved)?;
             layout.finish_writes()?;
             return Ok(InstallOutcome {
                 path: InstallPath::LockfileOnly,
@@ -324,7 +343,7 @@ impl Install {
                 Presented::Mounted { reloaded: false },
             ),
             None => {
-                let layout = self.prepare(reporter)?;
+                let layout = self.prepare(reporter, saved)?;
                 let presented = node_modules::present(
                     &project.dir,
                     store,

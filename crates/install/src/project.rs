@@ -348,9 +348,12 @@ impl Project {
     /// it with [`Project::read_lockfile_merging`].
     pub fn read_lockfile(&self) -> Result<Option<(String, Lockfile)>> {
         match self.read_lockfile_merging()? {
-            Some(read) if read.conflicted.is_some() => Err(Error::LockfileConflicted {
+            Some(ReadLockfile {
+                conflicted: Some(line),
+                ..
+            }) => Err(Error::LockfileConflicted {
                 path: self.lockfile_path(),
-                line: read.conflicted.unwrap_or_default(),
+                line,
             }),
             Some(read) => Ok(Some((read.text, read.lock))),
             None => Ok(None),
