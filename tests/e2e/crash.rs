@@ -14,7 +14,7 @@
 //! round, the scenario and the seed.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -334,11 +334,8 @@ impl Campaign {
                 }
             }
         }
-        let leftovers: Vec<PathBuf> = std::fs::read_dir(&self.ctx.project)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.to_string_lossy().contains("node_modules.dx-new-"))
-            .collect();
+        let leftovers =
+            crate::support::entries_starting_with(&self.ctx.project, "node_modules.dx-new-");
         if !leftovers.is_empty() {
             self.anomaly(round, what, &format!("staging left behind: {leftovers:?}"));
         }

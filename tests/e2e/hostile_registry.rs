@@ -129,6 +129,29 @@ fn rule(fault: Fault, path: &str) -> FaultRule {
     FaultRule::new(fault).on_path_containing(path)
 }
 
+/// Answer requests for `path` with `body` under `content_type` instead of the route's answer.
+fn respond(content_type: &'static str, body: impl Into<Bytes>, path: &str) -> FaultRule {
+    rule(
+        Fault::Respond {
+            content_type,
+            body: body.into(),
+        },
+        path,
+    )
+}
+
+/// Serve `tarball` as pad 1.1.0's tarball, with a packument whose integrity is right for it:
+/// whatever is wrong is inside the tarball. The tarball's rule comes first: the packument's
+/// path is part of the tarball's.
+fn serve_as_pad(ctx: &TestContext, tarball: Bytes) -> Vec<FaultRule> {
+    let url = format!("{}{TARBALL}", ctx.registry_url());
+    let packument = lying_packument(&url, &sha512(&tarball));
+    vec![
+        respond("application/octet-stream", tarball, TARBALL),
+        respond("application/json", packument, PACKUMENT),
+    ]
+}
+
 /// How many requests the registry saw for paths containing `path`.
 fn requests_for(registry: &TestRegistry, path: &str) -> usize {
     registry
@@ -243,13 +266,7 @@ fn invalid_json_metadata_fails_naming_the_package() {
     let body = Bytes::from_static(br#"{"name":"pad","versions":{"1.1.0":{"#);
     let out = add_fails(
         &ctx,
-        vec![rule(
-            Fault::Respond {
-                content_type: "application/json",
-                body,
-            },
-            PACKUMENT,
-        )],
+        vec![respond("application/json", body, PACKUMENT)],
         &["pad"],
     );
     assert_dx_snapshot!("invalid_json", out);
@@ -285,11 +302,9 @@ fn a_tarball_of_another_package_is_installed_as_npm_does_with_a_warning() {
     // npm installs it; dx does too, and names the lie in one warning.
     let ctx = installed_project();
     let hello = ctx.published("hello", "1.0.0");
-    ctx.registry().faults().add(rule(
-        Fault::Respond {
-            content_type: "application/json",
-            body: lying_packument(&hello.url, &hello.integrity),
-        },
+    ctx.registry().faults().add(respond(
+        "application/json",
+        lying_packument(&hello.url, &hello.integrity),
         PACKUMENT,
     ));
     let out = ctx.dx(&["add", "pad"]);
@@ -314,28 +329,7 @@ fn a_tarball_that_is_not_gzip_is_refused() {
     let ctx = installed_project();
     let garbage =
         Bytes::from_static(b"\x1f\x8b\x08\x00 this is not a deflate stream at all \xff\xfe");
-    let url = format!("{}/pad/-/pad-1.1.0.tgz", ctx.registry_url());
-    let out = add_fails(
-        &ctx,
-        // The tarball's rule first: the packument's path is part of the tarball's.
-        vec![
-            rule(
-                Fault::Respond {
-                    content_type: "application/octet-stream",
-                    body: garbage.clone(),
-                },
-                TARBALL,
-            ),
-            rule(
-                Fault::Respond {
-                    content_type: "application/json",
-                    body: lying_packument(&url, &sha512(&garbage)),
-                },
-                PACKUMENT,
-            ),
-        ],
-        &["pad@1.1.0"],
-    );
+    let out = add_fails(&ctx, serve_as_pad(&ctx, garbage), &["pad@1.1.0"]);
     assert_dx_snapshot!("tarball_not_gzip", out);
 }
 
@@ -344,11 +338,9 @@ fn a_tarball_that_fails_its_integrity_is_refused() {
     let ctx = installed_project();
     add_fails(
         &ctx,
-        vec![rule(
-            Fault::Respond {
-                content_type: "application/octet-stream",
-                body: Bytes::from_static(b"not the tarball"),
-            },
+        vec![respond(
+            "application/octet-stream",
+            Bytes::from_static(b"not the tarball"),
             TARBALL,
         )],
         &["pad@1.1.0", "integrity"],
@@ -439,26 +431,6 @@ fn a_tarball_over_the_size_limit_is_refused_before_it_is_read() {
     tar.resize(1024, 0);
     tar.extend_from_slice(&tar_header("package/zeros.bin", 2 << 30));
     let bomb = Bytes::from(dx_formats::dxp::gzip_stored(&tar));
-    let url = format!("{}/pad/-/pad-1.1.0.tgz", ctx.registry_url());
-    let out = add_fails(
-        &ctx,
-        vec![
-            rule(
-                Fault::Respond {
-                    content_type: "application/octet-stream",
-                    body: bomb.clone(),
-                },
-                TARBALL,
-            ),
-            rule(
-                Fault::Respond {
-                    content_type: "application/json",
-                    body: lying_packument(&url, &sha512(&bomb)),
-                },
-                PACKUMENT,
-            ),
-        ],
-        &["pad@1.1.0", "zeros.bin"],
-    );
+    let out = add_fails(&ctx, serve_as_pad(&ctx, bomb), &["pad@1.1.0", "zeros.bin"]);
     assert_dx_snapshot!("tarball_over_the_size_limit", out);
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use dx_net::{Fault, FaultRule, TestRegistry};
 
 use crate::snapshot::assert_dx_snapshot;
-use crate::support::{TestContext, describe, exists_no_follow};
+use crate::support::{TestContext, describe, entries_starting_with, exists_no_follow};
 
 /// A registry over `dir` serving the standard fixtures, kept for tests that build their context
 /// by hand (`TestContext::new().with_registry(…)`); [`TestContext::with_fixtures`] does the
@@ -317,18 +317,7 @@ fn a_replaced_tree_is_removed_in_the_background() {
     );
     ctx.dx_ok(&["install", "--materialize"]);
     assert_eq!(ctx.read("node_modules/solo/index.js"), "1");
-    let leftovers = || {
-        std::fs::read_dir(&ctx.project)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("node_modules.dx-")
-            })
-            .count()
-    };
+    let leftovers = || entries_starting_with(&ctx.project, "node_modules.dx-").len();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while leftovers() > 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -253,18 +253,7 @@ fn sixteen_node_readers_see_no_error_and_no_stale_file_across_two_reloads() {
         })
         .collect();
     // Every reader is reading before the first reload (node starts slowly on a busy machine).
-    let ready = || {
-        std::fs::read_dir(&ctx.home)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("stop.ready.")
-            })
-            .count()
-    };
+    let ready = || crate::support::entries_starting_with(&ctx.home, "stop.ready.").len();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut exited = false;
     while ready() < 16 && Instant::now() < deadline && !exited {

@@ -316,6 +316,17 @@ pub fn make_writable_and_remove(path: &Path) {
     std::fs::remove_dir_all(path).expect("remove directory");
 }
 
+/// The entries of `dir` whose names start with `prefix` (a staging tree, a reader's flag file).
+#[allow(dead_code)]
+pub fn entries_starting_with(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Whether `path` exists without following a final symlink.
 #[allow(dead_code)]
 pub fn exists_no_follow(path: &Path) -> bool {
