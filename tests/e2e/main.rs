@@ -20,6 +20,7 @@ mod install;
 mod list_layout;
 mod load;
 mod lockfile;
+mod materialize_update;
 mod migrate;
 mod mount;
 mod remote_deps;

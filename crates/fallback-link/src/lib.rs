@@ -11,7 +11,10 @@
 //!   not per file; a mode that fails midway steps down for the rest of the files and the report
 //!   says why, so the tree is always complete.
 //! - `node_modules` is always either the old tree or the whole new one: the new tree is built
-//!   beside it and exchanged atomically; failures and crashes leave the old tree in place.
+//!   beside it and exchanged atomically; failures and crashes leave the old tree in place. An
+//!   in-place update of a tree (only the packages that changed) builds them beside it and
+//!   renames them in; a process killed among those renames (microseconds) leaves an empty
+//!   marker, so the next install rebuilds the whole tree and swaps it in.
 //! - A repeat install of the same layout on an intact tree writes nothing and reads no more
 //!   than the marker and a few directory `stat`s (see [`MARKER_FILE`]).
 //! - Every path from the layout or an archive is checked before use; nothing is written outside
@@ -31,7 +34,7 @@ pub use error::LinkError;
 pub use link_mode::{LinkMode, UnknownLinkMode};
 pub use marker::MARKER_FILE;
 pub use materialize::{
-    InjectedFailure, MaterializeOptions, MaterializeReport, materialize, remove_leftovers,
-    remove_tree,
+    InjectedFailure, MaterializeOptions, MaterializeReport, TreeUpdate, materialize,
+    remove_leftovers, remove_tree,
 };
 pub use unpacked_check::{UnpackedDamage, UnpackedProblem, repair_unpacked, verify_unpacked};

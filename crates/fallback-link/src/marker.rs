@@ -2,16 +2,21 @@
 //! the fingerprint of its top level, so a repeat install can tell in a few system calls that
 //! there is nothing to do.
 //!
-//! Format (text, one item per line, version 1):
+//! Format (text, one item per line, version 2):
 //!
 //! ```text
-//! dx-layout 1
+//! dx-layout 2
 //! key <the DXL key the tree was built from>
 //! mode <requested mode> <mode used>
 //! counts <files> <dirs> <symlinks> <bytes>
+//! private <install path of a package placed as private copies>   (zero or more)
 //! dir <inode> <mtime seconds> <mtime nanoseconds> <path relative to node_modules, "." for itself>
 //! end
 //! ```
+//!
+//! Version 1 (no `private` lines) is not read: a tree it describes is rebuilt once. An empty
+//! marker is also what an in-place update leaves while it renames packages into place: a tree
+//! caught midway is never taken as intact, and the next install rebuilds it whole.
 //!
 //! "Intact" means: `node_modules` is the very directory dx built (same inode), and it and each
 //! of its top-level layout directories (`@scope`, `.bin`) still hold every entry the layout
@@ -37,7 +42,7 @@ use crate::error::LinkError;
 /// File name of the marker inside `node_modules`.
 pub const MARKER_FILE: &str = ".dx-layout";
 
-const HEADER: &str = "dx-layout 1";
+const HEADER: &str = "dx-layout 2";
 
 /// What a marker records.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +54,8 @@ pub(crate) struct LayoutMarker {
     pub(crate) dirs: u64,
     pub(crate) symlinks: u64,
     pub(crate) bytes: u64,
+    /// Packages (install paths) placed as private copies whatever the mode, sorted.
+    pub(crate) private: Vec<String>,
     /// (path relative to node_modules, inode, mtime seconds, mtime nanoseconds).
     pub(crate) fingerprint: Vec<(String, u64, i64, i64)>,
 }
@@ -83,6 +90,9 @@ impl LayoutMarker {
             "{HEADER}\nkey {}\nmode {} {}\ncounts {} {} {} {}\n",
             self.key, self.requested, self.used, self.files, self.dirs, self.symlinks, self.bytes
         );
+        for path in &self.private {
+            text.push_str(&format!("private {path}\n"));
+        }
         for (path, ino, sec, nsec) in &self.fingerprint {
             text.push_str(&format!("dir {ino} {sec} {nsec} {path}\n"));
         }
@@ -110,6 +120,7 @@ impl LayoutMarker {
             return None;
         };
         let mut fingerprint = Vec::new();
+        let mut private = Vec::new();
         let mut ended = false;
         for line in lines {
             if ended {
@@ -117,6 +128,13 @@ impl LayoutMarker {
             }
             if line == "end" {
                 ended = true;
+                continue;
+            }
+            if let Some(path) = line.strip_prefix("private ") {
+                if !fingerprint.is_empty() {
+                    return None;
+                }
+                private.push(path.to_owned());
                 continue;
             }
             let mut parts = line.strip_prefix("dir ")?.splitn(4, ' ');
@@ -134,6 +152,7 @@ impl LayoutMarker {
             dirs,
             symlinks,
             bytes,
+            private,
             fingerprint,
         })
     }
@@ -212,12 +231,27 @@ impl LayoutMarker {
         self.fill(node_modules)
     }
 
-    /// Whether a tree with this marker satisfies an install of `key` in mode `requested`.
-    pub(crate) fn satisfies(&self, key: &str, requested: LinkMode) -> bool {
-        self.key == key
-            && (requested == LinkMode::Auto
-                || requested == self.requested
-                || requested == self.used)
+    /// Whether a tree with this marker satisfies an install of `key` in mode `requested`, with
+    /// `private` (sorted) placed as private copies.
+    pub(crate) fn satisfies(&self, key: &str, requested: LinkMode, private: &[String]) -> bool {
+        self.key == key && self.private == private && self.mode_fits(requested)
+    }
+
+    /// Whether files placed the way this tree's were serve an install asking for `requested`.
+    pub(crate) fn mode_fits(&self, requested: LinkMode) -> bool {
+        requested == LinkMode::Auto || requested == self.requested || requested == self.used
+    }
+
+    /// Empties the marker in place: the tree is about to change under it, and an empty marker
+    /// never matches (see the module docs).
+    pub(crate) fn clear(node_modules: &Path) -> Result<(), LinkError> {
+        let path = node_modules.join(MARKER_FILE);
+        OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map(drop)
+            .map_err(LinkError::io("open", &path))
     }
 
     /// Creates the empty marker in a tree being built, so the swap carries it along and the
@@ -253,6 +287,7 @@ mod tests {
             dirs: 3,
             symlinks: 1,
             bytes: 4096,
+            private: vec!["cli-tool".into(), "@s/with space".into()],
             fingerprint: vec![
                 (".".into(), 42, 1_700_000_000, 5),
                 ("@scope with space".into(), 43, 1, 2),
@@ -273,16 +308,22 @@ mod tests {
             assert_eq!(LayoutMarker::parse(&text[..cut]), None, "cut at {cut}");
         }
         assert_eq!(LayoutMarker::parse(""), None);
-        assert_eq!(LayoutMarker::parse("dx-layout 2\n"), None);
+        assert_eq!(LayoutMarker::parse("dx-layout 1\n"), None);
+        assert_eq!(LayoutMarker::parse("dx-layout 3\n"), None);
     }
 
     #[test]
     fn satisfies_same_key_and_compatible_mode() {
         let marker = sample();
-        assert!(marker.satisfies("abc123-linux-x64", LinkMode::Auto));
-        assert!(marker.satisfies("abc123-linux-x64", LinkMode::Hardlink));
-        assert!(!marker.satisfies("abc123-linux-x64", LinkMode::Copy));
-        assert!(!marker.satisfies("other", LinkMode::Auto));
+        let private = marker.private.clone();
+        assert!(marker.satisfies("abc123-linux-x64", LinkMode::Auto, &private));
+        assert!(marker.satisfies("abc123-linux-x64", LinkMode::Hardlink, &private));
+        assert!(!marker.satisfies("abc123-linux-x64", LinkMode::Copy, &private));
+        assert!(!marker.satisfies("other", LinkMode::Auto, &private));
+        assert!(
+            !marker.satisfies("abc123-linux-x64", LinkMode::Auto, &[]),
+            "a package that must now be a private copy is not one yet"
+        );
     }
 
     #[test]

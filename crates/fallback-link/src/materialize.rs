@@ -1,13 +1,15 @@
 //! [`materialize`]: write a DXL layout as a real `node_modules`, built beside the old one and
-//! swapped in atomically.
+//! swapped in atomically, or, when a tree of an earlier layout is in place, updated in place by
+//! the units that changed (see `update`).
 
 mod build;
 mod place;
 mod plan;
 mod probe;
 mod swap;
+mod update;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use dx_formats::dxl::Dxl;
 use dx_store::Store;
@@ -37,6 +39,9 @@ pub struct MaterializeOptions {
     /// `node_modules.dx-old-<pid>`, returned in [`MaterializeReport::old_tree`]) instead of
     /// removing it before returning: removing it costs about as much as building the new one.
     pub detach_old_tree: bool,
+    /// Tests only: stop an in-place update after this many of its renames, leaving the tree
+    /// as a process killed there would (part old, part new, the marker empty).
+    pub interrupt_update_after: Option<usize>,
 }
 
 impl MaterializeOptions {
@@ -48,6 +53,7 @@ impl MaterializeOptions {
             inject_failure: None,
             private_copies: Vec::new(),
             detach_old_tree: false,
+            interrupt_update_after: None,
         }
     }
 }
@@ -74,6 +80,21 @@ pub struct MaterializeReport {
     /// With [`MaterializeOptions::detach_old_tree`]: where the replaced tree is, still to be
     /// removed (`remove_leftovers` removes it once this process is gone, if nobody did).
     pub old_tree: Option<PathBuf>,
+    /// Set when an existing tree of an earlier layout was updated in place rather than
+    /// rebuilt; the counts above are then the whole tree's.
+    pub update: Option<TreeUpdate>,
+}
+
+/// What an in-place update changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TreeUpdate {
+    /// Units placed, new or replacing an old one: a top-level or scoped package with what is
+    /// nested in it, a `.bin` link, or a whole `@scope` or `.bin` directory.
+    pub placed: u64,
+    /// Units removed.
+    pub removed: u64,
+    /// Files placed (those of the placed units).
+    pub files: u64,
 }
 
 /// Writes the layout of `dxl` to `opts.project_dir/node_modules`, placing package files from
@@ -87,6 +108,10 @@ pub struct MaterializeReport {
 /// in one rename; the old tree is then removed. On error, or if the process dies, the old tree
 /// is untouched (the next run removes the partial one). `node_modules` must not be a live FUSE
 /// mount: unmount it first.
+///
+/// When `node_modules` is an intact tree of another layout whose DXL the store still holds
+/// (under the key its marker records), only what differs is built, beside the tree, and renamed
+/// in; [`MaterializeReport::update`] says what was placed and removed.
 pub fn materialize(
     store: &Store,
     dxl: &Dxl<'_>,
@@ -97,16 +122,22 @@ pub fn materialize(
         return Err(LinkError::InvalidKey(key.to_owned()));
     }
     let node_modules = opts.project_dir.join("node_modules");
-    let existing = LayoutMarker::read(&node_modules).filter(|m| m.satisfies(key, opts.mode));
-    let intact = existing.and_then(|mut marker| {
-        if marker.is_intact(&node_modules) {
-            return Some(marker);
-        }
-        // A tool cache appeared (`.cache`, `.vite`): still intact, and worth keeping.
-        let refreshed =
-            marker.holds_top_level(dxl, &node_modules) && marker.refresh(&node_modules).is_ok();
-        refreshed.then_some(marker)
-    });
+    let mut private = opts.private_copies.clone();
+    private.sort();
+    private.dedup();
+    let existing = LayoutMarker::read(&node_modules);
+    let intact = existing
+        .clone()
+        .filter(|m| m.satisfies(key, opts.mode, &private))
+        .and_then(|mut marker| {
+            if marker.is_intact(&node_modules) {
+                return Some(marker);
+            }
+            // A tool cache appeared (`.cache`, `.vite`): still intact, and worth keeping.
+            let refreshed =
+                marker.holds_top_level(dxl, &node_modules) && marker.refresh(&node_modules).is_ok();
+            refreshed.then_some(marker)
+        });
     if let Some(marker) = intact {
         // A staging tree left by a killed install goes on the no-op too (best effort: the
         // tree in place is intact, and the next build removes it or says why it cannot).
@@ -120,11 +151,17 @@ pub fn materialize(
             bytes: marker.bytes,
             noop: true,
             old_tree: None,
+            update: None,
         });
     }
 
     let plan = plan::LayoutPlan::from_dxl(dxl)?;
     swap::remove_leftovers(&opts.project_dir)?;
+    if let Some(old) = existing.filter(|m| m.mode_fits(opts.mode))
+        && let Some(report) = update_in_place(store, dxl, key, &private, old, opts)?
+    {
+        return Ok(report);
+    }
     let staging = swap::staging_path(&opts.project_dir);
     let built = build::build_tree(store, &plan, &staging, opts).and_then(|report| {
         LayoutMarker::create_empty(&staging)?;
@@ -148,17 +185,156 @@ pub fn materialize(
         dirs: report.dirs,
         symlinks: report.symlinks,
         bytes: report.bytes,
+        private,
         fingerprint: LayoutMarker::fingerprint(&node_modules, &plan.watched)?,
     };
     marker.fill(&node_modules)?;
     if let Some(old) = old {
-        if opts.detach_old_tree {
-            report.old_tree = Some(swap::set_aside(&opts.project_dir, &old));
-        } else {
-            // The new tree is in place; an old tree that cannot be removed now is a leftover
-            // that the next run removes, not a failed install.
-            drop(swap::remove_tree(&old));
-        }
+        report.old_tree = dispose(&opts.project_dir, &old, opts);
     }
     Ok(report)
+}
+
+/// The replaced tree (or replaced units) at `old`: set aside for the caller with
+/// [`MaterializeOptions::detach_old_tree`], removed here otherwise.
+fn dispose(project_dir: &Path, old: &Path, opts: &MaterializeOptions) -> Option<PathBuf> {
+    if opts.detach_old_tree {
+        return Some(swap::set_aside(project_dir, old));
+    }
+    // The new tree is in place; an old tree that cannot be removed now is a leftover that the
+    // next run removes, not a failed install.
+    drop(swap::remove_tree(old));
+    None
+}
+
+/// Updates the tree in place when it is an intact tree of the layout `old` names (kept in the
+/// store under its key) and was placed in a mode that serves `opts.mode`: builds the units
+/// that changed beside it and renames them in (see `update`). `None` when that cannot be done
+/// (the old layout or one of its archives is gone, the tree is not intact, a rename failed
+/// midway): the caller rebuilds the whole tree.
+fn update_in_place(
+    store: &Store,
+    new: &Dxl<'_>,
+    key: &str,
+    private: &[String],
+    old: LayoutMarker,
+    opts: &MaterializeOptions,
+) -> Result<Option<MaterializeReport>, LinkError> {
+    let node_modules = opts.project_dir.join("node_modules");
+    let old_bytes = if old.key == key {
+        None
+    } else {
+        match std::fs::read(store.dxl_path(&old.key)) {
+            Ok(bytes) => Some(bytes),
+            Err(_) => return Ok(None),
+        }
+    };
+    let old_parsed = match old_bytes.as_deref().map(Dxl::parse) {
+        Some(Ok(parsed)) => Some(parsed),
+        Some(Err(_)) => return Ok(None),
+        None => None,
+    };
+    let old_dxl = old_parsed.as_ref().unwrap_or(new);
+    let Ok(old_plan) = plan::LayoutPlan::from_dxl(old_dxl) else {
+        return Ok(None);
+    };
+    if !(old.is_intact(&node_modules) || old.holds_top_level(old_dxl, &node_modules)) {
+        return Ok(None);
+    }
+    let Some(diff) = update::LayoutDiff::between(old_dxl, &old.private, new, private) else {
+        return Ok(None);
+    };
+    let gone = diff.gone();
+    let gone_above = update::ancestors(&gone);
+    let Ok((files_gone, dirs_gone, links_gone, bytes_gone)) =
+        build::tally(store, &old_plan.within(&gone, &gone_above))
+    else {
+        return Ok(None);
+    };
+    let dirs_gone = dirs_gone - gone_above.len() as u64;
+
+    let new_plan = plan::LayoutPlan::from_dxl(new)?;
+    let watched = new_plan.watched.clone();
+    let built_units = diff.built();
+    let above = update::ancestors(&built_units);
+    let mode = match opts.mode {
+        LinkMode::Auto => old.used,
+        explicit => explicit,
+    };
+    let staging = swap::staging_path(&opts.project_dir);
+    let mut placed = MaterializeReport {
+        mode_used: mode,
+        step_down: None,
+        files: 0,
+        dirs: 0,
+        symlinks: 0,
+        bytes: 0,
+        noop: false,
+        old_tree: None,
+        update: None,
+    };
+    if !diff.is_empty() {
+        let sub_plan = new_plan.within(&built_units, &above);
+        let sub_opts = MaterializeOptions {
+            mode,
+            ..opts.clone()
+        };
+        let built = build::build_tree(store, &sub_plan, &staging, &sub_opts)
+            .and_then(|report| LayoutMarker::clear(&node_modules).map(|()| report));
+        placed = match built {
+            Ok(report) => report,
+            Err(e) => {
+                drop(swap::remove_tree(&staging));
+                return Err(e);
+            }
+        };
+        placed.dirs -= 1 + above.len() as u64;
+        match update::commit(&staging, &node_modules, &diff, opts.interrupt_update_after) {
+            Ok(()) => {}
+            Err(update::CommitError::Interrupted(step)) => {
+                return Err(LinkError::Io {
+                    action: "update node_modules in place (stopped by a test after some renames)",
+                    path: node_modules.join(format!("step {step}")),
+                    source: std::io::Error::from(std::io::ErrorKind::Interrupted),
+                });
+            }
+            Err(update::CommitError::Failed) => {
+                // Part old, part new, marker empty: the whole tree is rebuilt instead.
+                drop(swap::remove_tree(&staging));
+                return Ok(None);
+            }
+        }
+    }
+    let marker = LayoutMarker {
+        key: key.to_owned(),
+        requested: opts.mode,
+        used: placed.mode_used,
+        files: (old.files + placed.files).saturating_sub(files_gone),
+        dirs: (old.dirs + placed.dirs).saturating_sub(dirs_gone),
+        symlinks: (old.symlinks + placed.symlinks).saturating_sub(links_gone),
+        bytes: (old.bytes + placed.bytes).saturating_sub(bytes_gone),
+        private: private.to_vec(),
+        fingerprint: LayoutMarker::fingerprint(&node_modules, &watched)?,
+    };
+    marker.fill(&node_modules)?;
+    let old_tree = if diff.is_empty() {
+        None
+    } else {
+        dispose(&opts.project_dir, &staging, opts)
+    };
+    Ok(Some(MaterializeReport {
+        mode_used: marker.used,
+        step_down: placed.step_down,
+        files: marker.files,
+        dirs: marker.dirs,
+        symlinks: marker.symlinks,
+        bytes: marker.bytes,
+        noop: false,
+        old_tree,
+        update: Some(TreeUpdate {
+            placed: built_units.len() as u64,
+            removed: diff.removed.len() as u64,
+            files: placed.files,
+        }),
+    }))
 }

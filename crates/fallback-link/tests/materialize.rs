@@ -10,3 +10,5 @@ mod fixture;
 mod lifecycle;
 #[path = "materialize/store_safety.rs"]
 mod store_safety;
+#[path = "materialize/update.rs"]
+mod update;

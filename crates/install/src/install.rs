@@ -92,10 +92,13 @@ pub enum NodeModules {
     Materialized {
         /// How the files were linked.
         mode: LinkMode,
-        /// Files written (0 when nothing changed).
+        /// Files written: the whole tree's, or, for an in-place update, those placed (0 when
+        /// nothing changed).
         files: u64,
         /// The tree already matched the layout.
         noop: bool,
+        /// An existing tree was updated in place (only the packages that changed were placed).
+        updated_in_place: bool,
         /// Why a faster link mode was not used, if one was stepped down from.
         step_down: Option<String>,
     },
@@ -493,8 +496,9 @@ fn member_name(m: &crate::project::Member) -> &str {
 fn materialized(report: MaterializeReport) -> NodeModules {
     NodeModules::Materialized {
         mode: report.mode_used,
-        files: report.files,
+        files: report.update.map_or(report.files, |update| update.files),
         noop: report.noop,
+        updated_in_place: report.update.is_some(),
         step_down: report.step_down,
     }
 }

@@ -146,6 +146,18 @@ fn render(outcome: &InstallOutcome, printer: &Printer) {
         (_, Some(NodeModules::Materialized { noop: true, .. })) => {
             format!("node_modules is up to date ({packages} packages) in {ms} ms")
         }
+        (
+            _,
+            Some(NodeModules::Materialized {
+                mode,
+                files,
+                updated_in_place: true,
+                ..
+            }),
+        ) => format!(
+            "{packages} packages ({downloaded} downloaded), node_modules updated in place ({files} files by {}) in {ms} ms",
+            mode.as_str()
+        ),
         (_, Some(NodeModules::Materialized { mode, files, .. })) => format!(
             "added {packages} packages ({downloaded} downloaded, {files} files by {}) in {ms} ms",
             mode.as_str()
@@ -204,10 +216,15 @@ pub fn outcome_json(outcome: &InstallOutcome) -> Value {
             doc["reloaded"] = json!(reloaded);
         }
         Some(NodeModules::Materialized {
-            mode, files, noop, ..
+            mode,
+            files,
+            noop,
+            updated_in_place,
+            ..
         }) => {
             doc["node_modules"] = json!("materialized");
             doc["noop"] = json!(noop);
+            doc["updatedInPlace"] = json!(updated_in_place);
             doc["linkMode"] = json!(mode.as_str());
             doc["files"] = json!(files);
         }

@@ -73,7 +73,37 @@ pub(crate) fn build_tree(
         bytes,
         noop: false,
         old_tree: None,
+        update: None,
     })
+}
+
+/// What the part of a tree that `plan` describes holds, counted from the archives without
+/// writing anything: (files, directories, symbolic links, bytes), the same numbers
+/// [`build_tree`] reports for it (less its root).
+pub(crate) fn tally(
+    store: &Store,
+    plan: &LayoutPlan<'_>,
+) -> Result<(u64, u64, u64, u64), LinkError> {
+    let packages: Vec<OpenPackage<'_>> = plan
+        .packages
+        .par_iter()
+        .map(|job| OpenPackage::open(store, job))
+        .collect::<Result<_, _>>()?;
+    let dirs: u64 = directory_levels(plan, &packages)?
+        .iter()
+        .map(|level| level.len() as u64)
+        .sum();
+    let (mut files, mut bytes) = (0, 0);
+    for package in &packages {
+        let archive = package.archive()?;
+        for entry in archive.entries() {
+            if entry.kind() == EntryKind::File && !package.job.is_shadowed(entry.path(), true) {
+                files += 1;
+                bytes += entry.size();
+            }
+        }
+    }
+    Ok((files, dirs, plan.symlinks.len() as u64, bytes))
 }
 
 /// A package to place, with its archive mapped (once, for both passes).

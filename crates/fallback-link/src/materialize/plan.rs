@@ -126,6 +126,32 @@ impl<'a> LayoutPlan<'a> {
     }
 }
 
+impl<'a> LayoutPlan<'a> {
+    /// The part of this plan inside `units` (see `update`), with the containers above them
+    /// (`ancestors`, parents first) as its first directories: what building those units
+    /// beside the tree takes.
+    pub(crate) fn within(self, units: &[&str], ancestors: &[&'a str]) -> LayoutPlan<'a> {
+        let units: std::collections::HashSet<&str> = units.iter().copied().collect();
+        let inside = |path: &str| super::update::unit_of(path, &units).is_some();
+        let mut dirs: Vec<&'a str> = ancestors.to_vec();
+        dirs.extend(self.dirs.into_iter().filter(|dir| inside(dir)));
+        LayoutPlan {
+            dirs,
+            packages: self
+                .packages
+                .into_iter()
+                .filter(|job| inside(job.path))
+                .collect(),
+            symlinks: self
+                .symlinks
+                .into_iter()
+                .filter(|(link, _)| inside(link))
+                .collect(),
+            watched: self.watched,
+        }
+    }
+}
+
 fn corrupt(path: &str, reason: &str) -> LinkError {
     LinkError::LayoutConflict {
         path: path.to_owned(),
