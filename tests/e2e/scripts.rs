@@ -161,3 +161,62 @@ fn a_failing_trusted_script_fails_the_install_naming_it() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_script_rewriting_a_hardlinked_file_changes_only_its_own_project() {
+    let as_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    if !as_root {
+        // Without root the read-only mode already stops the write (the script fails).
+        eprintln!("SKIPPED: root writes through read-only modes; this test needs root");
+        return;
+    }
+    let patcher = crate::fixtures::Package::new("patcher", "1.0.0")
+        .manifest(json!({ "scripts": {
+            // In place, through whatever inode is there: what `patch-package`-like scripts do.
+            "postinstall": "printf 'patched\\n' > ../solo/index.js && chmod 644 ../solo/index.js"
+        } }))
+        .file("index.js", "\n");
+    let first = TestContext::builder().package(patcher).build();
+    first.package_json(json!({
+        "name": "patched-app", "version": "1.0.0",
+        "dependencies": { "patcher": "1.0.0", "solo": "1.0.0" },
+        "trustedDependencies": ["patcher"]
+    }));
+    let other = TestContext::new()
+        .with_registry(first.registry_url())
+        .sharing_store(&first.store);
+    other.package_json(json!({
+        "name": "other", "version": "1.0.0", "dependencies": { "solo": "1.0.0" }
+    }));
+    other.dx_ok(&["install", "--materialize=hardlink"]);
+    let solo = |ctx: &TestContext| ctx.path("node_modules/solo/index.js");
+    assert!(std::fs::metadata(solo(&other)).unwrap().nlink() >= 2);
+
+    let out = first.dx(&["install", "--materialize=hardlink", "--verbose"]);
+    assert!(out.success(), "{}", out.render());
+    assert!(
+        out.stderr_text()
+            .contains("install scripts rewrote 1 hardlinked file(s) (node_modules/solo/index.js)")
+            || out.stdout_text().contains(
+                "install scripts rewrote 1 hardlinked file(s) (node_modules/solo/index.js)"
+            ),
+        "{}",
+        out.render()
+    );
+    // The project that ran the script keeps what it wrote, in a file of its own.
+    assert_eq!(std::fs::read_to_string(solo(&first)).unwrap(), "patched\n");
+    let own = std::fs::metadata(solo(&first)).unwrap();
+    assert_eq!(own.nlink(), 1);
+    // The other project and the store still hold the package's file, read-only.
+    assert_eq!(std::fs::read_to_string(solo(&other)).unwrap(), "1");
+    let shared = std::fs::metadata(solo(&other)).unwrap();
+    assert_eq!(shared.mode() & 0o777, 0o444);
+    let verify: serde_json::Value =
+        serde_json::from_str(&other.dx_ok(&["cache", "verify", "--json"])).unwrap();
+    for field in ["corrupt", "unpackedRemoved", "unpackedRepaired"] {
+        assert_eq!(verify[field], json!([]), "{verify}");
+    }
+}

@@ -27,6 +27,7 @@ mod error;
 mod link_mode;
 mod marker;
 mod materialize;
+mod script_writes;
 mod sys;
 mod unpacked_check;
 
@@ -37,4 +38,5 @@ pub use materialize::{
     InjectedFailure, MaterializeOptions, MaterializeReport, TreeUpdate, materialize,
     remove_leftovers, remove_tree,
 };
+pub use script_writes::ScriptWatch;
 pub use unpacked_check::{UnpackedDamage, UnpackedProblem, repair_unpacked, verify_unpacked};

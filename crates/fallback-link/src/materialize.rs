@@ -19,7 +19,7 @@ use crate::error::LinkError;
 use crate::marker::LayoutMarker;
 
 pub use place::InjectedFailure;
-pub(crate) use plan::is_plain_relative;
+pub(crate) use plan::{LayoutPlan, is_plain_relative};
 pub use swap::{remove_leftovers, remove_tree};
 
 /// What to materialize where, and how.

@@ -363,7 +363,8 @@ impl Install {
             }
         };
         let blocked_scripts = if scripts && layout.has_install_scripts {
-            self.run_dependency_scripts(&layout, reporter)?
+            let on_disk = matches!(presented, Presented::Materialized(_));
+            self.run_dependency_scripts(&layout, on_disk, reporter)?
         } else {
             BTreeSet::new()
         };
@@ -468,9 +469,12 @@ impl Install {
     }
 
     /// Trusted dependencies' install scripts, in dependency order; returns the blocked ones.
+    /// Runs the trusted dependency scripts; on a tree `on_disk`, files they rewrote through a
+    /// hardlink into the store become this project's own and the store's are restored.
     fn run_dependency_scripts(
         &self,
         layout: &PreparedLayout,
+        on_disk: bool,
         reporter: &dyn Reporter,
     ) -> Result<BTreeSet<String>> {
         let dxl = Dxl::parse(&layout.dxl).context("the compiled layout is corrupt")?;
@@ -484,7 +488,29 @@ impl Install {
             &self.project.manifest.trusted_dependencies,
         );
         reporter.progress_done();
+        let node_modules = self.project.dir.join("node_modules");
+        let watch = if on_disk && !plan.waves.is_empty() {
+            Some(
+                dx_fallback_link::ScriptWatch::start(&node_modules)
+                    .context("cannot prepare to run install scripts")?,
+            )
+        } else {
+            None
+        };
         lifecycle::run_dependencies(&self.project.dir, &plan, reporter)?;
+        if let Some(watch) = watch {
+            let detached = watch
+                .detach_rewritten(&self.store, &dxl, &node_modules)
+                .context("cannot check what install scripts wrote")?;
+            if !detached.is_empty() {
+                reporter.verbose(&format!(
+                    "install scripts rewrote {} hardlinked file(s) (node_modules/{}{}): kept as this project's own copies, the store's restored",
+                    detached.len(),
+                    detached[0],
+                    if detached.len() > 1 { ", …" } else { "" }
+                ));
+            }
+        }
         Ok(plan.blocked)
     }
 }
