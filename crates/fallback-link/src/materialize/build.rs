@@ -14,6 +14,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use dx_formats::dxp::{EntryKind, PackageArchive};
+use dx_formats::hash::ContentHash;
 use dx_store::{Store, StoredArchive};
 use rayon::prelude::*;
 
@@ -44,6 +45,17 @@ pub(crate) fn build_tree(
         LinkMode::Auto => probe_mode(store, &packages, staging),
         explicit => explicit,
     };
+    if mode != LinkMode::Copy {
+        // Every missing unpacked tree at once, with one flush for all (see
+        // `Store::unpack_missing`). A failure here is not fatal: each package asks again when
+        // it is placed, and steps down to copying with the reason if it still fails.
+        let shared: Vec<ContentHash> = packages
+            .iter()
+            .filter(|p| !opts.private_copies.iter().any(|c| c == p.job.path))
+            .map(|p| p.job.hash)
+            .collect();
+        drop(store.unpack_missing(&shared));
+    }
     let placer = Placer::new(mode, opts.inject_failure);
     let copier = Placer::new(LinkMode::Copy, None);
     packages.par_iter().try_for_each(|package| {

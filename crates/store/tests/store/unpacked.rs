@@ -78,3 +78,40 @@ fn unpacking_a_missing_archive_is_an_error() {
         matches!(store.unpacked(&missing), Err(StoreError::MissingArchive { hash }) if hash == missing)
     );
 }
+
+#[test]
+fn many_trees_unpack_at_once_and_a_missing_archive_publishes_none() {
+    let (_dir, store) = temp_store();
+    let hashes: Vec<ContentHash> = (0..5)
+        .map(|i| store.put_archive(&package("many", i), None).unwrap())
+        .collect();
+    // One already there: left as it is.
+    let first = store.unpacked(&hashes[0]).unwrap();
+    let inode = fs::metadata(first.join("index.js")).unwrap().ino();
+    store.unpack_missing(&hashes).unwrap();
+    for (i, hash) in hashes.iter().enumerate() {
+        let tree = store.root().join("v1/unpacked").join(hash.to_hex());
+        assert_eq!(
+            fs::read_to_string(tree.join("lib/deep/util.js")).unwrap(),
+            format!("// {i}\n")
+        );
+        assert_eq!(mode(&tree.join("bin/cli.js")), 0o555);
+    }
+    assert_eq!(fs::metadata(first.join("index.js")).unwrap().ino(), inode);
+
+    let more: Vec<ContentHash> = (5..7)
+        .map(|i| store.put_archive(&package("many", i), None).unwrap())
+        .chain([ContentHash::of(b"not stored")])
+        .collect();
+    assert!(matches!(
+        store.unpack_missing(&more),
+        Err(StoreError::MissingArchive { .. })
+    ));
+    for hash in &more {
+        assert!(
+            !store.root().join("v1/unpacked").join(hash.to_hex()).exists(),
+            "nothing is published when one extraction fails"
+        );
+    }
+    assert!(store.verify().unwrap().is_clean());
+}
