@@ -131,15 +131,15 @@ def sizes(tool: Tool) -> dict:
             "total": measure.du_bytes([nm, *tool.caches])}
 
 
-def machine() -> dict:
-    """What the run ran on."""
+def machine(work: Path) -> dict:
+    """What the run ran on (`work`: the work directory, whose filesystem the report names)."""
     mem = ""
     try:
         mem = next(x for x in open("/proc/meminfo") if x.startswith("MemTotal")).split()[1]
     except (OSError, StopIteration):
         pass
     return {"cpus": os.cpu_count(), "load_start": [round(x, 2) for x in os.getloadavg()], "kernel": platform.release(), "mem_gib": round(int(mem or 0) / 2**20, 1),
-            "fs": subprocess.run(["df", "-T", "/tmp"], capture_output=True, text=True).stdout.splitlines()[-1].split()[1]}
+            "fs": subprocess.run(["df", "-T", str(work)], capture_output=True, text=True).stdout.splitlines()[-1].split()[1]}
 
 
 def commit() -> str:
@@ -176,7 +176,7 @@ def run_fixture(fx: fxs.Fixture, opts: Options, progress=None) -> dict:
     mdir, root_deps, warnings = fxs.prepare_mirror(fx, work, opts.dx, log)
     server, registry = fxs.serve(fx, mdir, work, opts.dx)
     results: dict = {"fixture": fx.key, "description": fx.description, "date": time.strftime("%Y-%m-%d"),
-                     "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(), "commit": commit(),
+                     "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(work), "commit": commit(),
                      "mirror": {"server": "dx registry serve" if fx.server == "dx" else "nginx",
                                 **json.loads((mdir / "complete.json").read_text()), "warnings": warnings},
                      "latency": opts.latency, "runs": opts.runs, "slow_runs": opts.slow_runs,
