@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::fixtures::Package;
 use crate::snapshot::assert_dx_snapshot;
-use crate::support::{TestContext, describe, fuse_available, is_mountpoint};
+use crate::support::{TestContext, assert_same_tree, describe, fuse_available, is_mountpoint};
 
 fn bundler() -> Package {
     Package::new("bundler", "1.0.0")
@@ -187,15 +187,9 @@ fn mounted_and_materialized_trees_hold_the_same_bundled_files() {
         listing(&mounted.path("node_modules")),
         listing(&disk.path("node_modules"))
     );
-    let diff = Command::new("diff")
-        .args(["-r", "--no-dereference"])
-        .arg(mounted.path("node_modules"))
-        .arg(disk.path("node_modules"))
-        .output()
-        .unwrap();
-    assert!(
-        diff.status.success(),
-        "mounted and materialized trees differ:\n{}",
-        describe(&diff)
+    assert_same_tree(
+        &mounted.path("node_modules"),
+        &disk.path("node_modules"),
+        "after install",
     );
 }

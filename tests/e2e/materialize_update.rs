@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{TestContext, describe, fuse_available};
+use crate::support::{TestContext, assert_same_tree, fuse_available};
 
 fn project(ctx: &TestContext, deps: &str) {
     ctx.write(
@@ -22,16 +22,10 @@ fn assert_same_as_mount(disk: &TestContext, mounted: &TestContext, step: &str) {
         std::fs::copy(disk.path(file), mounted.path(file)).unwrap();
     }
     mounted.dx_ok(&["install", "--frozen-lockfile", "--no-materialize"]);
-    let diff = Command::new("diff")
-        .args(["-r", "--no-dereference", "--exclude=.dx-layout"])
-        .arg(mounted.path("node_modules"))
-        .arg(disk.path("node_modules"))
-        .output()
-        .unwrap();
-    assert!(
-        diff.status.success(),
-        "after {step}: mounted and materialized trees differ:\n{}",
-        describe(&diff)
+    assert_same_tree(
+        &mounted.path("node_modules"),
+        &disk.path("node_modules"),
+        &format!("after {step}"),
     );
     assert_eq!(
         exec_bits(&mounted.path("node_modules")),

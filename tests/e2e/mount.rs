@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::snapshot::assert_dx_snapshot;
-use crate::support::{TestContext, describe, fuse_available, is_mountpoint};
+use crate::support::{TestContext, assert_same_tree, describe, fuse_available, is_mountpoint};
 
 /// A package.json with `deps`, from the standard fixtures: `a` needs `b@^2` while the root
 /// wants `b@^1` (so `a/node_modules/b` nests), `a` has a bin and a deep file, `@scope/c` is
@@ -49,16 +49,10 @@ fn install_mounts_a_tree_identical_to_the_materialized_one() {
     disk.dx_ok(&["install", "--materialize"]);
     // The materializer's own marker is the one file the mount does not have.
     std::fs::remove_file(disk.path("node_modules/.dx-layout")).unwrap();
-    let diff = Command::new("diff")
-        .args(["-r", "--no-dereference"])
-        .arg(mounted.path("node_modules"))
-        .arg(disk.path("node_modules"))
-        .output()
-        .unwrap();
-    assert!(
-        diff.status.success(),
-        "mounted and materialized trees differ:\n{}",
-        describe(&diff)
+    assert_same_tree(
+        &mounted.path("node_modules"),
+        &disk.path("node_modules"),
+        "after install",
     );
     let modes = |root: &Path| {
         let out = Command::new("find")

@@ -220,3 +220,24 @@ fn a_script_rewriting_a_hardlinked_file_changes_only_its_own_project() {
         assert_eq!(verify[field], json!([]), "{verify}");
     }
 }
+
+#[test]
+fn an_in_place_update_runs_only_the_scripts_of_what_it_placed() {
+    let ctx = context(&["lib", "tool"]);
+    ctx.dx_ok(&["install", "--materialize"]);
+    assert!(ran(&ctx).contains(&"lib:postinstall".to_owned()));
+    std::fs::remove_file(ctx.path("ran.txt")).unwrap();
+    // `lib` and `tool` stay where they were, with what their scripts wrote: npm does not run
+    // them again for an unrelated add, and neither does dx.
+    let out = ctx.dx_ok(&["add", "solo"]);
+    assert!(out.contains("node_modules updated in place"), "{out}");
+    let again: Vec<String> = ran(&ctx)
+        .into_iter()
+        .filter(|line| line.starts_with("lib:") || line.starts_with("tool:"))
+        .collect();
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(
+        std::fs::read_to_string(ctx.path("node_modules/lib/built.txt")).unwrap(),
+        "built\n"
+    );
+}

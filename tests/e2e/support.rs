@@ -332,3 +332,20 @@ pub fn entries_starting_with(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 pub fn exists_no_follow(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
+
+/// Asserts that two node_modules are the same tree (`diff -r`, links compared as links, dx's
+/// layout marker left out: the one file a mount does not have), naming `what` on failure.
+#[track_caller]
+pub fn assert_same_tree(mounted: &Path, disk: &Path, what: &str) {
+    let diff = Command::new("diff")
+        .args(["-r", "--no-dereference", "--exclude=.dx-layout"])
+        .arg(mounted)
+        .arg(disk)
+        .output()
+        .expect("run diff");
+    assert!(
+        diff.status.success(),
+        "{what}: mounted and materialized trees differ:\n{}",
+        describe(&diff)
+    );
+}

@@ -82,15 +82,21 @@ pub struct MaterializeReport {
     pub old_tree: Option<PathBuf>,
     /// Set when an existing tree of an earlier layout was updated in place rather than
     /// rebuilt; the counts above are then the whole tree's.
+    ///
+    /// Packages outside the placed units kept their files, including whatever their install
+    /// scripts wrote: those scripts need not run again.
     pub update: Option<TreeUpdate>,
 }
 
 /// What an in-place update changed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TreeUpdate {
     /// Units placed, new or replacing an old one: a top-level or scoped package with what is
     /// nested in it, a `.bin` link, or a whole `@scope` or `.bin` directory.
     pub placed: u64,
+    /// Their paths relative to `node_modules` (`react`, `@babel/core`, `.bin/tsc`): what is new
+    /// in the tree, for the install scripts that must run again.
+    pub placed_units: Vec<String>,
     /// Units removed.
     pub removed: u64,
     /// Files placed (those of the placed units).
@@ -333,6 +339,7 @@ fn update_in_place(
         old_tree,
         update: Some(TreeUpdate {
             placed: built_units.len() as u64,
+            placed_units: built_units.iter().map(|unit| (*unit).to_owned()).collect(),
             removed: diff.removed.len() as u64,
             files: placed.files,
         }),

@@ -363,8 +363,14 @@ impl Install {
             }
         };
         let blocked_scripts = if scripts && layout.has_install_scripts {
-            let on_disk = matches!(presented, Presented::Materialized(_));
-            self.run_dependency_scripts(&layout, on_disk, reporter)?
+            let (on_disk, placed) = match &presented {
+                Presented::Materialized(report) => (
+                    true,
+                    report.update.as_ref().map(|u| u.placed_units.as_slice()),
+                ),
+                Presented::Mounted { .. } => (false, None),
+            };
+            self.run_dependency_scripts(&layout, on_disk, placed, reporter)?
         } else {
             BTreeSet::new()
         };
@@ -469,12 +475,16 @@ impl Install {
     }
 
     /// Trusted dependencies' install scripts, in dependency order; returns the blocked ones.
-    /// Runs the trusted dependency scripts; on a tree `on_disk`, files they rewrote through a
-    /// hardlink into the store become this project's own and the store's are restored.
+    /// Runs the trusted dependency scripts (with `placed`, of a tree updated in place, only
+    /// those of packages inside the placed units: the others kept their files and what their
+    /// scripts wrote, as npm runs scripts only for what it installed); on a tree `on_disk`,
+    /// files they rewrote through a hardlink into the store become this project's own and the
+    /// store's are restored.
     fn run_dependency_scripts(
         &self,
         layout: &PreparedLayout,
         on_disk: bool,
+        placed: Option<&[String]>,
         reporter: &dyn Reporter,
     ) -> Result<BTreeSet<String>> {
         let dxl = Dxl::parse(&layout.dxl).context("the compiled layout is corrupt")?;
@@ -482,11 +492,14 @@ impl Install {
             Some((_, lock)) => lock,
             None => dx_resolve::Lockfile::default(),
         };
-        let plan = lifecycle::plan(
+        let mut plan = lifecycle::plan(
             &dxl,
             &resolution,
             &self.project.manifest.trusted_dependencies,
         );
+        if let Some(units) = placed {
+            plan.keep_inside(units);
+        }
         reporter.progress_done();
         let node_modules = self.project.dir.join("node_modules");
         let watch = if on_disk && !plan.waves.is_empty() {
@@ -522,7 +535,10 @@ fn member_name(m: &crate::project::Member) -> &str {
 fn materialized(report: MaterializeReport) -> NodeModules {
     NodeModules::Materialized {
         mode: report.mode_used,
-        files: report.update.map_or(report.files, |update| update.files),
+        files: report
+            .update
+            .as_ref()
+            .map_or(report.files, |update| update.files),
         noop: report.noop,
         updated_in_place: report.update.is_some(),
         step_down: report.step_down,

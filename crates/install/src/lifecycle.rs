@@ -64,6 +64,25 @@ pub struct ScriptPlan {
     pub blocked: BTreeSet<String>,
 }
 
+impl ScriptPlan {
+    /// Keeps only the placements inside `units` (install paths relative to node_modules: a
+    /// placement at `a/node_modules/b` is inside `a`), dropping waves left empty.
+    pub fn keep_inside(&mut self, units: &[String]) {
+        let inside = |path: &str| {
+            units.iter().any(|unit| {
+                path == unit
+                    || path
+                        .strip_prefix(unit.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        };
+        for wave in &mut self.waves {
+            wave.retain(|placement| inside(&placement.path));
+        }
+        self.waves.retain(|wave| !wave.is_empty());
+    }
+}
+
 /// Plans the dependency scripts of the layout in `dxl`, ordered by the graph of `resolution`.
 pub fn plan(dxl: &Dxl<'_>, resolution: &Lockfile, trusted: &[String]) -> ScriptPlan {
     let placed = dxl.nodes().filter_map(|node| {
@@ -271,5 +290,29 @@ mod tests {
         let ha = height(&r, "a@1", &mut memo, &mut BTreeSet::new());
         let hb = height(&r, "b@1", &mut memo, &mut BTreeSet::new());
         assert!(ha > hb, "{ha} {hb}");
+    }
+
+    #[test]
+    fn a_plan_kept_inside_units_drops_the_other_placements_and_empty_waves() {
+        let placed = |path: &str| Placement {
+            name: path.rsplit('/').next().unwrap_or(path).to_owned(),
+            version: "1.0.0".into(),
+            path: path.into(),
+        };
+        let mut plan = ScriptPlan {
+            waves: vec![
+                vec![placed("a/node_modules/b"), placed("ab")],
+                vec![placed("c")],
+                vec![placed("@s/x")],
+            ],
+            blocked: BTreeSet::new(),
+        };
+        plan.keep_inside(&["a".to_owned(), "@s/x".to_owned()]);
+        let kept: Vec<Vec<&str>> = plan
+            .waves
+            .iter()
+            .map(|wave| wave.iter().map(|p| p.path.as_str()).collect())
+            .collect();
+        assert_eq!(kept, [vec!["a/node_modules/b"], vec!["@s/x"]]);
     }
 }

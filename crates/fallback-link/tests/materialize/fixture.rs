@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dx_fallback_link::MARKER_FILE;
-use dx_formats::dxl::{Dxl, DxlBuilder, DxlPackage, NodeKind};
+use dx_formats::dxl::{Dxl, DxlBuilder, DxlPackage, NodeKind, PackageId};
 use dx_formats::dxp::{ArchiveBuilder, BuildLimits, EntryKind};
 use dx_formats::hash::ContentHash;
 use dx_store::Store;
@@ -148,10 +148,14 @@ pub fn store_with(root: &Path, packages: &[SyntheticPackage]) -> (Store, Vec<Con
     (store, hashes)
 }
 
-/// The test layout over [`packages`]; `variant` 1 drops `left-pad` (a different lock).
-pub fn layout(packages: &[SyntheticPackage], hashes: &[ContentHash], variant: u8) -> Vec<u8> {
-    let mut builder = DxlBuilder::new([variant; 16], "linux-x64-glibc");
-    let ids: Vec<_> = packages
+/// A layout builder (lock id `[lock; 16]`) holding `packages`, and each one's id (same order).
+pub fn builder_with(
+    packages: &[SyntheticPackage],
+    hashes: &[ContentHash],
+    lock: u8,
+) -> (DxlBuilder, Vec<PackageId>) {
+    let mut builder = DxlBuilder::new([lock; 16], "linux-x64-glibc");
+    let ids = packages
         .iter()
         .zip(hashes)
         .map(|(package, hash)| {
@@ -164,6 +168,12 @@ pub fn layout(packages: &[SyntheticPackage], hashes: &[ContentHash], variant: u8
             })
         })
         .collect();
+    (builder, ids)
+}
+
+/// The test layout over [`packages`]; `variant` 1 drops `left-pad` (a different lock).
+pub fn layout(packages: &[SyntheticPackage], hashes: &[ContentHash], variant: u8) -> Vec<u8> {
+    let (mut builder, ids) = builder_with(packages, hashes, variant);
     if variant == 0 {
         builder.place("left-pad", ids[0]).expect("place");
     }

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 use dx_fallback_link::{LinkMode, MARKER_FILE, MaterializeOptions, materialize};
-use dx_formats::dxl::{Dxl, DxlBuilder, DxlPackage};
+use dx_formats::dxl::Dxl;
 use dx_formats::hash::ContentHash;
 use dx_store::Store;
 
@@ -16,20 +16,7 @@ use crate::fixture::{self, SyntheticPackage};
 /// removed, `dep@1` hoisted out of `cli-tool` over `dep@2`, `@scope/pkg` moved to a new scope
 /// (the old scope directory goes), `.bin/cli` removed and `.bin/new` added.
 fn changed_layout(packages: &[SyntheticPackage], hashes: &[ContentHash]) -> Vec<u8> {
-    let mut builder = DxlBuilder::new([7; 16], "linux-x64-glibc");
-    let ids: Vec<_> = packages
-        .iter()
-        .zip(hashes)
-        .map(|(package, hash)| {
-            builder.add_package(DxlPackage {
-                name: package.name.to_owned(),
-                version: package.version.to_owned(),
-                content_hash: *hash,
-                integrity: None,
-                has_install_script: false,
-            })
-        })
-        .collect();
+    let (mut builder, ids) = fixture::builder_with(packages, hashes, 7);
     builder.place("cli-tool", ids[1]).expect("place");
     builder.place("@other/pkg", ids[2]).expect("place");
     builder.place("dep", ids[3]).expect("place");

@@ -109,7 +109,11 @@ fn many_trees_unpack_at_once_and_a_missing_archive_publishes_none() {
     ));
     for hash in &more {
         assert!(
-            !store.root().join("v1/unpacked").join(hash.to_hex()).exists(),
+            !store
+                .root()
+                .join("v1/unpacked")
+                .join(hash.to_hex())
+                .exists(),
             "nothing is published when one extraction fails"
         );
     }
