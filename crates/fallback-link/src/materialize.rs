@@ -164,7 +164,7 @@ pub fn materialize(
     let plan = plan::LayoutPlan::from_dxl(dxl)?;
     swap::remove_leftovers(&opts.project_dir)?;
     if let Some(old) = existing.filter(|m| m.mode_fits(opts.mode))
-        && let Some(report) = update_in_place(store, dxl, key, &private, old, opts)?
+        && let Some(report) = update_in_place(store, dxl, &plan, key, &private, old, opts)?
     {
         return Ok(report);
     }
@@ -221,6 +221,7 @@ fn dispose(project_dir: &Path, old: &Path, opts: &MaterializeOptions) -> Option<
 fn update_in_place(
     store: &Store,
     new: &Dxl<'_>,
+    new_plan: &plan::LayoutPlan<'_>,
     key: &str,
     private: &[String],
     old: LayoutMarker,
@@ -240,10 +241,16 @@ fn update_in_place(
         Some(Err(_)) => return Ok(None),
         None => None,
     };
-    let old_dxl = old_parsed.as_ref().unwrap_or(new);
-    let Ok(old_plan) = plan::LayoutPlan::from_dxl(old_dxl) else {
-        return Ok(None);
+    // The same layout (only the private copies changed): its plan is the one in hand.
+    let old_plan_parsed = match &old_parsed {
+        Some(parsed) => match plan::LayoutPlan::from_dxl(parsed) {
+            Ok(plan) => Some(plan),
+            Err(_) => return Ok(None),
+        },
+        None => None,
     };
+    let old_dxl = old_parsed.as_ref().unwrap_or(new);
+    let old_plan = old_plan_parsed.as_ref().unwrap_or(new_plan);
     if !(old.is_intact(&node_modules) || old.holds_top_level(old_dxl, &node_modules)) {
         return Ok(None);
     }
@@ -259,8 +266,6 @@ fn update_in_place(
     };
     let dirs_gone = dirs_gone - gone_above.len() as u64;
 
-    let new_plan = plan::LayoutPlan::from_dxl(new)?;
-    let watched = new_plan.watched.clone();
     let built_units = diff.built();
     let above = update::ancestors(&built_units);
     let mode = match opts.mode {
@@ -268,33 +273,29 @@ fn update_in_place(
         explicit => explicit,
     };
     let staging = swap::staging_path(&opts.project_dir);
-    let mut placed = MaterializeReport {
-        mode_used: mode,
-        step_down: None,
-        files: 0,
-        dirs: 0,
-        symlinks: 0,
-        bytes: 0,
-        noop: false,
-        old_tree: None,
-        update: None,
-    };
-    if !diff.is_empty() {
-        let sub_plan = new_plan.within(&built_units, &above);
+    // What was placed; nothing when the layouts place the same tree (only the key changed).
+    let placed = if diff.is_empty() {
+        None
+    } else {
         let sub_opts = MaterializeOptions {
             mode,
             ..opts.clone()
         };
-        let built = build::build_tree(store, &sub_plan, &staging, &sub_opts)
-            .and_then(|report| LayoutMarker::clear(&node_modules).map(|()| report));
-        placed = match built {
+        let built = build::build_tree(
+            store,
+            &new_plan.within(&built_units, &above),
+            &staging,
+            &sub_opts,
+        )
+        .and_then(|report| LayoutMarker::clear(&node_modules).map(|()| report));
+        let mut report = match built {
             Ok(report) => report,
             Err(e) => {
                 drop(swap::remove_tree(&staging));
                 return Err(e);
             }
         };
-        placed.dirs -= 1 + above.len() as u64;
+        report.dirs -= 1 + above.len() as u64;
         match update::commit(&staging, &node_modules, &diff, opts.interrupt_update_after) {
             Ok(()) => {}
             Err(update::CommitError::Interrupted(step)) => {
@@ -310,27 +311,28 @@ fn update_in_place(
                 return Ok(None);
             }
         }
-    }
+        Some(report)
+    };
+    let count = |field: fn(&MaterializeReport) -> u64| placed.as_ref().map_or(0, field);
     let marker = LayoutMarker {
         key: key.to_owned(),
         requested: opts.mode,
-        used: placed.mode_used,
-        files: (old.files + placed.files).saturating_sub(files_gone),
-        dirs: (old.dirs + placed.dirs).saturating_sub(dirs_gone),
-        symlinks: (old.symlinks + placed.symlinks).saturating_sub(links_gone),
-        bytes: (old.bytes + placed.bytes).saturating_sub(bytes_gone),
+        used: placed.as_ref().map_or(mode, |p| p.mode_used),
+        files: (old.files + count(|p| p.files)).saturating_sub(files_gone),
+        dirs: (old.dirs + count(|p| p.dirs)).saturating_sub(dirs_gone),
+        symlinks: (old.symlinks + count(|p| p.symlinks)).saturating_sub(links_gone),
+        bytes: (old.bytes + count(|p| p.bytes)).saturating_sub(bytes_gone),
         private: private.to_vec(),
-        fingerprint: LayoutMarker::fingerprint(&node_modules, &watched)?,
+        fingerprint: LayoutMarker::fingerprint(&node_modules, &new_plan.watched)?,
     };
     marker.fill(&node_modules)?;
-    let old_tree = if diff.is_empty() {
-        None
-    } else {
-        dispose(&opts.project_dir, &staging, opts)
-    };
+    let old_tree = placed
+        .is_some()
+        .then(|| dispose(&opts.project_dir, &staging, opts))
+        .flatten();
     Ok(Some(MaterializeReport {
         mode_used: marker.used,
-        step_down: placed.step_down,
+        step_down: placed.as_ref().and_then(|p| p.step_down.clone()),
         files: marker.files,
         dirs: marker.dirs,
         symlinks: marker.symlinks,
@@ -341,7 +343,7 @@ fn update_in_place(
             placed: built_units.len() as u64,
             placed_units: built_units.iter().map(|unit| (*unit).to_owned()).collect(),
             removed: diff.removed.len() as u64,
-            files: placed.files,
+            files: count(|p| p.files),
         }),
     }))
 }

@@ -20,7 +20,7 @@ pub(crate) struct LayoutPlan<'a> {
 }
 
 /// One package root to fill with the package's files.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct PackageJob<'a> {
     /// Where it goes, relative to `node_modules`.
     pub(crate) path: &'a str,
@@ -130,24 +130,26 @@ impl<'a> LayoutPlan<'a> {
     /// The part of this plan inside `units` (see `update`), with the containers above them
     /// (`ancestors`, parents first) as its first directories: what building those units
     /// beside the tree takes.
-    pub(crate) fn within(self, units: &[&str], ancestors: &[&'a str]) -> LayoutPlan<'a> {
+    pub(crate) fn within(&self, units: &[&str], ancestors: &[&'a str]) -> LayoutPlan<'a> {
         let units: std::collections::HashSet<&str> = units.iter().copied().collect();
         let inside = |path: &str| super::update::unit_of(path, &units).is_some();
         let mut dirs: Vec<&'a str> = ancestors.to_vec();
-        dirs.extend(self.dirs.into_iter().filter(|dir| inside(dir)));
+        dirs.extend(self.dirs.iter().copied().filter(|dir| inside(dir)));
         LayoutPlan {
             dirs,
             packages: self
                 .packages
-                .into_iter()
+                .iter()
                 .filter(|job| inside(job.path))
+                .cloned()
                 .collect(),
             symlinks: self
                 .symlinks
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|(link, _)| inside(link))
                 .collect(),
-            watched: self.watched,
+            watched: self.watched.clone(),
         }
     }
 }
