@@ -56,6 +56,11 @@ impl MaterializeOptions {
             interrupt_update_after: None,
         }
     }
+
+    /// Whether the package at `path` (relative to `node_modules`) is placed as private copies.
+    pub(crate) fn is_private_copy(&self, path: &str) -> bool {
+        self.private_copies.iter().any(|private| private == path)
+    }
 }
 
 /// What [`materialize`] did, for the CLI to print.

@@ -51,7 +51,7 @@ pub(crate) fn build_tree(
         // it is placed, and steps down to copying with the reason if it still fails.
         let shared: Vec<ContentHash> = packages
             .iter()
-            .filter(|p| !opts.private_copies.iter().any(|c| c == p.job.path))
+            .filter(|p| !opts.is_private_copy(p.job.path))
             .map(|p| p.job.hash)
             .collect();
         drop(store.unpack_missing(&shared));
@@ -59,7 +59,7 @@ pub(crate) fn build_tree(
     let placer = Placer::new(mode, opts.inject_failure);
     let copier = Placer::new(LinkMode::Copy, None);
     packages.par_iter().try_for_each(|package| {
-        let private = opts.private_copies.iter().any(|p| p == package.job.path);
+        let private = opts.is_private_copy(package.job.path);
         place_files(
             store,
             if private { &copier } else { &placer },
