@@ -279,8 +279,9 @@ pub fn resolve(
     let root_info = PkgInfo::root(root);
     let names: Vec<&str> = std::iter::once(&root_info)
         .chain(&members)
-        .flat_map(|p| p.deps.iter())
-        .filter_map(|d| {
+        .flat_map(|p| p.deps.iter().map(move |d| (p, d)))
+        .filter(|(p, d)| !chooser.reusable(&p.key, d))
+        .filter_map(|(_, d)| {
             d.spec
                 .as_ref()
                 .and_then(|s| s.registry_request().map(|_| s.registry_name(&d.name)))
@@ -372,6 +373,22 @@ impl RegistryChooser<'_> {
             UpdateSelection::Everything => true,
             UpdateSelection::Names(names) => names.iter().any(|n| n == name),
         }
+    }
+
+    /// Whether the previous resolution's answer for edge `dep` of package `from_key` is
+    /// taken without metadata when it still satisfies (what [`Self::reuse`] checks first):
+    /// such edges are not prefetched, so a re-resolution reads metadata only for what changed.
+    fn reusable(&self, from_key: &str, dep: &Dep) -> bool {
+        let Some(previous) = self.previous else {
+            return false;
+        };
+        previous
+            .edges_of(from_key)
+            .and_then(|edges| edges.get(&dep.name))
+            .filter(|edge| edge.specifier == dep.raw)
+            .and_then(|edge| edge.target.as_ref())
+            .and_then(|target| previous.packages.get(target))
+            .is_some_and(|locked| !self.wants_update(&locked.name))
     }
 
     /// The previous resolution's answer for this edge, if its specifier is unchanged and the
@@ -759,6 +776,10 @@ impl Chooser for RegistryChooser<'_> {
             .get(&dep.name)
             .and_then(|e| e.target.as_deref());
         (at_root != Some(target) && !self.wants_update(&locked.name)).then_some(target)
+    }
+
+    fn needs_metadata(&self, pkgs: &Packages, from: PkgIdx, dep: &Dep) -> bool {
+        !self.reusable(&pkgs.list[from].key, dep)
     }
 
     fn prefetch(&self, names: &[&str]) {

@@ -78,6 +78,12 @@ pub(crate) trait Chooser {
     fn prefetch(&self, names: &[&str]) {
         let _ = names;
     }
+    /// Whether choosing for `dep` of package `from` may need its name's metadata: `false`
+    /// when a lock's answer will be taken as it is, so nothing is prefetched for it.
+    fn needs_metadata(&self, pkgs: &Packages, from: PkgIdx, dep: &Dep) -> bool {
+        let _ = (pkgs, from, dep);
+        true
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,16 +360,8 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         if deps.is_empty() {
             return Ok(());
         }
-        let names: Vec<&str> = deps
-            .iter()
-            .filter_map(|d| {
-                d.spec
-                    .as_ref()
-                    .and_then(|s| s.registry_request().map(|_| s.registry_name(&d.name)))
-            })
-            .collect();
-        self.chooser.prefetch(&names);
         let from_pkg = self.tree.nodes[n].pkg;
+        self.prefetch_for(from_pkg, deps.iter().copied());
         for dep in deps {
             if self.edge_valid(n, dep) == Some(true) {
                 continue;
@@ -631,10 +629,20 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
             .insert(name.to_string(), idx);
         self.index_dependents(idx);
         self.enqueue(idx);
-        let names: Vec<&str> = self.tree.pkgs.list[pkg]
-            .deps
-            .iter()
-            .filter(|d| !d.bundled && d.kind != EdgeKind::OptionalPeer)
+        let deps = self.tree.pkgs.list[pkg].deps.clone();
+        self.prefetch_for(
+            pkg,
+            deps.iter()
+                .filter(|d| !d.bundled && d.kind != EdgeKind::OptionalPeer),
+        );
+        idx
+    }
+
+    /// Asks the chooser to prefetch the registry names of `deps` (edges of package `from`)
+    /// whose choice may need metadata.
+    fn prefetch_for<'d>(&self, from: PkgIdx, deps: impl Iterator<Item = &'d Dep>) {
+        let names: Vec<&str> = deps
+            .filter(|d| self.chooser.needs_metadata(&self.tree.pkgs, from, d))
             .filter_map(|d| {
                 d.spec
                     .as_ref()
@@ -644,7 +652,6 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         if !names.is_empty() {
             self.chooser.prefetch(&names);
         }
-        idx
     }
 
     /// arborist's `CanPlaceDep` for the dep itself (not its peers). `own_edge`: `dep` is the

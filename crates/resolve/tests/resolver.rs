@@ -53,6 +53,7 @@ fn adding_a_dependency_fetches_only_what_is_new() {
     .expect("resolves");
     assert_eq!(src.request_count(), 2, "a and c");
     let before = src.request_count();
+    let prefetched_before = src.prefetched.lock().expect("lock").len();
     let root = pj(json!({"dependencies": {"a": "^1.0.0", "b": "^1.0.0"}}));
     let second = resolve(
         &src,
@@ -68,6 +69,11 @@ fn adding_a_dependency_fetches_only_what_is_new() {
         "only the new package is fetched"
     );
     assert!(second.resolution.packages.contains_key("b@1.0.0"));
+    // Nothing is prefetched for an edge the lock answers (the kept root edge `a`); the new
+    // edge `b` and what it brings may be.
+    let prefetched = src.prefetched.lock().expect("lock")[prefetched_before..].to_vec();
+    assert!(prefetched.contains(&"b".to_string()), "{prefetched:?}");
+    assert!(!prefetched.contains(&"a".to_string()), "{prefetched:?}");
     assert!(second.resolution.packages.contains_key("c@1.1.0"));
 }
 
