@@ -132,7 +132,16 @@ impl fmt::Display for Integrity {
             IntegrityAlgorithm::Sha1 => "sha1",
             IntegrityAlgorithm::Sha512 => "sha512",
         };
-        write!(f, "{name}-{}", BASE64.encode(&self.digest))
+        // A sha512 digest is 88 base64 characters: encoded on the stack, not in a String
+        // (dx.lock writes one per package).
+        let mut buf = [0u8; 128];
+        match BASE64.encode_slice(&self.digest, &mut buf) {
+            Ok(len) => {
+                let encoded = std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?;
+                write!(f, "{name}-{encoded}")
+            }
+            Err(_) => write!(f, "{name}-{}", BASE64.encode(&self.digest)),
+        }
     }
 }
 

@@ -37,12 +37,29 @@ const ASCII_WEIGHTS: [u16; 128] = {
     table
 };
 
-/// `a.localeCompare(b, 'en')` for package names and install paths.
+/// A character's primary weight: ASCII by table, anything else after all of ASCII, by code
+/// point (the order [`collation_key`] encodes).
+fn primary_weight(c: char) -> u32 {
+    if c.is_ascii() {
+        u32::from(ASCII_WEIGHTS[c as usize])
+    } else {
+        1000 + c as u32
+    }
+}
+
+/// `a.localeCompare(b, 'en')` for package names and install paths: the order of their
+/// [`collation_key`]s, computed without building them (primary weights first, then the text
+/// with letter case swapped).
 pub fn locale_compare(a: &str, b: &str) -> Ordering {
     if a == b {
         return Ordering::Equal;
     }
-    collation_key(a).cmp(&collation_key(b))
+    let primary = a
+        .chars()
+        .map(primary_weight)
+        .cmp(b.chars().map(primary_weight));
+    let swap = |b: u8| if b.is_ascii_alphabetic() { b ^ 0x20 } else { b };
+    primary.then_with(|| a.bytes().map(swap).cmp(b.bytes().map(swap)))
 }
 
 /// A byte string whose plain byte order is [`locale_compare`]'s order, for sorting many strings
@@ -103,6 +120,11 @@ mod tests {
         #[test]
         fn key_order_is_weight_order_then_case(a in "[ -~é中@/._-]{0,12}", b in "[ -~é中@/._-]{0,12}") {
             prop_assert_eq!(collation_key(&a).cmp(&collation_key(&b)), reference_order(&a, &b));
+        }
+
+        #[test]
+        fn compare_is_key_order(a in "[ -~é中@/._-]{0,12}", b in "[ -~é中@/._-]{0,12}") {
+            prop_assert_eq!(locale_compare(&a, &b), collation_key(&a).cmp(&collation_key(&b)));
         }
 
         #[test]

@@ -289,9 +289,7 @@ pub fn resolve(
         .collect();
     source.prefetch(&names);
     let (tree, mut warnings) = TreeBuilder::new(root_info, members, &mut chooser).build()?;
-    let resolution = tree.to_lockfile(overrides.to_flat());
-    // The tree is tens of thousands of small allocations; the caller needs only the lock.
-    drop_in_background(tree);
+    let resolution = tree.into_lockfile(overrides.to_flat());
     for (key, p) in &resolution.packages {
         if let Some(message) = &p.deprecated {
             warnings.push(ResolveWarning::Deprecated {

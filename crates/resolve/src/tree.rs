@@ -916,29 +916,9 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
 
 impl Tree {
     /// The graph view of the tree: each package once, its edges as seen from its shallowest copy.
-    pub fn to_lockfile(&self, overrides: BTreeMap<String, String>) -> Lockfile {
-        let key_of = |p: PkgIdx| self.pkgs.list[p].key.clone();
-        let edges_of = |n: NodeIdx| -> BTreeMap<String, LockedEdge> {
-            self.pkgs.list[self.nodes[n].pkg]
-                .deps
-                .iter()
-                .map(|d| {
-                    let target = if d.bundled {
-                        None
-                    } else {
-                        self.edge_target(n, &d.name).map(key_of)
-                    };
-                    (
-                        d.name.clone(),
-                        LockedEdge {
-                            specifier: d.raw.clone(),
-                            kind: d.kind,
-                            target,
-                        },
-                    )
-                })
-                .collect()
-        };
+    /// The tree is consumed: what the lock keeps (names, versions, URLs, specifiers) is moved
+    /// out rather than copied, and the rest is freed on another thread.
+    pub fn into_lockfile(mut self, overrides: BTreeMap<String, String>) -> Lockfile {
         let order = self.ordered_nodes();
         let not_dev = self.reach(|n, kind| !self.is_importer(n) || kind != EdgeKind::Dev);
         let not_optional = self
@@ -952,18 +932,19 @@ impl Tree {
         let mut workspaces = BTreeMap::new();
         for &n in &order {
             let p = self.nodes[n].pkg;
-            let info = &self.pkgs.list[p];
-            if let Some(path) = &info.workspace {
+            if self.pkgs.list[p].workspace.is_some() {
+                let edges = self.take_edges(n);
+                let info = &mut self.pkgs.list[p];
                 workspaces.insert(
-                    path.clone(),
+                    info.workspace.clone().unwrap_or_default(),
                     Workspace {
                         name: info.name.clone(),
                         version: info.version.clone(),
                         importer: Importer {
-                            edges: edges_of(n),
+                            edges,
                             overrides: BTreeMap::new(),
                         },
-                        bin: info.bin.clone(),
+                        bin: std::mem::take(&mut info.bin),
                     },
                 );
                 continue;
@@ -973,43 +954,100 @@ impl Tree {
             if std::mem::replace(&mut written[p], true) {
                 continue;
             }
+            // Later copies of this package are skipped above, so its fields can be moved.
+            let dependencies = self.take_edges(n);
+            let info = &mut self.pkgs.list[p];
             packages.push((
                 p,
                 LockedPackage {
-                    name: info.name.clone(),
-                    version: info.version.clone(),
-                    resolved: info.resolved.clone(),
-                    integrity: info.integrity.clone(),
-                    dependencies: edges_of(n),
-                    os: info.os.clone(),
-                    cpu: info.cpu.clone(),
-                    libc: info.libc.clone(),
-                    bin: info.bin.clone(),
+                    name: std::mem::take(&mut info.name),
+                    version: std::mem::take(&mut info.version),
+                    resolved: info.resolved.take(),
+                    integrity: info.integrity.take(),
+                    dependencies,
+                    os: std::mem::take(&mut info.os),
+                    cpu: std::mem::take(&mut info.cpu),
+                    libc: std::mem::take(&mut info.libc),
+                    bin: std::mem::take(&mut info.bin),
                     has_install_script: info.has_install_script,
-                    deprecated: info.deprecated.clone(),
+                    deprecated: info.deprecated.take(),
                     // Set below, once every copy has been seen.
                     optional: false,
                     dev: false,
                 },
             ));
         }
+        // Before the keys its targets are named by are moved into the package map.
+        let root = Importer {
+            edges: self.take_edges(ROOT),
+            overrides,
+        };
         let mut packages: Vec<(String, LockedPackage)> = packages
             .into_iter()
             .map(|(p, mut locked)| {
                 locked.dev = !prod_reachable[p];
                 locked.optional = !required[p];
-                (self.pkgs.list[p].key.clone(), locked)
+                (std::mem::take(&mut self.pkgs.list[p].key), locked)
             })
             .collect();
         packages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let packages: BTreeMap<String, LockedPackage> = packages.into_iter().collect();
+        // Tens of thousands of small allocations the caller does not need to wait for.
+        crate::resolver::drop_in_background(self);
         Lockfile {
-            root: Importer {
-                edges: edges_of(ROOT),
-                overrides,
-            },
+            root,
             workspaces,
             packages,
+        }
+    }
+
+    /// Node `n`'s edges as the lock records them, each with the key of the package it resolves
+    /// to (none for a bundled one). Names and specifiers are moved out of the package's edges
+    /// when nothing else holds them: call it once per package, after every lookup through
+    /// them (package keys, which targets are named by, are left in place).
+    fn take_edges(&mut self, n: NodeIdx) -> BTreeMap<String, LockedEdge> {
+        let p = self.nodes[n].pkg;
+        let targets: Vec<Option<String>> = self.pkgs.list[p]
+            .deps
+            .iter()
+            .map(|d| {
+                if d.bundled {
+                    None
+                } else {
+                    self.edge_target(n, &d.name)
+                        .map(|t| self.pkgs.list[t].key.clone())
+                }
+            })
+            .collect();
+        let edge = |name: String, specifier: String, kind: EdgeKind, target| {
+            (
+                name,
+                LockedEdge {
+                    specifier,
+                    kind,
+                    target,
+                },
+            )
+        };
+        match Arc::get_mut(&mut self.pkgs.list[p].deps) {
+            Some(deps) => deps
+                .iter_mut()
+                .zip(targets)
+                .map(|(d, t)| {
+                    edge(
+                        std::mem::take(&mut d.name),
+                        std::mem::take(&mut d.raw),
+                        d.kind,
+                        t,
+                    )
+                })
+                .collect(),
+            None => self.pkgs.list[p]
+                .deps
+                .iter()
+                .zip(targets)
+                .map(|(d, t)| edge(d.name.clone(), d.raw.clone(), d.kind, t))
+                .collect(),
         }
     }
 

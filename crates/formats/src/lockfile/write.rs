@@ -1,6 +1,7 @@
 //! Serializing a [`Lockfile`] to its canonical text.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use super::token::push_token;
 use super::{
@@ -53,7 +54,8 @@ fn package(out: &mut String, key: &str, pkg: &LockedPackage) {
         line(out, true, "resolved", &[resolved]);
     }
     if let Some(integrity) = &pkg.integrity {
-        line(out, true, "integrity", &[&integrity.to_string()]);
+        // `<algorithm>-<base64>` is always a bare token: written without a String of its own.
+        let _ = writeln!(out, "  integrity {integrity}");
     }
     list(out, "os", &pkg.os);
     list(out, "cpu", &pkg.cpu);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dx_formats::hash::Integrity;
 use dx_formats::lockfile::{EdgeKind, LockedEdge, LockedPackage, package_key};
 
-use crate::collate::collation_key;
+use crate::collate::locale_compare;
 use crate::manifest::PackageJson;
 use crate::overrides::Overrides;
 use crate::packument::{PeerDependencyMeta, VersionManifest};
@@ -333,7 +333,7 @@ fn build_deps(s: &DepSources<'_>, ctx: OverrideContext<'_>) -> Vec<Dep> {
         }
     }
     let mut deps: Vec<Dep> = by_name.into_values().collect();
-    deps.sort_by_cached_key(|d| collation_key(&d.name));
+    sort_by_name(&mut deps);
     deps
 }
 
@@ -346,8 +346,17 @@ fn deps_from_edges(edges: &BTreeMap<String, LockedEdge>, ctx: OverrideContext<'_
             make_dep(name, &e.specifier, e.kind, bundled, ctx)
         })
         .collect();
-    deps.sort_by_cached_key(|d| collation_key(&d.name));
+    sort_by_name(&mut deps);
     deps
+}
+
+/// Sorts edges by name in npm's collation (names are unique among a package's edges). Most
+/// edge lists come from maps already in that order, so they are checked before sorting.
+fn sort_by_name(deps: &mut [Dep]) {
+    let order = |a: &Dep, b: &Dep| locale_compare(&a.name, &b.name);
+    if !deps.is_sorted_by(|a, b| order(a, b).is_le()) {
+        deps.sort_unstable_by(order);
+    }
 }
 
 /// Interned packages.
