@@ -729,7 +729,7 @@ impl Chooser for RegistryChooser<'_> {
         if let Some(choice) = self.reuse(pkgs, from, dep, advisory) {
             return Ok(choice);
         }
-        let Some(spec) = &dep.spec else {
+        let Some(spec) = dep.spec.as_deref() else {
             return self.fail_or_skip(
                 pkgs,
                 from,

@@ -51,6 +51,27 @@ pub enum DependencySpec {
 }
 
 impl DependencySpec {
+    /// [`DependencySpec::parse`] shared: the same specifier text parses once per thread and
+    /// every edge that writes it holds the same value (a large tree has tens of thousands of
+    /// edges and a few thousand distinct specifiers). `None` when it does not parse. The
+    /// dependency's name only names the error, so the text alone is the key.
+    pub(crate) fn parse_shared(name: &str, spec: &str) -> Option<std::sync::Arc<Self>> {
+        type Memo = rustc_hash::FxHashMap<Box<str>, Option<std::sync::Arc<DependencySpec>>>;
+        thread_local! {
+            static PARSED: std::cell::RefCell<Memo> = std::cell::RefCell::default();
+        }
+        PARSED.with_borrow_mut(|memo| {
+            if let Some(parsed) = memo.get(spec) {
+                return parsed.clone();
+            }
+            let parsed = DependencySpec::parse(name, spec)
+                .ok()
+                .map(std::sync::Arc::new);
+            memo.insert(spec.into(), parsed.clone());
+            parsed
+        })
+    }
+
     /// Classifies `spec` written for dependency `name`.
     pub fn parse(name: &str, spec: &str) -> Result<Self, SpecError> {
         let spec = spec.trim();
@@ -337,5 +358,22 @@ mod tests {
         assert_eq!(split_name_spec("@s/a@^1"), ("@s/a", "^1"));
         assert_eq!(split_name_spec("a@1"), ("a", "1"));
         assert_eq!(split_name_spec("@s/a"), ("@s/a", ""));
+    }
+
+    #[test]
+    fn a_shared_parse_is_the_parse_and_is_shared() {
+        for text in ["^1.0.0", "npm:b@^2", "file:../x", "latest", "not a spec ^^"] {
+            let shared = DependencySpec::parse_shared("a", text);
+            assert_eq!(
+                shared.as_deref(),
+                DependencySpec::parse("a", text).ok().as_ref()
+            );
+            let again = DependencySpec::parse_shared("other", text);
+            assert!(match (&shared, &again) {
+                (Some(x), Some(y)) => std::sync::Arc::ptr_eq(x, y),
+                (None, None) => true,
+                _ => false,
+            });
+        }
     }
 }

@@ -928,7 +928,8 @@ impl Tree {
         let count = self.pkgs.list.len();
         let (mut prod_reachable, mut required, mut written) =
             (vec![false; count], vec![false; count], vec![false; count]);
-        let mut packages: Vec<(PkgIdx, LockedPackage)> = Vec::with_capacity(count);
+        // (key, package) once the keys are moved in below; sorted in place.
+        let mut packages: Vec<(PkgIdx, String, LockedPackage)> = Vec::with_capacity(count);
         let mut workspaces = BTreeMap::new();
         for &n in &order {
             let p = self.nodes[n].pkg;
@@ -959,6 +960,7 @@ impl Tree {
             let info = &mut self.pkgs.list[p];
             packages.push((
                 p,
+                String::new(),
                 LockedPackage {
                     name: std::mem::take(&mut info.name),
                     version: std::mem::take(&mut info.version),
@@ -982,16 +984,16 @@ impl Tree {
             edges: self.take_edges(ROOT),
             overrides,
         };
-        let mut packages: Vec<(String, LockedPackage)> = packages
+        for (p, key, locked) in &mut packages {
+            locked.dev = !prod_reachable[*p];
+            locked.optional = !required[*p];
+            *key = std::mem::take(&mut self.pkgs.list[*p].key);
+        }
+        packages.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        let packages: BTreeMap<String, LockedPackage> = packages
             .into_iter()
-            .map(|(p, mut locked)| {
-                locked.dev = !prod_reachable[p];
-                locked.optional = !required[p];
-                (std::mem::take(&mut self.pkgs.list[p].key), locked)
-            })
+            .map(|(_, key, locked)| (key, locked))
             .collect();
-        packages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let packages: BTreeMap<String, LockedPackage> = packages.into_iter().collect();
         // Tens of thousands of small allocations the caller does not need to wait for.
         crate::resolver::drop_in_background(self);
         Lockfile {

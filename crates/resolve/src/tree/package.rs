@@ -28,8 +28,9 @@ pub(crate) struct Dep {
     pub raw: String,
     /// After overrides.
     pub effective: String,
-    /// `effective`, parsed; `None` when it does not parse.
-    pub spec: Option<DependencySpec>,
+    /// `effective`, parsed; `None` when it does not parse. Shared by every edge that writes
+    /// the same specifier ([`DependencySpec::parse_shared`]).
+    pub spec: Option<Arc<DependencySpec>>,
     pub kind: EdgeKind,
     /// Comes inside the dependent's tarball: never resolved.
     pub bundled: bool,
@@ -238,7 +239,7 @@ impl PkgInfo {
 /// `file:packages/lib`. The specifier as written stays the edge's `raw`.
 fn rebase_local_specs(mut deps: Vec<Dep>, member: &str) -> Vec<Dep> {
     for dep in &mut deps {
-        let rebased = match &dep.spec {
+        let rebased = match dep.spec.as_deref() {
             Some(DependencySpec::File(p)) if !p.starts_with('/') => {
                 DependencySpec::File(join_relative(member, p))
             }
@@ -248,7 +249,7 @@ fn rebase_local_specs(mut deps: Vec<Dep>, member: &str) -> Vec<Dep> {
             _ => continue,
         };
         dep.effective = rebased.to_string();
-        dep.spec = Some(rebased);
+        dep.spec = Some(Arc::new(rebased));
     }
     deps
 }
@@ -286,7 +287,7 @@ fn make_dep(name: &str, raw: &str, kind: EdgeKind, bundled: bool, ctx: OverrideC
         .and_then(|(parent, version, overrides)| overrides.apply(parent, version, name, raw))
         .unwrap_or(raw)
         .to_string();
-    let spec = DependencySpec::parse(name, &effective).ok();
+    let spec = DependencySpec::parse_shared(name, &effective);
     Dep {
         name: name.to_string(),
         raw: raw.to_string(),
@@ -359,10 +360,60 @@ fn sort_by_name(deps: &mut [Dep]) {
     }
 }
 
+/// Packages in fixed-size chunks, indexed as one list: pushing never moves the packages
+/// already stored (a growing `Vec` of ~400-byte entries copied megabytes on a large tree,
+/// every copy into fresh pages).
+#[derive(Debug, Default)]
+pub(crate) struct PkgList {
+    chunks: Vec<Vec<PkgInfo>>,
+    len: usize,
+}
+
+/// Packages per chunk of a [`PkgList`].
+const CHUNK: usize = 256;
+
+impl PkgList {
+    /// How many packages are stored.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Stores `info` at index [`Self::len`].
+    pub fn push(&mut self, info: PkgInfo) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(info),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(info);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// The packages in index order.
+    pub fn iter(&self) -> impl Iterator<Item = &PkgInfo> {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl std::ops::Index<PkgIdx> for PkgList {
+    type Output = PkgInfo;
+    fn index(&self, i: PkgIdx) -> &PkgInfo {
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
+impl std::ops::IndexMut<PkgIdx> for PkgList {
+    fn index_mut(&mut self, i: PkgIdx) -> &mut PkgInfo {
+        &mut self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
 /// Interned packages.
 #[derive(Debug, Default)]
 pub(crate) struct Packages {
-    pub list: Vec<PkgInfo>,
+    pub list: PkgList,
     pub by_key: rustc_hash::FxHashMap<String, PkgIdx>,
 }
 
@@ -381,7 +432,9 @@ impl Packages {
 /// Whether package `info`, installed under `dep.name`, satisfies `dep`; `tag` is what a dist-tag
 /// specifier resolved to, when known.
 pub(crate) fn accepts(info: &PkgInfo, dep: &Dep, tag: Option<&str>) -> bool {
-    let Some(spec) = &dep.spec else { return false };
+    let Some(spec) = dep.spec.as_deref() else {
+        return false;
+    };
     match spec {
         // arborist's dep-valid: a `*` range accepts any version, prereleases included.
         DependencySpec::Range(r) if r.is_any() => info.origin.is_none() && info.name == dep.name,
@@ -416,4 +469,30 @@ pub(crate) fn workspace_range_accepts(range: &str, info: &PkgInfo) -> bool {
         return false;
     };
     crate::semver::Range::parse(range).is_ok_and(|r| r.satisfies(version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_package_list_indexes_across_chunks() {
+        let mut list = PkgList::default();
+        for i in 0..(CHUNK * 2 + 3) {
+            list.push(PkgInfo {
+                key: format!("p@{i}"),
+                ..PkgInfo::default()
+            });
+        }
+        assert_eq!(list.len(), CHUNK * 2 + 3);
+        for i in [0, CHUNK - 1, CHUNK, CHUNK * 2 + 2] {
+            assert_eq!(list[i].key, format!("p@{i}"));
+        }
+        list[CHUNK].key = "moved".into();
+        assert_eq!(
+            list.iter().nth(CHUNK).map(|p| p.key.as_str()),
+            Some("moved")
+        );
+        assert_eq!(list.iter().count(), CHUNK * 2 + 3);
+    }
 }
