@@ -336,9 +336,15 @@ pub(crate) fn dependent_name(pkgs: &Packages, from: PkgIdx) -> String {
     }
 }
 
+/// Versions picked per packument name: (the shared specifier whose registry request was
+/// asked, the extra range, the answer).
 type PickMemo = rustc_hash::FxHashMap<
     String,
-    Vec<(DependencySpec, Option<crate::semver::Range>, Option<String>)>,
+    Vec<(
+        Arc<DependencySpec>,
+        Option<crate::semver::Range>,
+        Option<String>,
+    )>,
 >;
 
 struct RegistryChooser<'a> {
@@ -476,19 +482,20 @@ impl RegistryChooser<'_> {
         };
         // A peer chosen on behalf of a requester that depends on the same name directly takes the
         // requester's range, preferring versions that satisfy the peer range too (arborist).
-        let advisory_request = advisory
+        let advisory_spec = advisory
             .and_then(|a| a.spec.as_ref())
-            .filter(|a| a.registry_name(&dep.name) == name)
-            .and_then(|a| a.registry_request().cloned());
-        let peer_range = match request {
-            DependencySpec::Range(r) => Some(r.clone()),
-            _ => None,
-        };
-        let version = match &advisory_request {
-            Some(adv) => self
-                .pick_memo(&packument, adv, peer_range.as_ref())
-                .or_else(|| self.pick_memo(&packument, adv, None)),
-            None => self.pick_memo(&packument, request, None),
+            .filter(|a| a.registry_name(&dep.name) == name);
+        let advisory_request = advisory_spec.and_then(|a| a.registry_request().map(|r| (a, r)));
+        let version = match advisory_request {
+            Some((owner, adv)) => {
+                let peer_range = match request {
+                    DependencySpec::Range(r) => Some(r),
+                    _ => None,
+                };
+                self.pick_memo(&packument, adv, Some(owner), peer_range)
+                    .or_else(|| self.pick_memo(&packument, adv, Some(owner), None))
+            }
+            None => self.pick_memo(&packument, request, dep.spec.as_ref(), None),
         };
         let Some(version) = version else {
             return self.fail_or_skip(
@@ -552,22 +559,33 @@ impl RegistryChooser<'_> {
         Ok(Choice::New(Box::new(info)))
     }
 
+    /// The version `request` picks from `packument` (with `also` as a range to honour too),
+    /// memoized per name. `owner` is the shared specifier `request` comes from (itself, or
+    /// the alias wrapping it): the memo holds it instead of a copy.
     fn pick_memo(
         &mut self,
         packument: &Packument,
         request: &DependencySpec,
+        owner: Option<&Arc<DependencySpec>>,
         also: Option<&crate::semver::Range>,
     ) -> Option<String> {
         if let Some(seen) = self.picks.get(packument.name.as_str())
-            && let Some((_, _, hit)) = seen
-                .iter()
-                .find(|(r, a, _)| r == request && a.as_ref() == also)
+            && let Some((_, _, hit)) = seen.iter().find(|(r, a, _)| {
+                r.registry_request().is_some_and(|r| r == request) && a.as_ref() == also
+            })
         {
             return hit.clone();
         }
         let picked =
             pick::pick_version(packument, request, also, self.options.node_version.as_ref());
-        let entry = (request.clone(), also.cloned(), picked.clone());
+        let held = owner
+            .filter(|o| {
+                o.registry_request()
+                    .is_some_and(|r| std::ptr::eq(r, request))
+            })
+            .cloned()
+            .unwrap_or_else(|| Arc::new(request.clone()));
+        let entry = (held, also.cloned(), picked.clone());
         match self.picks.get_mut(packument.name.as_str()) {
             Some(seen) => seen.push(entry),
             None => {

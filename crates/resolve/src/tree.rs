@@ -21,7 +21,7 @@ use dx_formats::lockfile::{EdgeKind, Importer, LockedEdge, LockedPackage, Lockfi
 use crate::collate::collation_key;
 use crate::resolver::{ResolveError, ResolveWarning};
 use crate::spec::DependencySpec;
-use package::{Dep, Packages, PkgIdx, PkgInfo};
+use package::{Chunked, Dep, Packages, PkgIdx, PkgInfo};
 
 /// Index of a node in the tree; the root project is node 0.
 pub(crate) type NodeIdx = usize;
@@ -98,7 +98,7 @@ enum Place {
 #[derive(Debug)]
 pub(crate) struct Tree {
     pub pkgs: Packages,
-    pub nodes: Vec<Node>,
+    pub nodes: Chunked<Node>,
     /// Edges resolved to an ancestor instead of a copy (dependency loops).
     pub forced: FxHashMap<(NodeIdx, String), PkgIdx>,
     /// Workspace members' nodes, by path: each is the root's child under its name (what
@@ -203,7 +203,11 @@ impl<'c, C: Chooser> TreeBuilder<'c, C> {
         let mut builder = TreeBuilder {
             tree: Tree {
                 pkgs,
-                nodes: vec![node],
+                nodes: {
+                    let mut nodes = Chunked::default();
+                    nodes.push(node);
+                    nodes
+                },
                 forced: FxHashMap::default(),
                 members: Vec::new(),
             },

@@ -360,52 +360,61 @@ fn sort_by_name(deps: &mut [Dep]) {
     }
 }
 
-/// Packages in fixed-size chunks, indexed as one list: pushing never moves the packages
-/// already stored (a growing `Vec` of ~400-byte entries copied megabytes on a large tree,
-/// every copy into fresh pages).
-#[derive(Debug, Default)]
-pub(crate) struct PkgList {
-    chunks: Vec<Vec<PkgInfo>>,
+/// A list stored in fixed-size chunks, indexed as one: pushing never moves what is already
+/// stored (a growing `Vec` of the tree's packages, ~400 bytes each, or its nodes copied
+/// megabytes on a large tree, every copy into fresh pages).
+#[derive(Debug)]
+pub(crate) struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
     len: usize,
 }
 
-/// Packages per chunk of a [`PkgList`].
+/// Entries per chunk of a [`Chunked`] list.
 const CHUNK: usize = 256;
 
-impl PkgList {
-    /// How many packages are stored.
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Chunked<T> {
+    /// How many entries are stored.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Stores `info` at index [`Self::len`].
-    pub fn push(&mut self, info: PkgInfo) {
+    /// Stores `value` at index [`Self::len`].
+    pub fn push(&mut self, value: T) {
         match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push(info),
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(value),
             _ => {
                 let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(info);
+                chunk.push(value);
                 self.chunks.push(chunk);
             }
         }
         self.len += 1;
     }
 
-    /// The packages in index order.
-    pub fn iter(&self) -> impl Iterator<Item = &PkgInfo> {
+    /// The entries in index order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.chunks.iter().flatten()
     }
 }
 
-impl std::ops::Index<PkgIdx> for PkgList {
-    type Output = PkgInfo;
-    fn index(&self, i: PkgIdx) -> &PkgInfo {
+impl<T> std::ops::Index<usize> for Chunked<T> {
+    type Output = T;
+    fn index(&self, i: usize) -> &T {
         &self.chunks[i / CHUNK][i % CHUNK]
     }
 }
 
-impl std::ops::IndexMut<PkgIdx> for PkgList {
-    fn index_mut(&mut self, i: PkgIdx) -> &mut PkgInfo {
+impl<T> std::ops::IndexMut<usize> for Chunked<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
         &mut self.chunks[i / CHUNK][i % CHUNK]
     }
 }
@@ -413,7 +422,7 @@ impl std::ops::IndexMut<PkgIdx> for PkgList {
 /// Interned packages.
 #[derive(Debug, Default)]
 pub(crate) struct Packages {
-    pub list: PkgList,
+    pub list: Chunked<PkgInfo>,
     pub by_key: rustc_hash::FxHashMap<String, PkgIdx>,
 }
 
@@ -476,8 +485,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_package_list_indexes_across_chunks() {
-        let mut list = PkgList::default();
+    fn a_chunked_list_indexes_across_chunks() {
+        let mut list = Chunked::default();
         for i in 0..(CHUNK * 2 + 3) {
             list.push(PkgInfo {
                 key: format!("p@{i}"),
