@@ -320,7 +320,7 @@ fn convert(entries: &Map<String, Value>) -> Result<Converted> {
                 .map(|s| s.parse())
                 .transpose()
                 .with_context(|| format!("{key}: unreadable integrity"))?,
-            dependencies,
+            dependencies: dependencies.into(),
             os: list(entry.get("os")),
             cpu: list(entry.get("cpu")),
             libc: list(entry.get("libc")),

@@ -21,6 +21,7 @@
 
 mod check;
 mod conflict;
+mod edges;
 mod parse;
 mod token;
 mod write;
@@ -34,6 +35,7 @@ use crate::hash::Integrity;
 
 pub use check::{DanglingEdge, Dependent};
 pub use conflict::{conflict_marker_line, split_conflict};
+pub use edges::Edges;
 
 /// The version written on the `dx-lock` header line; a reader refuses newer versions rather
 /// than guess at fields it does not know.
@@ -74,7 +76,7 @@ pub struct Importer {
     /// The manifest's dependencies by the name they are installed under: the specifier as
     /// written, the kind (the section npm reads the name from, [`EdgeKind::Dev`] included) and
     /// the package it resolved to. A name in several sections is one edge, as in npm.
-    pub edges: BTreeMap<String, LockedEdge>,
+    pub edges: Edges,
     /// `overrides` (and `resolutions`), flattened to selector -> specifier (`"a>b" -> "1.0.0"`).
     pub overrides: BTreeMap<String, String>,
 }
@@ -149,7 +151,7 @@ pub struct LockedPackage {
     pub integrity: Option<Integrity>,
     /// Dependency edges keyed by the name the package requires them under (the alias name
     /// for `npm:` aliases).
-    pub dependencies: BTreeMap<String, LockedEdge>,
+    pub dependencies: Edges,
     /// The `os` field: platforms the package supports (`!`-prefixed entries exclude).
     pub os: Vec<String>,
     /// The `cpu` field.
@@ -337,7 +339,7 @@ impl Lockfile {
 
     /// The recorded edges of the importer or package `key` names: the root for `""`, a member
     /// for a [`workspace_key`], else a package.
-    pub fn edges_of(&self, key: &str) -> Option<&BTreeMap<String, LockedEdge>> {
+    pub fn edges_of(&self, key: &str) -> Option<&Edges> {
         if key.is_empty() {
             return Some(&self.root.edges);
         }

@@ -104,14 +104,14 @@ impl PlacedTree {
                 continue;
             }
             let package = LockedPackage {
-                dependencies: self.edges(path, &node.deps),
+                dependencies: self.edges(path, &node.deps).into(),
                 ..node.package.clone()
             };
             packages.insert(key, package);
         }
         let versions = packages.keys().cloned().collect();
         let root = Importer {
-            edges: self.edges(&[], &self.root_deps),
+            edges: self.edges(&[], &self.root_deps).into(),
             overrides: BTreeMap::new(),
         };
         let workspaces = self
@@ -132,7 +132,7 @@ impl PlacedTree {
                     name: name.clone(),
                     version: version.clone(),
                     importer: Importer {
-                        edges: self.edges(&[member_root(dir)], deps),
+                        edges: self.edges(&[member_root(dir)], deps).into(),
                         overrides: BTreeMap::new(),
                     },
                     bin: BTreeMap::new(),

@@ -119,7 +119,7 @@ pub fn import(
                 version: version.to_owned(),
                 resolved,
                 integrity,
-                dependencies,
+                dependencies: dependencies.into(),
                 os: strings(&info["os"]),
                 cpu: strings(&info["cpu"]),
                 libc: strings(&info["libc"]),
@@ -135,13 +135,13 @@ pub fn import(
     for (path, importer) in doc["importers"].as_object().into_iter().flatten() {
         let edges = importer_edges(path, importer);
         if path == "." {
-            root.edges = edges;
+            root.edges = edges.into();
         } else {
             workspaces.insert(
                 path.trim_start_matches("./").to_owned(),
                 Workspace {
                     importer: Importer {
-                        edges,
+                        edges: edges.into(),
                         overrides: BTreeMap::new(),
                     },
                     ..Workspace::default()
@@ -152,7 +152,7 @@ pub fn import(
     // A lockfile of one project (no `importers`, pnpm < 7 style inside v6) lists the root's
     // dependencies at the top level.
     if doc["importers"].is_null() {
-        root.edges = importer_edges(".", &doc);
+        root.edges = importer_edges(".", &doc).into();
     }
     let versions: BTreeSet<String> = packages.keys().cloned().collect();
     Ok(Imported {

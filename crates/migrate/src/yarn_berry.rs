@@ -176,7 +176,7 @@ pub fn import(
             let ws = Workspace {
                 name,
                 importer: Importer {
-                    edges: edges_of(entry, &normal),
+                    edges: edges_of(entry, &normal).into(),
                     overrides: BTreeMap::new(),
                 },
                 ..Workspace::default()

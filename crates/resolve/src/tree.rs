@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use dx_formats::lockfile::{EdgeKind, Importer, LockedEdge, LockedPackage, Lockfile, Workspace};
+use dx_formats::lockfile::{
+    EdgeKind, Edges, Importer, LockedEdge, LockedPackage, Lockfile, Workspace,
+};
 
 use crate::collate::collation_key;
 use crate::resolver::{ResolveError, ResolveWarning};
@@ -1011,7 +1013,7 @@ impl Tree {
     /// to (none for a bundled one). Names and specifiers are moved out of the package's edges
     /// when nothing else holds them: call it once per package, after every lookup through
     /// them (package keys, which targets are named by, are left in place).
-    fn take_edges(&mut self, n: NodeIdx) -> BTreeMap<String, LockedEdge> {
+    fn take_edges(&mut self, n: NodeIdx) -> Edges {
         let p = self.nodes[n].pkg;
         let targets: Vec<Option<String>> = self.pkgs.list[p]
             .deps

@@ -102,7 +102,9 @@ impl Lockfile {
 
 fn merge_importer(into: &mut Importer, from: Importer) {
     for (name, edge) in from.edges {
-        into.edges.entry(name).or_insert(edge);
+        if !into.edges.contains_key(&name) {
+            into.edges.insert(name, edge);
+        }
     }
     for (name, spec) in from.overrides {
         into.overrides.entry(name).or_insert(spec);

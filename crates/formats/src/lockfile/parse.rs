@@ -6,9 +6,9 @@ use std::collections::btree_map::Entry;
 
 use super::token::tokenize;
 use super::{
-    EdgeKind, Importer, LOCKFILE_VERSION, LockedEdge, LockedPackage, Lockfile, LockfileError,
-    OLDEST_LOCKFILE_VERSION, WORKSPACE_LOCKFILE_VERSION, Workspace, check_workspace_path,
-    split_package_key,
+    EdgeKind, Edges, Importer, LOCKFILE_VERSION, LockedEdge, LockedPackage, Lockfile,
+    LockfileError, OLDEST_LOCKFILE_VERSION, WORKSPACE_LOCKFILE_VERSION, Workspace,
+    check_workspace_path, split_package_key,
 };
 use crate::hash::{HashError, Integrity, IntegrityAlgorithm};
 
@@ -160,6 +160,21 @@ fn insert_unique<V>(
             Ok(())
         }
     }
+}
+
+/// [`insert_unique`] for an edge map.
+fn insert_unique_edge(
+    edges: &mut Edges,
+    name: &str,
+    edge: LockedEdge,
+    line: usize,
+    what: impl FnOnce() -> String,
+) -> Result<(), LockfileError> {
+    if edges.contains_key(name) {
+        return Err(syntax(line, format!("duplicate {} `{name}`", what())));
+    }
+    edges.insert(name.to_owned(), edge);
+    Ok(())
 }
 
 impl Parser {
@@ -367,7 +382,7 @@ fn importer_edge(
             ),
         )
     })?;
-    insert_unique(&mut importer.edges, name, edge, line, duplicate)
+    insert_unique_edge(&mut importer.edges, name, edge, line, duplicate)
 }
 
 fn workspace_field(
@@ -566,7 +581,7 @@ fn package_field(
                 ),
             )
         })?;
-        return insert_unique(&mut pkg.dependencies, name, edge, line, || {
+        return insert_unique_edge(&mut pkg.dependencies, name, edge, line, || {
             format!("dependency of `{key}`:")
         });
     }

@@ -981,7 +981,7 @@ fn any_package() -> impl Strategy<Value = (String, LockedPackage)> {
                 version,
                 resolved,
                 integrity,
-                dependencies,
+                dependencies: dependencies.into(),
                 os,
                 cpu,
                 libc,
@@ -1021,7 +1021,7 @@ fn any_workspace() -> impl Strategy<Value = Workspace> {
             name,
             version,
             importer: Importer {
-                edges,
+                edges: edges.into(),
                 overrides: BTreeMap::new(),
             },
             bin,
@@ -1033,7 +1033,10 @@ fn any_lockfile() -> impl Strategy<Value = Lockfile> {
         prop::collection::btree_map(any_string(), edge_of(any_root_kind()), 0..5),
         any_map(),
     )
-        .prop_map(|(edges, overrides)| Importer { edges, overrides });
+        .prop_map(|(edges, overrides)| Importer {
+            edges: edges.into(),
+            overrides,
+        });
     let workspaces = prop::collection::btree_map(any_workspace_path(), any_workspace(), 0..3);
     (root, workspaces, prop::collection::vec(any_package(), 0..6)).prop_map(
         |(root, workspaces, packages)| Lockfile {

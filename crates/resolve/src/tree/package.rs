@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use dx_formats::hash::Integrity;
-use dx_formats::lockfile::{EdgeKind, LockedEdge, LockedPackage, package_key};
+use dx_formats::lockfile::{EdgeKind, Edges, LockedPackage, package_key};
 
 use crate::collate::locale_compare;
 use crate::manifest::PackageJson;
@@ -149,7 +149,7 @@ impl PkgInfo {
     }
 
     /// The root rebuilt from recorded edges (the planner's input).
-    pub fn root_from_edges(edges: &BTreeMap<String, LockedEdge>) -> Self {
+    pub fn root_from_edges(edges: &Edges) -> Self {
         PkgInfo {
             deps: deps_from_edges(edges, None).into(),
             ..PkgInfo::default()
@@ -338,7 +338,7 @@ fn build_deps(s: &DepSources<'_>, ctx: OverrideContext<'_>) -> Vec<Dep> {
     deps
 }
 
-fn deps_from_edges(edges: &BTreeMap<String, LockedEdge>, ctx: OverrideContext<'_>) -> Vec<Dep> {
+fn deps_from_edges(edges: &Edges, ctx: OverrideContext<'_>) -> Vec<Dep> {
     let mut deps: Vec<Dep> = edges
         .iter()
         .map(|(name, e)| {

@@ -200,7 +200,7 @@ fn from_manifest(folder: &str, manifest: &Value) -> LockedPackage {
     LockedPackage {
         name: text("name").unwrap_or_else(|| folder.to_owned()),
         version: text("version").unwrap_or_default(),
-        dependencies,
+        dependencies: dependencies.into(),
         ..LockedPackage::default()
     }
 }
