@@ -24,17 +24,68 @@ pub struct RegistrySource {
     notes: Mutex<Vec<String>>,
 }
 
-/// Puts packument loads in flight on the runtime, off the resolver's thread.
+/// Puts packument loads in flight on the runtime, off the resolver's thread. The resolver's
+/// thread only queues names: the tasks that load them are created by a dispatcher task on the
+/// runtime (a task costs an allocation and a scheduler round the size of a cached load, and
+/// the resolver's thread is the one every resolution waits on).
 struct Prefetcher {
     client: RegistryClient,
     runtime: Handle,
     /// Names already put in flight: each gets one prefetch task, however often the resolver
-    /// and the speculation name it (a task costs an allocation the size of the load).
+    /// and the speculation name it.
     in_flight: Mutex<HashSet<String>>,
+    /// The dispatcher's queue, started on first use.
+    queue: OnceLock<tokio::sync::mpsc::UnboundedSender<Job>>,
+}
+
+/// What the dispatcher is asked to start.
+enum Job {
+    /// Load a packument.
+    Load(String),
+    /// Load a packument and prefetch its latest version's dependencies.
+    Speculate(String),
 }
 
 impl Prefetcher {
-    fn spawn(&self, name: &str) {
+    fn new(client: RegistryClient, runtime: Handle) -> Arc<Self> {
+        Arc::new(Self {
+            client,
+            runtime,
+            in_flight: Mutex::default(),
+            queue: OnceLock::new(),
+        })
+    }
+
+    /// Queues `job` for the dispatcher, starting it the first time.
+    fn send(self: &Arc<Self>, job: Job) {
+        let queue = self.queue.get_or_init(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+            // The dispatcher holds the prefetcher weakly: it ends when the source is dropped.
+            let this = Arc::downgrade(self);
+            self.runtime.spawn(async move {
+                while let Some(job) = rx.recv().await {
+                    let Some(this) = this.upgrade() else { break };
+                    match job {
+                        Job::Load(name) => {
+                            let client = this.client.clone();
+                            tokio::spawn(async move {
+                                // Errors surface when the resolver asks for the name itself.
+                                let _ = client.packument(&name).await;
+                            });
+                        }
+                        Job::Speculate(name) => {
+                            tokio::spawn(async move { this.speculate_now(&name).await });
+                        }
+                    }
+                }
+            });
+            tx
+        });
+        // A closed queue means the runtime is shutting down: nothing left to prefetch for.
+        let _ = queue.send(job);
+    }
+
+    fn spawn(self: &Arc<Self>, name: &str) {
         {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             if in_flight.contains(name) {
@@ -42,40 +93,35 @@ impl Prefetcher {
             }
             in_flight.insert(name.to_owned());
         }
-        let client = self.client.clone();
-        let name = name.to_owned();
-        self.runtime.spawn(async move {
-            // Errors surface when the resolver asks for the name itself.
-            let _ = client.packument(&name).await;
-        });
+        self.send(Job::Load(name.to_owned()));
     }
 
     /// Prefetches the dependencies of `name`'s latest version: what the resolver is likely to
     /// ask for next. Decoding that manifest is a task of its own, so the resolver's thread
     /// does not wait for it.
     fn speculate(self: &Arc<Self>, name: &str) {
-        let this = self.clone();
-        let name = name.to_owned();
-        self.runtime.spawn(async move {
-            let Ok(packument) = this.client.packument(&name).await else {
-                return;
-            };
-            let Some(latest) = packument
-                .dist_tags
-                .get("latest")
-                .and_then(|v| packument.manifest(v))
-            else {
-                return;
-            };
-            for dep in latest
-                .dependencies
-                .keys()
-                .chain(latest.optional_dependencies.keys())
-                .chain(latest.peer_dependencies.keys())
-            {
-                this.spawn(dep);
-            }
-        });
+        self.send(Job::Speculate(name.to_owned()));
+    }
+
+    async fn speculate_now(self: &Arc<Self>, name: &str) {
+        let Ok(packument) = self.client.packument(name).await else {
+            return;
+        };
+        let Some(latest) = packument
+            .dist_tags
+            .get("latest")
+            .and_then(|v| packument.manifest(v))
+        else {
+            return;
+        };
+        for dep in latest
+            .dependencies
+            .keys()
+            .chain(latest.optional_dependencies.keys())
+            .chain(latest.peer_dependencies.keys())
+        {
+            self.spawn(dep);
+        }
     }
 }
 
@@ -89,11 +135,7 @@ impl RegistrySource {
     /// A source over `client`, running its requests on `runtime`.
     pub fn new(client: RegistryClient, runtime: Handle) -> Self {
         Self {
-            prefetcher: Arc::new(Prefetcher {
-                client: client.clone(),
-                runtime: runtime.clone(),
-                in_flight: Mutex::default(),
-            }),
+            prefetcher: Prefetcher::new(client.clone(), runtime.clone()),
             client,
             runtime,
             asked: Mutex::default(),
