@@ -40,8 +40,8 @@ struct Prefetcher {
 
 /// What the dispatcher is asked to start.
 enum Job {
-    /// Load a packument.
-    Load(String),
+    /// Load these packuments (one task each, so network loads run side by side).
+    Load(Vec<String>),
     /// Load a packument and prefetch its latest version's dependencies.
     Speculate(String),
 }
@@ -66,12 +66,14 @@ impl Prefetcher {
                 while let Some(job) = rx.recv().await {
                     let Some(this) = this.upgrade() else { break };
                     match job {
-                        Job::Load(name) => {
-                            let client = this.client.clone();
-                            tokio::spawn(async move {
-                                // Errors surface when the resolver asks for the name itself.
-                                let _ = client.packument(&name).await;
-                            });
+                        Job::Load(names) => {
+                            for name in names {
+                                let client = this.client.clone();
+                                tokio::spawn(async move {
+                                    // Errors surface when the resolver asks for the name itself.
+                                    let _ = client.packument(&name).await;
+                                });
+                            }
                         }
                         Job::Speculate(name) => {
                             tokio::spawn(async move { this.speculate_now(&name).await });
@@ -85,15 +87,23 @@ impl Prefetcher {
         let _ = queue.send(job);
     }
 
-    fn spawn(self: &Arc<Self>, name: &str) {
-        {
+    /// Puts the loads of `names` in flight, those not in flight already: one message to the
+    /// dispatcher (one wake-up) for all of them.
+    fn spawn<'n>(self: &Arc<Self>, names: impl IntoIterator<Item = &'n str>) {
+        let fresh: Vec<String> = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            if in_flight.contains(name) {
-                return;
+            let mut fresh = Vec::new();
+            for name in names {
+                if !in_flight.contains(name) {
+                    in_flight.insert(name.to_owned());
+                    fresh.push(name.to_owned());
+                }
             }
-            in_flight.insert(name.to_owned());
+            fresh
+        };
+        if !fresh.is_empty() {
+            self.send(Job::Load(fresh));
         }
-        self.send(Job::Load(name.to_owned()));
     }
 
     /// Prefetches the dependencies of `name`'s latest version: what the resolver is likely to
@@ -114,14 +124,14 @@ impl Prefetcher {
         else {
             return;
         };
-        for dep in latest
-            .dependencies
-            .keys()
-            .chain(latest.optional_dependencies.keys())
-            .chain(latest.peer_dependencies.keys())
-        {
-            self.spawn(dep);
-        }
+        self.spawn(
+            latest
+                .dependencies
+                .keys()
+                .chain(latest.optional_dependencies.keys())
+                .chain(latest.peer_dependencies.keys())
+                .map(String::as_str),
+        );
     }
 }
 
@@ -214,9 +224,7 @@ impl PackageSource for RegistrySource {
     }
 
     fn prefetch(&self, names: &[&str]) {
-        for name in names {
-            self.prefetcher.spawn(name);
-        }
+        self.prefetcher.spawn(names.iter().copied());
     }
 
     fn tarball_manifest(&self, url: &str) -> Result<VersionManifest, SourceError> {
