@@ -183,7 +183,8 @@ def write_fixture_report(results: dict, out_dir: Path, command: str) -> Path:
              "own cache/store directory; lifecycle scripts are off for all (`--ignore-scripts`).", "",
              f"Timing: {results['timer']}; {results['runs']} timed runs per cell after one instrumented warm-up "
              f"run, {results['slow_runs']} when that first run took over {results['slow_seconds']:.0f} s (column "
-             "runs). CPU = user + sys of the command and its children (hyperfine's means); peak RSS = "
+             "runs). Each run's state is prepared (unmeasured) and then flushed with `sync`, so no install's "
+             "writeback lands in a later timed run. CPU = user + sys of the command and its children (hyperfine's means); peak RSS = "
              "`/usr/bin/time -f %M` of the warm-up run (largest single process; dx's mount daemon is "
              "detached and not included); written = growth of `write_bytes` in /proc/self/io of the "
              "harness across the warm-up run (reaped children included).", ""]

@@ -115,7 +115,10 @@ def prepare(scenario: str, tool: Tool) -> str:
         "no-op": [],
         "net-add": [tool.reset_modules(), base_state(tool)],
     }[AS.get(scenario, scenario)]
-    return "; ".join(parts)
+    # Every state ends flushed: the dirty pages of an earlier install (a base install, the
+    # previous tool's run) are written back here, not during the next timed run (they had
+    # landed in whichever tool was measured first).
+    return "; ".join(parts + ["sync"])
 
 
 def command(scenario: str, tool: Tool) -> str | None:
