@@ -30,6 +30,6 @@ pub use lock::{FileLock, LockMode};
 pub use store::PROJECT_LOCKFILE;
 pub use store::{
     AreaStats, CorruptArchive, GcLock, GcOptions, GcReport, ImportedPackage, InsertGuard,
-    MountGuard, ProjectMissingArchives, ProjectState, RootRecord, Store, StoreStats, StoredArchive,
-    VerifyReport,
+    MountGuard, ProjectMissingArchives, ProjectState, RootRecord, SharingProbe, Store, StoreStats,
+    StoredArchive, VerifyReport,
 };

@@ -30,6 +30,7 @@ pub use lookup::StoredArchive;
 pub use projects::ProjectState;
 pub use roots::{MountGuard, PROJECT_LOCKFILE, RootRecord};
 pub use stats::{AreaStats, StoreStats};
+pub use unpack::SharingProbe;
 pub use verify::{CorruptArchive, ProjectMissingArchives, VerifyReport};
 
 /// An open store. Cheap to share between threads (`&Store` is all any operation needs); every

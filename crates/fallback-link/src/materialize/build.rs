@@ -253,22 +253,23 @@ fn create_directories(
     Ok(levels.iter().map(|level| level.len() as u64).sum())
 }
 
-/// Probes with the first file of the first package that has one; no files, no decision needed.
+/// Probes with a file on the unpacked tier's filesystem when some package has a file (no
+/// files, no decision needed). Nothing is unpacked for it: the packages are unpacked together
+/// afterwards, with one flush (unpacking the first one here cost a flush of its own).
 fn probe_mode(store: &Store, packages: &[OpenPackage<'_>], staging: &Path) -> LinkMode {
-    for package in packages {
-        let Ok(archive) = package.archive() else {
-            continue;
-        };
-        let Some(first_file) = archive.entries().find(|e| e.kind() == EntryKind::File) else {
-            continue;
-        };
-        // A store that cannot unpack (read-only, full) can still be copied from.
-        let Ok(unpacked) = store.unpacked(&package.job.hash) else {
-            return LinkMode::Copy;
-        };
-        return probe::probe(&unpacked.join(first_file.path()), staging);
+    let has_files = packages.iter().any(|package| {
+        package
+            .archive()
+            .is_ok_and(|archive| archive.entries().any(|e| e.kind() == EntryKind::File))
+    });
+    if !has_files {
+        return LinkMode::Copy;
     }
-    LinkMode::Copy
+    // A store that cannot be written (read-only, full) cannot unpack, but can be copied from.
+    match store.sharing_probe() {
+        Ok(file) => probe::probe(file.path(), staging),
+        Err(_) => LinkMode::Copy,
+    }
 }
 
 /// Places one package's files into its root (whose directories all exist already).

@@ -225,6 +225,11 @@ fn copies_across_devices_to_a_tmpfs() {
         "the probe, not a failure, chose copy"
     );
     fixture::assert_tree_matches(&store, &dxl, &project.join("node_modules"));
+    // The probe asked with a file of its own: copying reads the archives, so nothing was
+    // unpacked (it used to unpack the first package just to probe with one of its files).
+    let unpacked = store.root().join("v1").join("unpacked");
+    let trees = fs::read_dir(&unpacked).map_or(0, |entries| entries.count());
+    assert_eq!(trees, 0, "unpacked trees in {}", unpacked.display());
 
     // Asking for hardlinks across devices steps down at the first file and names the cause.
     let second = mount.dir.join("second");

@@ -22,7 +22,44 @@ pub(crate) const EXECUTABLE_MODE: u32 = 0o555;
 /// Mode of unpacked directories (writable by the owner so gc can delete the tree).
 pub(crate) const DIR_MODE: u32 = 0o755;
 
+/// A one-byte file on the filesystem of the unpacked tier ([`Store::sharing_probe`]), removed
+/// when dropped.
+#[derive(Debug)]
+pub struct SharingProbe(PathBuf);
+
+impl SharingProbe {
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for SharingProbe {
+    fn drop(&mut self) {
+        drop(fs::remove_file(&self.0));
+    }
+}
+
 impl Store {
+    /// A file to ask how files can be shared from the unpacked tier (reflink, hardlink, or
+    /// neither) into another directory before anything is unpacked: it sits in this process's
+    /// temp space, which is on the unpacked tier's filesystem (trees are renamed from there
+    /// into place). Not flushed: it is only linked and removed. Fails where the store cannot
+    /// be written (read-only, full), where nothing can be unpacked either.
+    pub fn sharing_probe(&self) -> Result<SharingProbe, StoreError> {
+        let path = self.session.temp_path("probe-");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE | 0o200)
+            .open(&path)
+            .map_err(StoreError::io("create", &path))?;
+        let probe = SharingProbe(path);
+        file.write_all(b"x")
+            .map_err(StoreError::io("write", probe.path()))?;
+        Ok(probe)
+    }
+
     /// The directory holding the archive's files, extracting it the first time.
     ///
     /// Extraction goes to this process's temp space and is renamed into place, so a reader never
