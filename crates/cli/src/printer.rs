@@ -123,6 +123,19 @@ fn write_stdout(text: &str) {
     let _ = out.flush();
 }
 
+/// `1 package`, `2 packages`: a count with its noun.
+pub(crate) fn count<N: std::fmt::Display + PartialEq + From<u8>>(
+    n: N,
+    one: &str,
+    many: &str,
+) -> String {
+    if n == N::from(1) {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +155,12 @@ mod tests {
         assert!(!draws_progress(&flags(&["--quiet"]), true));
         assert!(!draws_progress(&flags(&["--json"]), true));
         assert!(draws_progress(&flags(&["--verbose"]), true));
+    }
+
+    #[test]
+    fn counts_say_one_or_many() {
+        assert_eq!(count(1usize, "package", "packages"), "1 package");
+        assert_eq!(count(0usize, "package", "packages"), "0 packages");
+        assert_eq!(count(2u64, "file", "files"), "2 files");
     }
 }

@@ -10,7 +10,7 @@ use dx_install::{DirectChange, Install, InstallOutcome, InstallPath, NodeModules
 use serde_json::{Value, json};
 
 use crate::cli::{AddArgs, GlobalArgs, InstallArgs};
-use crate::printer::Printer;
+use crate::printer::{Printer, count};
 use crate::reporter::CliReporter;
 use crate::settings::{Intent, install_settings};
 
@@ -123,15 +123,17 @@ fn render(outcome: &InstallOutcome, printer: &Printer) {
         printer.warn(reason);
     }
     let ms = outcome.elapsed.as_millis();
-    let (packages, downloaded) = (outcome.packages, outcome.downloaded);
+    let packages = count(outcome.packages, "package", "packages");
+    let downloaded = outcome.downloaded;
     let line = match (outcome.path, &outcome.node_modules) {
         (InstallPath::LockfileOnly, _) => {
-            format!("dx.lock written ({packages} packages) in {ms} ms")
+            format!("dx.lock written ({packages}) in {ms} ms")
         }
         (InstallPath::UpToDate, _) => format!("node_modules is up to date in {ms} ms"),
         (InstallPath::Repaired, Some(NodeModules::Materialized { mode, files, .. })) => {
             format!(
-                "node_modules repaired ({files} files by {}) in {ms} ms",
+                "node_modules repaired ({} by {}) in {ms} ms",
+                count(*files, "file", "files"),
                 mode.as_str()
             )
         }
@@ -141,10 +143,10 @@ fn render(outcome: &InstallOutcome, printer: &Printer) {
             } else {
                 "mounted"
             };
-            format!("{packages} packages ({downloaded} downloaded), node_modules {how}, in {ms} ms")
+            format!("{packages} ({downloaded} downloaded), node_modules {how}, in {ms} ms")
         }
         (_, Some(NodeModules::Materialized { noop: true, .. })) => {
-            format!("node_modules is up to date ({packages} packages) in {ms} ms")
+            format!("node_modules is up to date ({packages}) in {ms} ms")
         }
         (
             _,
@@ -155,14 +157,16 @@ fn render(outcome: &InstallOutcome, printer: &Printer) {
                 ..
             }),
         ) => format!(
-            "{packages} packages ({downloaded} downloaded), node_modules updated in place ({files} files by {}) in {ms} ms",
+            "{packages} ({downloaded} downloaded), node_modules updated in place ({} by {}) in {ms} ms",
+            count(*files, "file", "files"),
             mode.as_str()
         ),
         (_, Some(NodeModules::Materialized { mode, files, .. })) => format!(
-            "added {packages} packages ({downloaded} downloaded, {files} files by {}) in {ms} ms",
+            "added {packages} ({downloaded} downloaded, {} by {}) in {ms} ms",
+            count(*files, "file", "files"),
             mode.as_str()
         ),
-        (_, None) => format!("{packages} packages in {ms} ms"),
+        (_, None) => format!("{packages} in {ms} ms"),
     };
     if let Some(import) = &outcome.imported {
         printer.line(format!(

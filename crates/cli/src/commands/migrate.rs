@@ -31,13 +31,13 @@ pub fn run(args: MigrateArgs, global: &GlobalArgs, printer: &Printer) -> anyhow:
         return Ok(ExitCode::SUCCESS);
     }
     printer.line(format!(
-        "dx.lock written from {}: {} packages, {} of {} versions kept",
+        "dx.lock written from {}: {}, {} of {} versions kept",
         outcome
             .from
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default(),
-        outcome.packages,
+        crate::printer::count(outcome.packages, "package", "packages"),
         outcome.kept,
         outcome.imported
     ));
