@@ -379,20 +379,29 @@ impl RegistryChooser<'_> {
         }
     }
 
+    /// The previous resolution's answer for edge `dep` of package `from_key`: its target key
+    /// and locked package, when the specifier is unchanged and the name is not being updated.
+    /// What [`Self::reuse`], [`Self::reusable`] and `locked_target` all start from.
+    fn locked_answer<'l>(
+        &'l self,
+        from_key: &str,
+        dep: &Dep,
+    ) -> Option<(&'l str, &'l dx_formats::lockfile::LockedPackage)> {
+        let previous = self.previous?;
+        let edge = previous.edges_of(from_key)?.get(&dep.name)?;
+        if edge.specifier != dep.raw {
+            return None;
+        }
+        let target = edge.target.as_deref()?;
+        let locked = previous.packages.get(target)?;
+        (!self.wants_update(&locked.name)).then_some((target, locked))
+    }
+
     /// Whether the previous resolution's answer for edge `dep` of package `from_key` is
     /// taken without metadata when it still satisfies (what [`Self::reuse`] checks first):
     /// such edges are not prefetched, so a re-resolution reads metadata only for what changed.
     fn reusable(&self, from_key: &str, dep: &Dep) -> bool {
-        let Some(previous) = self.previous else {
-            return false;
-        };
-        previous
-            .edges_of(from_key)
-            .and_then(|edges| edges.get(&dep.name))
-            .filter(|edge| edge.specifier == dep.raw)
-            .and_then(|edge| edge.target.as_ref())
-            .and_then(|target| previous.packages.get(target))
-            .is_some_and(|locked| !self.wants_update(&locked.name))
+        self.locked_answer(from_key, dep).is_some()
     }
 
     /// The previous resolution's answer for this edge, if its specifier is unchanged and the
@@ -404,17 +413,7 @@ impl RegistryChooser<'_> {
         dep: &Dep,
         advisory: Option<&Dep>,
     ) -> Option<Choice> {
-        let previous = self.previous?;
-        let from_key = &pkgs.list[from].key;
-        let edge = previous.edges_of(from_key)?.get(&dep.name)?;
-        if edge.specifier != dep.raw {
-            return None;
-        }
-        let target = edge.target.as_ref()?;
-        let locked = previous.packages.get(target)?;
-        if self.wants_update(&locked.name) {
-            return None;
-        }
+        let (target, locked) = self.locked_answer(&pkgs.list[from].key, dep)?;
         // A peer whose lock records a conflict keeps it if the requester's range still holds.
         let fits = |info: &PkgInfo| {
             accepts(info, dep, None) || advisory.is_some_and(|a| accepts(info, a, None))
@@ -776,13 +775,8 @@ impl Chooser for RegistryChooser<'_> {
     }
 
     fn locked_target<'p>(&'p self, pkgs: &Packages, from: PkgIdx, dep: &Dep) -> Option<&'p str> {
+        let (target, _) = self.locked_answer(&pkgs.list[from].key, dep)?;
         let previous = self.previous?;
-        let edge = previous.edges_of(&pkgs.list[from].key)?.get(&dep.name)?;
-        if edge.specifier != dep.raw {
-            return None;
-        }
-        let target = edge.target.as_deref()?;
-        let locked = previous.packages.get(target)?;
         // The root's own copy of the name was the hoisted one: a newer copy that every
         // dependent accepts may replace it, as npm replaces it in the tree it loaded. Only a
         // copy the lock had elsewhere (nested, npm's earlier placement) is held to.
@@ -791,7 +785,7 @@ impl Chooser for RegistryChooser<'_> {
             .edges
             .get(&dep.name)
             .and_then(|e| e.target.as_deref());
-        (at_root != Some(target) && !self.wants_update(&locked.name)).then_some(target)
+        (at_root != Some(target)).then_some(target)
     }
 
     fn needs_metadata(&self, pkgs: &Packages, from: PkgIdx, dep: &Dep) -> bool {
