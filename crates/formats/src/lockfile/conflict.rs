@@ -102,9 +102,7 @@ impl Lockfile {
 
 fn merge_importer(into: &mut Importer, from: Importer) {
     for (name, edge) in from.edges {
-        if !into.edges.contains_key(&name) {
-            into.edges.insert(name, edge);
-        }
+        into.edges.insert_if_absent(name, edge);
     }
     for (name, spec) in from.overrides {
         into.overrides.entry(name).or_insert(spec);

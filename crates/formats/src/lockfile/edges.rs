@@ -67,6 +67,18 @@ impl Edges {
         }
     }
 
+    /// Adds the edge named `name` unless one is there already (which is kept); whether it
+    /// was added. One search, where `contains_key` and then `insert` would take two.
+    pub fn insert_if_absent(&mut self, name: String, edge: LockedEdge) -> bool {
+        match self.find(&name) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, (name, edge));
+                true
+            }
+        }
+    }
+
     /// Removes the edge named `name`.
     pub fn remove(&mut self, name: &str) -> Option<LockedEdge> {
         self.find(name).ok().map(|i| self.0.remove(i).1)
@@ -198,7 +210,7 @@ mod tests {
         #[test]
         fn behaves_as_a_btree_map(
             collected in proptest::collection::vec(("[a-d@/._-]{0,3}", "[0-9]{1,2}"), 0..12),
-            ops in proptest::collection::vec((0u8..3, "[a-d@/._-]{0,3}", "[0-9]{1,2}"), 0..12),
+            ops in proptest::collection::vec((0u8..4, "[a-d@/._-]{0,3}", "[0-9]{1,2}"), 0..12),
         ) {
             let mut edges: Edges = collected.iter().map(|(n, s)| (n.clone(), edge(s))).collect();
             let mut map: BTreeMap<String, LockedEdge> =
@@ -207,6 +219,11 @@ mod tests {
                 match op {
                     0 => prop_assert_eq!(edges.insert(name.clone(), edge(&spec)), map.insert(name, edge(&spec))),
                     1 => prop_assert_eq!(edges.remove(&name), map.remove(&name)),
+                    2 => {
+                        let absent = !map.contains_key(&name);
+                        map.entry(name.clone()).or_insert_with(|| edge(&spec));
+                        prop_assert_eq!(edges.insert_if_absent(name, edge(&spec)), absent);
+                    }
                     _ => prop_assert_eq!(edges.get(&name), map.get(&name)),
                 }
             }

@@ -170,10 +170,9 @@ fn insert_unique_edge(
     line: usize,
     what: impl FnOnce() -> String,
 ) -> Result<(), LockfileError> {
-    if edges.contains_key(name) {
+    if !edges.insert_if_absent(name.to_owned(), edge) {
         return Err(syntax(line, format!("duplicate {} `{name}`", what())));
     }
-    edges.insert(name.to_owned(), edge);
     Ok(())
 }
 
