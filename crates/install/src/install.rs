@@ -234,6 +234,7 @@ impl Install {
         &self,
         reporter: &dyn Reporter,
         saved: &std::cell::OnceCell<SavedFiles>,
+        unpack: bool,
     ) -> Result<PreparedLayout> {
         if saved.get().is_none() {
             let _ = saved.set(SavedFiles::read_lock(&self.project)?);
@@ -246,6 +247,7 @@ impl Install {
             registry: settings.registry.as_deref(),
             production: settings.production,
             update: self.edit.update.clone(),
+            unpack,
         };
         let layout = prepare::prepare(&self.project, &self.store, &options, reporter)?;
         if let Some(text) = &self.edit.manifest_text {
@@ -265,7 +267,7 @@ impl Install {
         let started = Instant::now();
         let (project, store, settings) = (&self.project, &self.store, &self.settings);
         if settings.lockfile_only {
-            let layout = self.prepare(reporter, saved)?;
+            let layout = self.prepare(reporter, saved, false)?;
             layout.finish_writes()?;
             return Ok(InstallOutcome {
                 path: InstallPath::LockfileOnly,
@@ -346,7 +348,7 @@ impl Install {
                 Presented::Mounted { reloaded: false },
             ),
             None => {
-                let layout = self.prepare(reporter, saved)?;
+                let layout = self.prepare(reporter, saved, unpack_on_fetch(materialize))?;
                 let presented = node_modules::present(
                     &project.dir,
                     store,
@@ -530,6 +532,17 @@ impl Install {
 
 fn member_name(m: &crate::project::Member) -> &str {
     m.manifest.name.as_deref().unwrap_or(&m.path)
+}
+
+/// Whether packages fetched by this install are unpacked as they are stored: a materialized
+/// tree links from the store's unpacked tier (unless it copies), and so does the tree put in
+/// place where FUSE is missing.
+fn unpack_on_fetch(materialize: Option<LinkMode>) -> bool {
+    match materialize {
+        Some(LinkMode::Copy) => false,
+        Some(_) => true,
+        None => !std::path::Path::new("/dev/fuse").exists(),
+    }
 }
 
 fn materialized(report: MaterializeReport) -> NodeModules {

@@ -57,6 +57,7 @@ fn frozen_layout(
         registry: settings.registry.as_deref(),
         production: false,
         update: UpdateSelection::Nothing,
+        unpack: false, // for the mount
     };
     prepare::prepare(project, store, &options, reporter)
 }

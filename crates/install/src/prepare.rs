@@ -11,7 +11,7 @@ use std::time::Instant;
 use dx_formats::dxl::{Dxl, DxlBuilder, DxlPackage};
 use dx_formats::dxp::BuildLimits;
 use dx_formats::hash::{ContentHash, Integrity};
-use dx_net::{RegistryClient, TarballFetcher, TarballRequest};
+use dx_net::{RegistryClient, StoredTarball, TarballFetcher, TarballRequest};
 use dx_resolve::{LayoutOptions, LayoutPlan, Lockfile, Platform, ResolveOptions, UpdateSelection};
 use dx_store::Store;
 
@@ -37,6 +37,8 @@ pub(crate) struct PrepareOptions<'a> {
     pub production: bool,
     /// Packages to re-resolve although dx.lock still matches package.json (`dx update`).
     pub update: UpdateSelection,
+    /// Unpack fetched packages as they are stored (for a materialized tree).
+    pub unpack: bool,
 }
 
 /// A layout ready to present, compiled and stored.
@@ -340,7 +342,7 @@ pub(crate) fn prepare(
                 resolution,
                 &plan,
                 &known,
-                options.network,
+                options,
                 reporter,
             )?;
             let root_tree = Tree {
@@ -570,7 +572,7 @@ fn ensure_in_store(
     resolution: &Lockfile,
     plan: &LayoutPlan,
     known: &HashMap<Integrity, ContentHash>,
-    network: NetworkMode,
+    options: &PrepareOptions<'_>,
     reporter: &dyn Reporter,
 ) -> Result<(HashMap<String, ContentHash>, usize)> {
     let mut hashes = HashMap::new();
@@ -623,16 +625,28 @@ fn ensure_in_store(
         }
     }
     let downloaded = missing.len();
-    if let (NetworkMode::Offline, Some(first)) = (network, missing.first()) {
+    if let (NetworkMode::Offline, Some(first)) = (options.network, missing.first()) {
         return Err(Error::Offline {
             package: first.package.clone(),
         });
     }
     if !missing.is_empty() {
-        let fetcher = TarballFetcher::new(get_client()?, Arc::clone(store), BuildLimits::default());
+        // Stored together, with one flush for all (`ImportBatch`): in place before anything
+        // below reads them.
+        let batch = Arc::new(
+            store
+                .import_batch(options.unpack)
+                .context("cannot lock the store")?,
+        );
+        let fetcher =
+            TarballFetcher::staged(get_client()?, Arc::clone(&batch), BuildLimits::default());
         let started = Instant::now();
-        for result in get_runtime()?.block_on(fetcher.fetch_all(missing)) {
-            let stored = result?;
+        let results = get_runtime()?.block_on(fetcher.fetch_all(missing));
+        let results: Vec<StoredTarball> = results.into_iter().collect::<Result<_, _>>()?;
+        batch
+            .commit()
+            .context("cannot store the downloaded packages")?;
+        for stored in results {
             if !stored.already_stored
                 && let Some(package) = resolution.packages.get(&stored.package)
                 && let Some(warning) = crate::content_check::mismatch_warning(

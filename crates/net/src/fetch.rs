@@ -1,24 +1,29 @@
-//! Tarballs into the store: many downloads in flight over pooled connections, each streamed
-//! through integrity hashing and DXP conversion as it arrives (no temp file, no second pass),
-//! retried on transport failures, and never downloaded when the store already has it.
+//! Tarballs into the store: many downloads in flight over pooled connections, each kept in
+//! memory as it arrives and then converted (integrity hash and DXP in one pass, no temp file)
+//! by one of as many converters as there are cores; retried on transport failures, and never
+//! downloaded when the store already has it.
+//!
+//! Converting while the bytes arrived (one blocking thread per download, fed through a
+//! channel) had every download in flight own a thread: 64 threads on two cores for a cold
+//! install, each converting into memory of its own that the kernel had to zero first. With
+//! the downloads buffered, a few threads convert one package after another in warm memory.
 
-mod channel_reader;
+mod chunks_reader;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use dx_formats::dxp::BuildLimits;
 use dx_formats::hash::{ContentHash, Integrity};
-use dx_store::{Store, StoreError};
-use tokio::sync::{Semaphore, mpsc};
+use dx_store::{ImportBatch, Store, StoreError};
+use tokio::sync::Semaphore;
 
 use crate::NetError;
 use crate::client::RegistryClient;
 use crate::client::retry::{AttemptError, status_error, transport_error, with_retries};
 use crate::client::stall::StallGuard;
 use crate::progress::ProgressEvent;
-use channel_reader::{CHANNEL_CHUNKS, ChannelReader};
+use chunks_reader::ChunksReader;
 
 /// One tarball to bring into the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,8 +63,13 @@ pub struct TarballFetcher {
 struct FetcherInner {
     client: RegistryClient,
     store: Arc<Store>,
+    /// Where imports go when they are committed together ([`TarballFetcher::staged_in`]).
+    batch: Option<Arc<ImportBatch>>,
     limits: BuildLimits,
+    /// Downloads in flight (`network-concurrency`).
     permits: Semaphore,
+    /// Conversions running: one per core, since each is CPU work from start to end.
+    converters: Semaphore,
     /// Integrity → lock, so one process never downloads the same tarball twice at once.
     in_flight: Mutex<HashMap<Integrity, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -72,11 +82,26 @@ impl TarballFetcher {
             inner: Arc::new(FetcherInner {
                 client,
                 store,
+                batch: None,
                 limits,
                 permits,
+                converters: Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                ),
                 in_flight: Mutex::default(),
             }),
         }
+    }
+
+    /// A fetcher whose imports go into `batch` (and its store) instead of straight into the
+    /// store: they are in place once the caller commits the batch; until then this fetcher's
+    /// store check finds them in the batch.
+    pub fn staged(client: RegistryClient, batch: Arc<ImportBatch>, limits: BuildLimits) -> Self {
+        let mut fetcher = Self::new(client, Arc::clone(batch.store()), limits);
+        if let Some(inner) = Arc::get_mut(&mut fetcher.inner) {
+            inner.batch = Some(batch);
+        }
+        fetcher
     }
 
     /// Starts fetching now, on the current runtime.
@@ -139,10 +164,7 @@ impl TarballFetcher {
             .permits
             .acquire()
             .await
-            .map_err(|_| NetError::Import {
-                package: request.package.clone(),
-                reason: "the fetcher was shut down".into(),
-            })?;
+            .map_err(|_| shut_down(&request.package))?;
         self.report(ProgressEvent::DownloadStarted {
             package: package.clone(),
         });
@@ -168,6 +190,14 @@ impl TarballFetcher {
     }
 
     fn already_stored(&self, request: &TarballRequest) -> Result<Option<ContentHash>, NetError> {
+        if let Some(hash) = self
+            .inner
+            .batch
+            .as_ref()
+            .and_then(|b| b.staged_hash(&request.integrity))
+        {
+            return Ok(Some(hash));
+        }
         let found = self
             .inner
             .store
@@ -216,20 +246,12 @@ impl TarballFetcher {
                 },
             ));
         }
-        let (chunks, receiver) = mpsc::channel::<std::io::Result<Bytes>>(CHANNEL_CHUNKS);
-        let store = self.inner.store.clone();
-        let limits = self.inner.limits;
-        let integrity = request.integrity.clone();
-        let name = request.package.clone();
-        let import = tokio::task::spawn_blocking(move || {
-            store.import_tarball(&name, ChannelReader::new(receiver), &integrity, &limits)
-        });
         let mut body = response.bytes_stream();
+        let mut chunks = Vec::new();
         let mut downloaded = 0u64;
-        let mut network_failure = None;
         let mut guard = StallGuard::new(self.inner.client.config().fetch_stall_timeout);
         loop {
-            let failure = match guard.next(&mut body).await {
+            match guard.next(&mut body).await {
                 Ok(None) => break,
                 Ok(Some(Ok(bytes))) => {
                     downloaded += bytes.len() as u64;
@@ -237,31 +259,38 @@ impl TarballFetcher {
                         package: package.clone(),
                         bytes: bytes.len() as u64,
                     });
-                    if chunks.send(Ok(bytes)).await.is_err() {
-                        break; // the importer stopped early; its result says why
-                    }
-                    continue;
+                    chunks.push(bytes);
                 }
-                Ok(Some(Err(error))) => transport_error(&error, url, what),
-                Err(stalled) => stalled.attempt_error(url, what),
-            };
-            // The importer stops on this; the network failure is what the attempt reports.
-            let _ = chunks
-                .send(Err(std::io::Error::other("download interrupted")))
-                .await;
-            network_failure = Some(failure);
-            break;
+                // Retried: nothing was stored.
+                Ok(Some(Err(error))) => return Err(transport_error(&error, url, what)),
+                Err(stalled) => return Err(stalled.attempt_error(url, what)),
+            }
         }
-        drop(chunks);
-        let imported = import.await.map_err(|e| {
+        let _converter = self
+            .inner
+            .converters
+            .acquire()
+            .await
+            .map_err(|_| AttemptError::Fatal(shut_down(what)))?;
+        let store = self.inner.store.clone();
+        let batch = self.inner.batch.clone();
+        let limits = self.inner.limits;
+        let integrity = request.integrity.clone();
+        let name = request.package.clone();
+        let imported = tokio::task::spawn_blocking(move || {
+            let reader = ChunksReader::new(chunks);
+            match batch {
+                Some(batch) => batch.import_tarball(&name, reader, &integrity, &limits),
+                None => store.import_tarball(&name, reader, &integrity, &limits),
+            }
+        })
+        .await
+        .map_err(|e| {
             AttemptError::Fatal(NetError::Import {
                 package: what.into(),
                 reason: format!("importer failed: {e}"),
             })
         })?;
-        if let Some(failure) = network_failure {
-            return Err(failure); // retried: nothing was stored (the importer saw the error)
-        }
         match imported {
             Ok(imported) => Ok(StoredTarball {
                 package: what.to_owned(),
@@ -281,5 +310,13 @@ impl TarballFetcher {
                 reason: other.to_string(),
             })),
         }
+    }
+}
+
+/// The error of a fetch whose fetcher's semaphores were closed.
+fn shut_down(package: &str) -> NetError {
+    NetError::Import {
+        package: package.to_owned(),
+        reason: "the fetcher was shut down".into(),
     }
 }

@@ -31,10 +31,11 @@ fn in_flight() -> std::sync::MutexGuard<'static, InFlight> {
 }
 
 /// Held by one write from before its temporary file exists until it is renamed or removed.
-struct WriteGuard(());
+pub(crate) struct WriteGuard(());
 
 impl WriteGuard {
-    fn begin() -> Self {
+    /// Starts a write (waits forever once the process is exiting: see [`quiesce_writes`]).
+    pub(crate) fn begin() -> Self {
         let mut state = in_flight();
         // The process is exiting: a write started now could be cut short by the exit and
         // leave its temporary file behind, so it waits for the exit instead.
@@ -266,7 +267,7 @@ fn finish_durably(file: File, temp: &Path, dest: &Path) -> io::Result<()> {
     let result = (|| {
         file.sync_all()?;
         drop(file);
-        rename_creating_parent(temp, dest)?;
+        rename_creating_parent(temp, dest, true)?;
         sync_dir(parent_dir(dest))
     })();
     if result.is_err() {
@@ -308,19 +309,12 @@ pub(crate) fn write_via(
 ) -> io::Result<()> {
     let _in_flight = WriteGuard::begin();
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(temp)?;
-        file.write_all(bytes)?;
-        // `mode` passed to open is filtered by the umask; set it exactly.
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        let file = create_file(temp, bytes, mode)?;
         if durability == Durability::Synced {
             file.sync_all()?;
         }
         drop(file);
-        rename_creating_parent(temp, dest)?;
+        rename_creating_parent(temp, dest, durability == Durability::Synced)?;
         if durability == Durability::Synced {
             sync_dir(parent_dir(dest))?;
         }
@@ -332,16 +326,33 @@ pub(crate) fn write_via(
     result
 }
 
+/// Creates `path` (exclusively) holding `bytes` with exactly `mode`, not flushed; returns the
+/// open file.
+pub(crate) fn create_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<File> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    file.write_all(bytes)?;
+    // `mode` passed to open is filtered by the umask; set it exactly.
+    file.set_permissions(fs::Permissions::from_mode(mode))?;
+    Ok(file)
+}
+
 /// Renames `from` to `to`, creating `to`'s parent directory (a fan-out directory) on demand.
 ///
 /// Fan-out directories are created lazily rather than all 256 at open, which keeps `open` cheap.
-pub(crate) fn rename_creating_parent(from: &Path, to: &Path) -> io::Result<()> {
+/// With `sync_new_dir`, a directory created is made durable at once (its parent fsynced); without,
+/// the caller flushes later or does not need it to survive a crash.
+pub(crate) fn rename_creating_parent(from: &Path, to: &Path, sync_new_dir: bool) -> io::Result<()> {
     match fs::rename(from, to) {
         Err(e) if e.kind() == io::ErrorKind::NotFound && from.exists() => {
             let parent = parent_dir(to);
             fs::create_dir_all(parent)?;
-            // Make the new directory entry itself durable.
-            sync_dir(parent_dir(parent))?;
+            if sync_new_dir {
+                sync_dir(parent_dir(parent))?;
+            }
             fs::rename(from, to)
         }
         other => other,

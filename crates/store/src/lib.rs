@@ -29,7 +29,7 @@ pub use error::StoreError;
 pub use lock::{FileLock, LockMode};
 pub use store::PROJECT_LOCKFILE;
 pub use store::{
-    AreaStats, CorruptArchive, GcLock, GcOptions, GcReport, ImportedPackage, InsertGuard,
-    MountGuard, ProjectMissingArchives, ProjectState, RootRecord, SharingProbe, Store, StoreStats,
-    StoredArchive, VerifyReport,
+    AreaStats, CorruptArchive, GcLock, GcOptions, GcReport, ImportBatch, ImportedPackage,
+    InsertGuard, MountGuard, ProjectMissingArchives, ProjectState, RootRecord, SharingProbe, Store,
+    StoreStats, StoredArchive, VerifyReport,
 };

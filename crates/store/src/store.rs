@@ -3,6 +3,7 @@
 //! The operations live in submodules by concern; this file holds opening, paths and the small
 //! caches (DXL files, cached values, the metadata directory).
 
+mod batch;
 mod gc;
 mod insert;
 mod lookup;
@@ -24,6 +25,7 @@ use crate::layout::StoreLayout;
 use crate::lock::{FileLock, LockMode};
 use crate::session::{TempSession, clean_stale_sessions};
 
+pub use batch::ImportBatch;
 pub use gc::{GcOptions, GcReport};
 pub use insert::ImportedPackage;
 pub use lookup::StoredArchive;

@@ -3,8 +3,9 @@
 
 use std::fs;
 use std::io::{self, Read};
+use std::path::Path;
 
-use dx_formats::dxp::{BuildLimits, PackageArchive, build_from_tarball};
+use dx_formats::dxp::{BuildLimits, BuiltArchive, PackageArchive, build_from_tarball};
 use dx_formats::hash::{ContentHash, Integrity, IntegrityHasher};
 
 use super::Store;
@@ -66,15 +67,9 @@ impl Store {
     }
 
     /// Converts a gzipped npm tarball into a DXP archive and stores it, refusing it (and storing
-    /// nothing) unless its bytes hash to `expected`.
-    ///
-    /// The integrity hash is computed by a reader adapter while the converter consumes the
-    /// stream, so the tarball is read once. `package` names the package in errors.
-    ///
-    /// The archive is not run through [`PackageArchive::verify`] again: it comes straight from
-    /// the builder, whose output is canonical by construction (the DXP tests check that every
-    /// built archive verifies). Verifying would decode every compressed file just written, which
-    /// was about a tenth of a cold install's CPU time.
+    /// nothing) unless its bytes hash to `expected`, in one pass over the stream (see
+    /// [`convert_tarball`]). `package` names the package in errors. Durable when it returns;
+    /// [`Store::import_batch`] imports many with one flush.
     pub fn import_tarball<R: Read>(
         &self,
         package: &str,
@@ -82,59 +77,22 @@ impl Store {
         expected: &Integrity,
         limits: &BuildLimits,
     ) -> Result<ImportedPackage, StoreError> {
-        let mut reader = IntegrityReader {
-            inner: gzipped,
-            hasher: expected.hasher(),
-            bytes_read: 0,
-        };
-        let built = build_from_tarball(&mut reader, limits);
-        // The converter may stop before the end of the stream (after the gzip member, or at an
-        // error); the integrity covers every byte, so read the rest through the hasher too.
-        io::copy(&mut reader, &mut io::sink()).map_err(|source| StoreError::TarballRead {
-            package: package.to_owned(),
-            source,
-        })?;
-        let tarball_size = reader.bytes_read;
-        let actual = reader.hasher.finish();
-        // Integrity first: a tampered tarball is reported as such, not as whatever broke in it.
-        if actual != *expected {
-            return Err(StoreError::IntegrityMismatch {
-                package: package.to_owned(),
-                expected: expected.clone(),
-                actual,
-            });
-        }
-        let built = built.map_err(|source| StoreError::InvalidTarball {
-            package: package.to_owned(),
-            source,
-        })?;
-        debug_assert!(
-            PackageArchive::parse(&built.bytes)
-                .and_then(|a| a.verify())
-                .is_ok(),
-            "the builder wrote an archive that does not verify"
-        );
+        let (built, tarball_size) = convert_tarball(package, gzipped, expected, limits)?;
         let hash = self.store_checked(&built.bytes, Some(expected))?;
-        let archive_size = built.bytes.len() as u64;
-        Ok(ImportedPackage {
-            hash,
-            warnings: built.warnings,
-            tarball_size,
-            archive_size,
-            unpacked_size: built.unpacked_size,
-            file_count: built.file_count,
-        })
+        Ok(ImportedPackage::new(hash, built, tarball_size))
+    }
+
+    /// Whether the archive file at `path` is there with `len` bytes: same name means same
+    /// BLAKE3, so same bytes, unless the disk rotted, which `verify` detects; a different
+    /// length is certainly damage and is replaced.
+    pub(crate) fn archive_present(path: &Path, len: usize) -> bool {
+        fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.len() == len as u64)
     }
 
     /// Writes the archive file unless an intact-looking copy is there already.
     fn write_archive(&self, hash: &ContentHash, dxp: &[u8]) -> Result<(), StoreError> {
         let path = self.layout.archive_path(hash);
-        if let Ok(meta) = fs::metadata(&path)
-            && meta.is_file()
-            && meta.len() == dxp.len() as u64
-        {
-            // Same name means same BLAKE3, so same bytes, unless the disk rotted, which `verify`
-            // detects; a different length is certainly damage and is replaced below.
+        if Self::archive_present(&path, dxp.len()) {
             return Ok(());
         }
         let temp = self.session.temp_path("dxp-");
@@ -158,6 +116,71 @@ impl Store {
         write_via(&temp, &path, line.as_bytes(), 0o644, Durability::RenameOnly)
             .map_err(StoreError::io("write index entry", &path))
     }
+}
+
+impl ImportedPackage {
+    /// What was imported: the archive `built` from a tarball of `tarball_size` bytes, stored as
+    /// `hash`.
+    pub(crate) fn new(hash: ContentHash, built: BuiltArchive, tarball_size: u64) -> Self {
+        ImportedPackage {
+            hash,
+            tarball_size,
+            archive_size: built.bytes.len() as u64,
+            unpacked_size: built.unpacked_size,
+            file_count: built.file_count,
+            warnings: built.warnings,
+        }
+    }
+}
+
+/// Converts a gzipped npm tarball into DXP bytes, refusing it unless its bytes hash to
+/// `expected`; returns the archive and the tarball's size.
+///
+/// The integrity hash is computed by a reader adapter while the converter consumes the
+/// stream, so the tarball is read once. The archive is not run through
+/// [`PackageArchive::verify`] again: it comes straight from the builder, whose output is
+/// canonical by construction (the DXP tests check that every built archive verifies).
+/// Verifying would decode every compressed file just written, which was about a tenth of a
+/// cold install's CPU time.
+pub(crate) fn convert_tarball<R: Read>(
+    package: &str,
+    gzipped: R,
+    expected: &Integrity,
+    limits: &BuildLimits,
+) -> Result<(BuiltArchive, u64), StoreError> {
+    let mut reader = IntegrityReader {
+        inner: gzipped,
+        hasher: expected.hasher(),
+        bytes_read: 0,
+    };
+    let built = build_from_tarball(&mut reader, limits);
+    // The converter may stop before the end of the stream (after the gzip member, or at an
+    // error); the integrity covers every byte, so read the rest through the hasher too.
+    io::copy(&mut reader, &mut io::sink()).map_err(|source| StoreError::TarballRead {
+        package: package.to_owned(),
+        source,
+    })?;
+    let tarball_size = reader.bytes_read;
+    let actual = reader.hasher.finish();
+    // Integrity first: a tampered tarball is reported as such, not as whatever broke in it.
+    if actual != *expected {
+        return Err(StoreError::IntegrityMismatch {
+            package: package.to_owned(),
+            expected: expected.clone(),
+            actual,
+        });
+    }
+    let built = built.map_err(|source| StoreError::InvalidTarball {
+        package: package.to_owned(),
+        source,
+    })?;
+    debug_assert!(
+        PackageArchive::parse(&built.bytes)
+            .and_then(|a| a.verify())
+            .is_ok(),
+        "the builder wrote an archive that does not verify"
+    );
+    Ok((built, tarball_size))
 }
 
 /// Hashes every byte read through it, for the integrity check during conversion.

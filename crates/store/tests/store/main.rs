@@ -1,6 +1,7 @@
 //! Integration tests of dx-store: one test binary, one module per concern. Tests that need a
 //! second process re-run this binary with `DX_STORE_TEST_CHILD` set (see `child_process_entry`).
 
+mod batch;
 mod concurrency;
 mod crash;
 mod gc;
