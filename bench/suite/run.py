@@ -119,6 +119,10 @@ def main(argv: list[str]) -> int:
         print(f"unknown fixtures {unknown}; known: {', '.join(all_fixtures)}", file=sys.stderr)
         return 2
     args.work.mkdir(parents=True, exist_ok=True)
+    if suite.machine(args.work)["fs"] == "ext4 (no journal)":
+        print(f"warning: {args.work} is on an ext4 without a journal: the cold and clean rows measure the kernel's "
+              "inode allocator after the preparation's rm -rf more than the tools (bench/README.md, "
+              "'Measuring cold installs'); give --work a directory on a journaled filesystem", file=sys.stderr)
     # A private copy: a rebuild of target/release/dx during the run must not change what is measured.
     (args.work / "bin").mkdir(exist_ok=True)
     dx_copy = args.work / "bin" / "dx"

@@ -138,8 +138,27 @@ def machine(work: Path) -> dict:
         mem = next(x for x in open("/proc/meminfo") if x.startswith("MemTotal")).split()[1]
     except (OSError, StopIteration):
         pass
+    fs = subprocess.run(["df", "-T", str(work)], capture_output=True, text=True).stdout.splitlines()[-1].split()[1]
+    if fs == "ext4" and not ext4_has_journal(work):
+        fs = "ext4 (no journal)"
     return {"cpus": os.cpu_count(), "load_start": [round(x, 2) for x in os.getloadavg()], "kernel": platform.release(), "mem_gib": round(int(mem or 0) / 2**20, 1),
-            "fs": subprocess.run(["df", "-T", str(work)], capture_output=True, text=True).stdout.splitlines()[-1].split()[1]}
+            "fs": fs}
+
+
+def ext4_has_journal(path: Path) -> bool:
+    """Whether the ext4 filesystem holding `path` has a journal (true when it cannot tell).
+
+    Without one, ext4 will not reuse an inode for a minute after it was freed, and finds that
+    out by looking at each candidate inode's block: creating files right after a large `rm -rf`
+    (what every cold and clean run's preparation does) then costs several times what it costs
+    on a journaled ext4, most of it in the kernel, and differently for each tool (bench/README.md,
+    "Measuring cold installs").
+    """
+    source = subprocess.run(["findmnt", "-no", "SOURCE", "--target", str(path)], capture_output=True, text=True).stdout.strip()
+    try:
+        return Path(f"/sys/fs/ext4/{Path(source).name}/journal_task").read_text().strip() != "<none>"
+    except OSError:
+        return True
 
 
 def commit() -> str:
