@@ -243,8 +243,9 @@ fn join_write(thread: std::thread::JoinHandle<io::Result<()>>) -> io::Result<()>
         .unwrap_or_else(|_| Err(io::Error::other("the thread writing the file panicked")))
 }
 
-/// Creates `temp` exclusively with mode `mode` and writes `bytes` into it (not yet synced).
-fn create_written(temp: &Path, bytes: &[u8], mode: u32) -> io::Result<File> {
+/// Creates `temp` exclusively with mode `mode` and writes `bytes` into it (not yet synced);
+/// removed again on failure.
+pub(crate) fn create_written(temp: &Path, bytes: &[u8], mode: u32) -> io::Result<File> {
     let written = (|| {
         let mut file = OpenOptions::new()
             .write(true)
@@ -309,7 +310,7 @@ pub(crate) fn write_via(
 ) -> io::Result<()> {
     let _in_flight = WriteGuard::begin();
     let result = (|| {
-        let file = create_file(temp, bytes, mode)?;
+        let file = create_written(temp, bytes, mode)?;
         if durability == Durability::Synced {
             file.sync_all()?;
         }
@@ -324,20 +325,6 @@ pub(crate) fn write_via(
         let _ = fs::remove_file(temp);
     }
     result
-}
-
-/// Creates `path` (exclusively) holding `bytes` with exactly `mode`, not flushed; returns the
-/// open file.
-pub(crate) fn create_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<File> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)?;
-    file.write_all(bytes)?;
-    // `mode` passed to open is filtered by the umask; set it exactly.
-    file.set_permissions(fs::Permissions::from_mode(mode))?;
-    Ok(file)
 }
 
 /// Renames `from` to `to`, creating `to`'s parent directory (a fan-out directory) on demand.

@@ -22,7 +22,7 @@ use super::insert::convert_tarball;
 use super::unpack::extract;
 use super::{InsertGuard, Store};
 use crate::atomic::{
-    WriteGuard, create_file, remove_tree, rename_creating_parent, sync_filesystem,
+    WriteGuard, create_written, remove_tree, rename_creating_parent, sync_filesystem,
 };
 use crate::error::StoreError;
 use crate::store::ImportedPackage;
@@ -174,7 +174,8 @@ impl ImportBatch {
             if !Store::archive_present(&layout.archive_path(hash), dxp.len()) {
                 let temp = self.store.session.temp_path("dxp-");
                 staged.archive = Some(temp.clone());
-                create_file(&temp, dxp, 0o444).map_err(StoreError::io("write archive", &temp))?;
+                create_written(&temp, dxp, 0o444)
+                    .map_err(StoreError::io("write archive", &temp))?;
             }
             if self.unpack && !layout.unpacked_path(hash).is_dir() {
                 let archive = PackageArchive::parse(dxp)

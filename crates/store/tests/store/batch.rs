@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dx_formats::dxp::BuildLimits;
-use dx_store::{Store, StoreError};
+use dx_store::{ImportBatch, ImportedPackage, Store, StoreError};
 
 use crate::support::{archive_files, files_under, sha512, tarball, temp_store};
 
@@ -31,6 +31,13 @@ fn staged_entries(root: &Path) -> usize {
         .filter(|p| p.is_dir())
         .map(|session| fs::read_dir(session).unwrap().count())
         .sum()
+}
+
+/// Stages `tgz` (a version of `sample`) with its own integrity.
+fn stage(batch: &ImportBatch, tgz: &[u8]) -> ImportedPackage {
+    batch
+        .import_tarball("sample", tgz, &sha512(tgz), &BuildLimits::default())
+        .unwrap()
 }
 
 fn mode(path: &Path) -> u32 {
@@ -113,15 +120,7 @@ fn without_unpack_only_archives_are_staged() {
     let store = Arc::new(store);
     let batch = store.import_batch(false).unwrap();
     let tgz = sample("1.0.0");
-    let integrity = sha512(&tgz);
-    let imported = batch
-        .import_tarball(
-            "sample@1.0.0",
-            &tgz[..],
-            &integrity,
-            &BuildLimits::default(),
-        )
-        .unwrap();
+    let imported = stage(&batch, &tgz);
     assert_eq!(staged_entries(dir.path()), 1);
     batch.commit().unwrap();
     assert!(store.contains(&imported.hash));
@@ -141,14 +140,7 @@ fn a_dropped_batch_stores_nothing_and_leaves_no_temp_files() {
     let integrity = sha512(&tgz);
     let hash = {
         let batch = store.import_batch(true).unwrap();
-        let imported = batch
-            .import_tarball(
-                "sample@1.0.0",
-                &tgz[..],
-                &integrity,
-                &BuildLimits::default(),
-            )
-            .unwrap();
+        let imported = stage(&batch, &tgz);
         assert!(staged_entries(dir.path()) > 0);
         imported.hash
     };
