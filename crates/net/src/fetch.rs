@@ -63,7 +63,7 @@ pub struct TarballFetcher {
 struct FetcherInner {
     client: RegistryClient,
     store: Arc<Store>,
-    /// Where imports go when they are committed together ([`TarballFetcher::staged_in`]).
+    /// Where imports go when they are committed together ([`TarballFetcher::staged`]).
     batch: Option<Arc<ImportBatch>>,
     limits: BuildLimits,
     /// Downloads in flight (`network-concurrency`).
@@ -77,12 +77,28 @@ struct FetcherInner {
 impl TarballFetcher {
     /// A fetcher using `client`'s connections and `network-concurrency`.
     pub fn new(client: RegistryClient, store: Arc<Store>, limits: BuildLimits) -> Self {
+        Self::with(client, store, None, limits)
+    }
+
+    /// A fetcher whose imports go into `batch` (and its store) instead of straight into the
+    /// store: they are in place once the caller commits the batch; until then this fetcher's
+    /// store check finds them in the batch.
+    pub fn staged(client: RegistryClient, batch: Arc<ImportBatch>, limits: BuildLimits) -> Self {
+        Self::with(client, Arc::clone(batch.store()), Some(batch), limits)
+    }
+
+    fn with(
+        client: RegistryClient,
+        store: Arc<Store>,
+        batch: Option<Arc<ImportBatch>>,
+        limits: BuildLimits,
+    ) -> Self {
         let permits = Semaphore::new(client.config().network_concurrency.max(1));
         Self {
             inner: Arc::new(FetcherInner {
                 client,
                 store,
-                batch: None,
+                batch,
                 limits,
                 permits,
                 converters: Semaphore::new(
@@ -91,17 +107,6 @@ impl TarballFetcher {
                 in_flight: Mutex::default(),
             }),
         }
-    }
-
-    /// A fetcher whose imports go into `batch` (and its store) instead of straight into the
-    /// store: they are in place once the caller commits the batch; until then this fetcher's
-    /// store check finds them in the batch.
-    pub fn staged(client: RegistryClient, batch: Arc<ImportBatch>, limits: BuildLimits) -> Self {
-        let mut fetcher = Self::new(client, Arc::clone(batch.store()), limits);
-        if let Some(inner) = Arc::get_mut(&mut fetcher.inner) {
-            inner.batch = Some(batch);
-        }
-        fetcher
     }
 
     /// Starts fetching now, on the current runtime.

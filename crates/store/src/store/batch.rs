@@ -19,7 +19,7 @@ use dx_formats::dxp::{BuildLimits, PackageArchive};
 use dx_formats::hash::{ContentHash, Integrity};
 
 use super::insert::convert_tarball;
-use super::unpack::extract;
+use super::unpack::{extract, publish_tree};
 use super::{InsertGuard, Store};
 use crate::atomic::{
     WriteGuard, create_written, remove_tree, rename_creating_parent, sync_filesystem,
@@ -95,12 +95,16 @@ impl ImportBatch {
         let hash = ContentHash::of(&built.bytes);
         if self.staged_hash(expected).is_none() {
             let staged = self.stage(&hash, &built.bytes)?;
+            // What this import wrote: nothing for what the store had already.
+            let written = staged
+                .archive
+                .as_ref()
+                .map_or(0, |_| built.bytes.len() as u64)
+                + staged.tree.as_ref().map_or(0, |_| built.unpacked_size);
             let replaced = self.lock().insert(expected.clone(), staged);
             if let Some(loser) = replaced {
                 loser.remove(); // two threads raced on one integrity: same bytes, keep one
             }
-            let written =
-                built.bytes.len() as u64 + if self.unpack { built.unpacked_size } else { 0 };
             self.flusher.wrote(written, &self.store.layout.tmp_dir());
         }
         Ok(ImportedPackage::new(hash, built, tarball_size))
@@ -140,13 +144,7 @@ impl ImportBatch {
                         .map_err(StoreError::io("store archive", &dest))?;
                 }
                 if let Some(tree) = &one.tree {
-                    let dest = layout.unpacked_path(&one.hash);
-                    match fs::rename(tree, &dest) {
-                        Ok(()) => {}
-                        // Another process finished first; its tree is identical.
-                        Err(_) if dest.is_dir() => {}
-                        Err(e) => return Err(StoreError::io("rename unpacked tree", &dest)(e)),
-                    }
+                    publish_tree(tree, &layout.unpacked_path(&one.hash))?;
                 }
             }
             flush()?;

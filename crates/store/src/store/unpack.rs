@@ -113,12 +113,7 @@ impl Store {
             })
             .and_then(|()| {
                 for (staging, dest) in &staged {
-                    match fs::rename(staging, dest) {
-                        Ok(()) => {}
-                        // Another process finished first; its tree is identical.
-                        Err(_) if dest.is_dir() => {}
-                        Err(e) => return Err(StoreError::io("rename unpacked tree", dest)(e)),
-                    }
+                    publish_tree(staging, dest)?;
                 }
                 let parent = self.layout.unpacked_dir();
                 sync_dir(&parent).map_err(StoreError::io("sync directory", &parent))
@@ -128,6 +123,16 @@ impl Store {
             let _ = remove_tree(staging);
         }
         result
+    }
+}
+
+/// Renames an extracted (and flushed) tree from the session into its place in the tier; when
+/// another process finished first, its identical tree stays and `staging` is left to discard.
+pub(crate) fn publish_tree(staging: &Path, dest: &Path) -> Result<(), StoreError> {
+    match fs::rename(staging, dest) {
+        Ok(()) => Ok(()),
+        Err(_) if dest.is_dir() => Ok(()),
+        Err(e) => Err(StoreError::io("rename unpacked tree", dest)(e)),
     }
 }
 
